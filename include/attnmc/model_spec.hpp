@@ -1,0 +1,61 @@
+// A model is a spec, not a code path: the shaped Transformer of
+// models.md section 1 and its unshaped comparisons differ only in the fields
+// below, and every sampler (direct, exact, reference) reads the same spec.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace attnmc {
+
+// Attention map applied to the m x m logits of each head.
+enum class AttentionKind {
+  shaped,   // A = I + softmax(Y / tau) - 11^T/m,  tau = tau0 sqrt(n n_k)
+  softmax,  // A = softmax(Y / tau),                tau = tau0 sqrt(n_k)
+};
+
+struct ModelSpec {
+  AttentionKind attention = AttentionKind::shaped;
+  bool pre_norm = false;  // token-wise RMS normalisation of the attention block input
+  int width = 128;        // n
+  int tokens = 4;         // m
+  int depth = 128;        // d (layers); T = d / n
+  int heads = 1;          // H
+  int head_dim = 0;       // n_k; 0 means "= width"
+  double tau0 = 1.0;
+  // Residual weights; lambda^2 + gamma^2 = 1. Give one (the other is
+  // derived) or both (checked). NaN means "not given".
+  double lambda = -1.0;  // < 0: derive from gamma
+  double gamma = -1.0;   // < 0: derive from lambda (both < 0: 1/sqrt(2) each)
+  bool mlp = false;      // shaped ReLU MLP block after attention
+  double c_plus = 0.0;   // shaped ReLU slopes s_pm = 1 + c_pm / sqrt(n)
+  double c_minus = -1.0;
+};
+
+// Named presets used by the CLI and the rank-collapse picture.
+// "shaped", "softmax", "softmax-prenorm" (attention only), "shaped-mlp".
+ModelSpec model_preset(const std::string& name);
+std::vector<std::string> model_preset_names();
+std::string model_kind_name(const ModelSpec& spec);
+
+// Throws InputError naming the parameter; fills derived fields (head_dim,
+// lambda/gamma) in the returned copy.
+ModelSpec resolve_model(const ModelSpec& spec);
+
+// Input tokens: a Gram matrix V0 (tokens are built with exactly that Gram
+// matrix, X0 = sqrt(n) [chol(V0), 0]) or explicit m x n vectors.
+struct InputSpec {
+  enum class Kind { correlation, gram, tokens } kind = Kind::correlation;
+  double rho0 = 0.5;           // Kind::correlation: V0 = (1 - rho0) I + rho0 11^T
+  std::vector<double> gram;    // Kind::gram: m x m row-major, symmetric positive definite
+  std::vector<double> values;  // Kind::tokens: m x n row-major
+  std::string source;          // where `values` came from (for the summary)
+};
+
+// The m x n initial tokens (double, row-major) for a resolved model.
+// Throws InputError for a Gram matrix that is not symmetric positive
+// definite, or token data of the wrong shape.
+std::vector<double> initial_tokens(const InputSpec& input, const ModelSpec& model);
+
+}  // namespace attnmc

@@ -1,0 +1,36 @@
+// One chunk of an ensemble as the kernels see it, and the entry points each
+// backend (namespace attnmc::omp, attnmc::cuda) provides. The host driver
+// (host/engine.cpp) splits a run into chunks and calls these; the kernels
+// write each member's Gram matrices at the recorded layers.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/model_coefficients.hpp"
+
+namespace attnmc::kernels {
+
+struct ChunkJob {
+  ModelCoefficients model;
+  std::uint64_t seed = 0;
+  std::uint64_t first_member = 0;  // global index of the chunk's first network
+  std::uint64_t count = 0;         // networks in this chunk
+  const double* x0 = nullptr;      // host, m x n initial tokens (shared by all members)
+  const int* record_layers = nullptr;  // host, sorted, in [0, depth]
+  int records = 0;
+  int threads = 0;  // OpenMP threads (CPU backend); 0 = default
+};
+
+}  // namespace attnmc::kernels
+
+// Declares the entry points of one backend namespace.
+#define ATTNMC_DECLARE_BACKEND(NS)                                                           \
+  namespace attnmc::NS {                                                                     \
+  /* Direct sampler: fresh n x n weights per layer. grams: host, count x records x m x m. */ \
+  void direct_chunk(const attnmc::kernels::ChunkJob& job, float* grams);                     \
+  std::size_t direct_bytes_per_network(const attnmc::kernels::ModelCoefficients& model);     \
+  }
+
+ATTNMC_DECLARE_BACKEND(omp)
+ATTNMC_DECLARE_BACKEND(cuda)
