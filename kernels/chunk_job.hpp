@@ -14,9 +14,9 @@ namespace attnmc::kernels {
 struct ChunkJob {
   ModelCoefficients model;
   std::uint64_t seed = 0;
-  std::uint64_t first_member = 0;  // global index of the chunk's first network
-  std::uint64_t count = 0;         // networks in this chunk
-  const double* x0 = nullptr;      // host, m x n initial tokens (shared by all members)
+  std::uint64_t first_member = 0;      // global index of the chunk's first network
+  std::uint64_t count = 0;             // networks in this chunk
+  const double* x0 = nullptr;          // host, m x n initial tokens (shared by all members)
   const int* record_layers = nullptr;  // host, sorted, in [0, depth]
   int records = 0;
   int threads = 0;  // OpenMP threads (CPU backend); 0 = default

@@ -11,11 +11,11 @@
 namespace attnmc::kernels {
 
 struct ModelCoefficients {
-  int n = 0;        // width
-  int m = 0;        // tokens
-  int depth = 0;    // layers
-  int heads = 0;    // H
-  int head_dim = 0; // n_k
+  int n = 0;         // width
+  int m = 0;         // tokens
+  int depth = 0;     // layers
+  int heads = 0;     // H
+  int head_dim = 0;  // n_k
   bool shaped = true;
   bool pre_norm = false;
   bool mlp = false;

@@ -14,11 +14,11 @@
 namespace attnmc {
 
 struct EnsembleResult {
-  RunSpec spec;                // resolved
-  std::string device;          // "cpu" or "cuda"
-  std::string sampler;         // "direct" or "exact"
-  std::uint64_t chunk = 0;     // networks per chunk actually used
-  int threads = 0;             // CPU threads used
+  RunSpec spec;             // resolved
+  std::string device;       // "cpu" or "cuda"
+  std::string sampler;      // "direct" or "exact"
+  std::uint64_t chunk = 0;  // networks per chunk actually used
+  int threads = 0;          // CPU threads used
   EnsembleStatistics stats;
   double seconds_simulate = 0.0;
   double seconds_statistics = 0.0;

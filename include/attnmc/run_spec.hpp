@@ -23,11 +23,11 @@ struct RunSpec {
   std::vector<int> record_layers;  // explicit list (overrides record_every)
   Device device = Device::automatic;
   Sampler sampler = Sampler::direct;
-  int threads = 0;                         // CPU threads; 0 = all cores
+  int threads = 0;                                // CPU threads; 0 = all cores
   std::size_t memory_cap = std::size_t(2) << 30;  // bytes the engine may use for its buffers
-  std::uint64_t chunk = 0;                 // networks per chunk; 0 = as many as fit the cap
-  double overflow_threshold = 1e30;        // |V_ab| above this counts as overflow
-  int histogram_bins = 200;                // rho histogram bins over [-1, 1]
+  std::uint64_t chunk = 0;                        // networks per chunk; 0 = as many as fit the cap
+  double overflow_threshold = 1e30;               // |V_ab| above this counts as overflow
+  int histogram_bins = 200;                       // rho histogram bins over [-1, 1]
   std::vector<double> quantiles = {0.1, 0.5, 0.9};
 };
 

@@ -30,7 +30,7 @@ struct LayerStatistics {
   std::vector<Moments> gram;   // m*m entries of V
   std::vector<Moments> rho;    // m*m entries of rho (diagonal is 1)
   std::vector<std::int64_t> rho_histogram;  // pairs x bins, pairs a<b row-major
-  std::vector<float> samples;  // finite members' V, members x m x m (for quantiles)
+  std::vector<float> samples;               // finite members' V, members x m x m (for quantiles)
 };
 
 class EnsembleStatistics {

@@ -1,0 +1,140 @@
+// Engine driver: validates a run, picks the backend and sampler, splits the
+// ensemble into chunks that fit the memory cap, and streams each chunk's Gram
+// matrices into the statistics in member order (so chunking and threading
+// never change the result).
+#include "attnmc/engine.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+
+#include "attnmc/error.hpp"
+#include "host/backend.hpp"
+#include "kernels/attention_math.hpp"
+
+namespace attnmc {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// The sampler that runs a job: its chunk function and memory need.
+struct SamplerOps {
+  Sampler sampler;
+  void (*chunk)(const kernels::ChunkJob&, float*);
+  std::size_t bytes_per_network;
+};
+
+SamplerOps select_sampler(const RunSpec& spec, const host::Backend& backend) {
+  const kernels::ModelCoefficients coef = kernels::coefficients_of(spec.model);
+  if (spec.sampler == Sampler::exact) {
+    throw InputError("ensemble.sampler", "exact sampler not built yet");
+  }
+  if (spec.model.tokens > kernels::kMaxTokens)
+    throw InputError("model.tokens", "the direct sampler supports at most " +
+                                         std::to_string(kernels::kMaxTokens) + " tokens");
+  return {Sampler::direct, backend.direct_chunk, backend.direct_bytes_per_network(coef)};
+}
+
+// Networks per chunk: the user's choice, or as many as fit the memory cap.
+std::uint64_t chunk_size(const RunSpec& spec, const host::Backend& backend, std::size_t per_network,
+                         std::uint64_t total) {
+  const std::size_t cap = std::min(spec.memory_cap, backend.free_memory);
+  if (per_network > cap)
+    throw InputError("ensemble.memory_cap",
+                     "one network needs " + std::to_string(per_network) +
+                         " bytes of buffers but only " + std::to_string(cap) +
+                         " bytes are allowed (raise ensemble.memory_cap or reduce the width)");
+  std::uint64_t chunk = spec.chunk > 0 ? spec.chunk : std::uint64_t(cap / per_network);
+  if (spec.chunk > 0 && spec.chunk * per_network > cap)
+    throw InputError("ensemble.chunk", "chunk of " + std::to_string(spec.chunk) +
+                                           " networks exceeds ensemble.memory_cap");
+  return std::max<std::uint64_t>(1, std::min(chunk, total));
+}
+
+int threads_of(const RunSpec& spec) {
+  return spec.threads > 0 ? spec.threads : omp_get_num_procs();
+}
+
+// Runs members [first, first + count) chunk by chunk; `sink(grams, members)`
+// receives each chunk's Gram matrices in member order.
+template <typename Sink>
+std::uint64_t for_each_chunk(const RunSpec& spec, const host::Backend& backend,
+                             const SamplerOps& ops, std::uint64_t first, std::uint64_t count,
+                             Sink sink) {
+  const std::vector<double> x0 = initial_tokens(spec.input, spec.model);
+  const std::uint64_t chunk = chunk_size(spec, backend, ops.bytes_per_network, count);
+  const std::size_t per_member =
+      spec.record_layers.size() * std::size_t(spec.model.tokens) * std::size_t(spec.model.tokens);
+  std::vector<float> grams(std::size_t(chunk) * per_member);
+  kernels::ChunkJob job;
+  job.model = kernels::coefficients_of(spec.model);
+  job.seed = spec.seed;
+  job.x0 = x0.data();
+  job.record_layers = spec.record_layers.data();
+  job.records = int(spec.record_layers.size());
+  job.threads = threads_of(spec);
+  for (std::uint64_t done = 0; done < count; done += chunk) {
+    job.first_member = first + done;
+    job.count = std::min(chunk, count - done);
+    ops.chunk(job, grams.data());
+    sink(grams.data(), job.count);
+  }
+  return chunk;
+}
+
+}  // namespace
+
+std::size_t bytes_per_network(const RunSpec& spec) {
+  const RunSpec s = resolve_run(spec);
+  return select_sampler(s, host::select_backend(s.device)).bytes_per_network;
+}
+
+std::vector<float> simulate_grams(const RunSpec& spec, std::uint64_t first, std::uint64_t count) {
+  const host::Backend backend = host::select_backend(spec.device);
+  const SamplerOps ops = select_sampler(spec, backend);
+  const std::size_t per_member =
+      spec.record_layers.size() * std::size_t(spec.model.tokens) * std::size_t(spec.model.tokens);
+  std::vector<float> all;
+  all.reserve(std::size_t(count) * per_member);
+  for_each_chunk(spec, backend, ops, first, count, [&](const float* g, std::uint64_t members) {
+    all.insert(all.end(), g, g + members * per_member);
+  });
+  return all;
+}
+
+EnsembleResult run_ensemble(const RunSpec& in, const Progress& progress) {
+  EnsembleResult result;
+  result.spec = resolve_run(in);
+  const RunSpec& spec = result.spec;
+  const host::Backend backend = host::select_backend(spec.device);
+  const SamplerOps ops = select_sampler(spec, backend);
+  result.device = device_name(backend.device);
+  result.sampler = sampler_name(ops.sampler);
+  result.threads = threads_of(spec);
+  result.stats = EnsembleStatistics(spec.model.tokens, spec.record_layers, spec.histogram_bins,
+                                    spec.overflow_threshold);
+  const std::size_t per_member =
+      spec.record_layers.size() * std::size_t(spec.model.tokens) * std::size_t(spec.model.tokens);
+  std::uint64_t done = 0;
+  auto t_chunk = Clock::now();
+  result.chunk = for_each_chunk(spec, backend, ops, 0, spec.members,
+                                [&](const float* g, std::uint64_t members) {
+                                  result.seconds_simulate += seconds_since(t_chunk);
+                                  const auto t_stats = Clock::now();
+                                  for (std::uint64_t i = 0; i < members; ++i)
+                                    result.stats.add_member(g + i * per_member);
+                                  result.seconds_statistics += seconds_since(t_stats);
+                                  done += members;
+                                  if (progress) progress(done, spec.members);
+                                  t_chunk = Clock::now();
+                                });
+  return result;
+}
+
+}  // namespace attnmc

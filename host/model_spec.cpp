@@ -1,0 +1,139 @@
+// Model presets, validation of a ModelSpec, and construction of the input tokens.
+#include "attnmc/model_spec.hpp"
+
+#include <cmath>
+#include <string>
+
+#include "attnmc/error.hpp"
+
+namespace attnmc {
+
+ModelSpec model_preset(const std::string& name) {
+  ModelSpec s;
+  if (name == "shaped") return s;
+  if (name == "shaped-mlp") {
+    s.mlp = true;
+    return s;
+  }
+  if (name == "softmax") {
+    s.attention = AttentionKind::softmax;
+    return s;
+  }
+  if (name == "softmax-prenorm") {
+    s.attention = AttentionKind::softmax;
+    s.pre_norm = true;
+    return s;
+  }
+  throw InputError("model.preset",
+                   "unknown preset '" + name + "' (shaped, shaped-mlp, softmax, softmax-prenorm)");
+}
+
+std::vector<std::string> model_preset_names() {
+  return {"shaped", "shaped-mlp", "softmax", "softmax-prenorm"};
+}
+
+std::string model_kind_name(const ModelSpec& s) {
+  std::string name = s.attention == AttentionKind::shaped ? "shaped" : "softmax";
+  if (s.pre_norm) name += "-prenorm";
+  if (s.mlp) name += "+mlp";
+  return name;
+}
+
+namespace {
+
+void require_finite(const char* key, double v) {
+  if (!std::isfinite(v)) throw InputError(key, "must be a finite number");
+}
+
+}  // namespace
+
+ModelSpec resolve_model(const ModelSpec& in) {
+  ModelSpec s = in;
+  if (s.width <= 0) throw InputError("model.width", "must be positive");
+  if (s.tokens <= 0) throw InputError("model.tokens", "must be positive");
+  if (s.tokens > s.width)
+    throw InputError("model.tokens",
+                     "m = " + std::to_string(s.tokens) +
+                         " tokens need width n >= m (n = " + std::to_string(s.width) + ")");
+  if (s.depth < 0) throw InputError("model.depth", "must be >= 0");
+  if (s.heads <= 0) throw InputError("model.heads", "must be positive");
+  if (s.head_dim < 0) throw InputError("model.head_dim", "must be positive (0 means = width)");
+  if (s.head_dim == 0) s.head_dim = s.width;
+  require_finite("model.tau0", s.tau0);
+  if (s.tau0 <= 0) throw InputError("model.tau0", "must be > 0");
+  require_finite("model.lambda", s.lambda);
+  require_finite("model.gamma", s.gamma);
+  require_finite("model.c_plus", s.c_plus);
+  require_finite("model.c_minus", s.c_minus);
+  const bool has_lambda = s.lambda >= 0, has_gamma = s.gamma >= 0;
+  if (s.lambda > 1) throw InputError("model.lambda", "must lie in [0, 1]");
+  if (s.gamma > 1) throw InputError("model.gamma", "must lie in [0, 1]");
+  if (!has_lambda && !has_gamma) {
+    s.lambda = s.gamma = std::sqrt(0.5);
+  } else if (!has_lambda) {
+    s.lambda = std::sqrt(1.0 - s.gamma * s.gamma);
+  } else if (!has_gamma) {
+    s.gamma = std::sqrt(1.0 - s.lambda * s.lambda);
+  } else if (std::abs(s.lambda * s.lambda + s.gamma * s.gamma - 1.0) > 1e-9) {
+    throw InputError("model.gamma", "lambda^2 + gamma^2 must equal 1 (give one of them)");
+  }
+  const double sqrt_n = std::sqrt(double(s.width));
+  if (s.mlp && (1.0 + s.c_plus / sqrt_n <= 0 && 1.0 + s.c_minus / sqrt_n <= 0))
+    throw InputError("model.c_plus", "both shaped-ReLU slopes are non-positive at this width");
+  return s;
+}
+
+std::vector<double> initial_tokens(const InputSpec& input, const ModelSpec& model) {
+  const int m = model.tokens, n = model.width;
+  if (input.kind == InputSpec::Kind::tokens) {
+    if (input.values.size() != std::size_t(m) * n)
+      throw InputError("input.tokens_file", "expected " + std::to_string(m) + " x " +
+                                                std::to_string(n) + " values, got " +
+                                                std::to_string(input.values.size()));
+    for (double v : input.values)
+      if (!std::isfinite(v)) throw InputError("input.tokens_file", "contains a non-finite value");
+    return input.values;
+  }
+  std::vector<double> g(std::size_t(m) * m);
+  const char* key = input.kind == InputSpec::Kind::gram ? "input.gram" : "input.rho0";
+  if (input.kind == InputSpec::Kind::gram) {
+    if (input.gram.size() != g.size())
+      throw InputError(key,
+                       "expected an " + std::to_string(m) + " x " + std::to_string(m) + " matrix");
+    g = input.gram;
+  } else {
+    require_finite(key, input.rho0);
+    if (input.rho0 <= -1.0 / (m - 1 > 0 ? m - 1 : 1) || input.rho0 >= 1.0)
+      throw InputError(key, "must lie in (-1/(m-1), 1) for a positive definite Gram matrix");
+    for (int a = 0; a < m; ++a)
+      for (int b = 0; b < m; ++b) g[a * m + b] = a == b ? 1.0 : input.rho0;
+  }
+  for (int a = 0; a < m; ++a)
+    for (int b = 0; b < m; ++b) {
+      require_finite(key, g[a * m + b]);
+      if (std::abs(g[a * m + b] - g[b * m + a]) > 1e-12 * (1 + std::abs(g[a * m + b])))
+        throw InputError(key, "must be symmetric");
+    }
+  // Cholesky V0 = L L^T; then X0 = sqrt(n) [L, 0] has X0 X0^T / n = V0 exactly.
+  // Gaussian weights are rotation invariant, so the choice of basis does not
+  // change the law of anything downstream.
+  std::vector<double> L(std::size_t(m) * m, 0.0);
+  for (int j = 0; j < m; ++j) {
+    double d = g[j * m + j];
+    for (int k = 0; k < j; ++k) d -= L[j * m + k] * L[j * m + k];
+    if (!(d > 0)) throw InputError(key, "must be positive definite");
+    L[j * m + j] = std::sqrt(d);
+    for (int i = j + 1; i < m; ++i) {
+      double s = g[i * m + j];
+      for (int k = 0; k < j; ++k) s -= L[i * m + k] * L[j * m + k];
+      L[i * m + j] = s / L[j * m + j];
+    }
+  }
+  std::vector<double> x(std::size_t(m) * n, 0.0);
+  const double sqrt_n = std::sqrt(double(n));
+  for (int a = 0; a < m; ++a)
+    for (int k = 0; k <= a; ++k) x[std::size_t(a) * n + k] = sqrt_n * L[a * m + k];
+  return x;
+}
+
+}  // namespace attnmc

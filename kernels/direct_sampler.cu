@@ -1,0 +1,251 @@
+// Direct sampler: every network of a chunk draws its n x n weights afresh at
+// every layer (keyed Philox, generated in place on the device), multiplies
+// them in with batched GEMMs, and applies the fused attention-row and fused
+// residual + RMS-normalisation kernels. One source, two backends: compiled by
+// nvcc (namespace attnmc::cuda) and by the host compiler for Thrust's OpenMP
+// device system (namespace attnmc::omp).
+//
+// Layout per network (row-major): X, Xin, acc, XV are m x n; Q, K are
+// m x n_k; A is m x m; W_Q, W_K are n x n_k; W_V (reused for the MLP's
+// W_pre and W_post) is n x n. The CPU reference of each step is in
+// reference/reference_model.cpp.
+#include <thrust/copy.h>
+#include <thrust/device_vector.h>
+#include <thrust/execution_policy.h>
+#include <thrust/for_each.h>
+#include <thrust/iterator/counting_iterator.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "attnmc/rng.hpp"
+#include "kernels/attention_math.hpp"
+#include "kernels/batched_gemm.hpp"
+#include "kernels/chunk_job.hpp"
+
+#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_OMP
+#include <omp.h>
+#endif
+
+namespace attnmc::ATTNMC_BACKEND_NS {
+namespace {
+
+using kernels::ModelCoefficients;
+using Index = std::int64_t;
+
+template <typename F>
+void for_each_index(Index count, F f) {
+  thrust::for_each(thrust::device, thrust::counting_iterator<Index>(0),
+                   thrust::counting_iterator<Index>(count), f);
+}
+
+template <typename T>
+T* raw(thrust::device_vector<T>& v) {
+  return thrust::raw_pointer_cast(v.data());
+}
+
+// One rows x cols standard-normal matrix per network, element e of network c
+// keyed by (seed, weights, member first + c, layer, slot, e). One call
+// handles a block of four elements (one Philox evaluation).
+struct FillGaussian {
+  float* out;
+  Index size;  // rows * cols
+  Index blocks_per_matrix;
+  std::uint64_t seed;
+  std::uint64_t first_member;
+  std::uint32_t layer;
+  std::uint32_t slot;
+  ATTNMC_HD void operator()(Index k) const {
+    const Index c = k / blocks_per_matrix;
+    const Index blk = k % blocks_per_matrix;
+    const rng::StreamKey key =
+        rng::make_key(seed, rng::Purpose::weights, std::uint32_t(first_member + c), layer, slot);
+    const rng::Gauss4f g = rng::gaussian4f(rng::philox_block(key, std::uint32_t(blk)));
+    float* o = out + c * size;
+    const Index e = 4 * blk;
+    for (int q = 0; q < 4; ++q)
+      if (e + q < size) o[e + q] = g.z[q];
+  }
+};
+
+// Fused attention row of one (network, query token): logits from Q and K,
+// scaled, stable softmax, shaped centring (+ I - 1/m) in one pass.
+struct AttentionRows {
+  const float* q;  // count x m x nk
+  const float* k;
+  float* attn;  // count x m x m
+  int m, nk;
+  double scale;
+  bool shaped;
+  ATTNMC_HD void operator()(Index idx) const {
+    const Index c = idx / m;
+    const int a = int(idx % m);
+    const float* qa = q + (c * m + a) * nk;
+    const float* kc = k + c * m * nk;
+    double y[kernels::kMaxTokens], out[kernels::kMaxTokens];
+    for (int b = 0; b < m; ++b) {
+      double s = 0.0;
+      for (int i = 0; i < nk; ++i) s += double(qa[i]) * double(kc[b * nk + i]);
+      y[b] = s;
+    }
+    kernels::attention_row<double>(y, m, scale, shaped, a, out);
+    for (int b = 0; b < m; ++b) attn[(c * m + a) * m + b] = float(out[b]);
+  }
+};
+
+// acc (+)= A_h (Xin W_V^h) for one (network, token, column).
+struct AccumulateHead {
+  const float* attn;  // count x m x m
+  const float* xv;    // count x m x n
+  float* acc;         // count x m x n
+  int m, n;
+  bool first_head;
+  ATTNMC_HD void operator()(Index idx) const {
+    const Index j = idx % n;
+    const Index row = idx / n;  // c * m + a
+    const Index c = row / m;
+    const float* arow = attn + row * m;
+    const float* xvc = xv + c * m * n;
+    float s = 0.0f;
+    for (int b = 0; b < m; ++b) s += arow[b] * xvc[b * n + j];
+    acc[idx] = first_head ? s : acc[idx] + s;
+  }
+};
+
+// Fused residual + RMS normalisation of one (network, token) row:
+//   X <- lambda X + scale * branch          (branch may be null: X unchanged)
+//   Xin <- X / rms(X)                        (when xin is not null)
+struct ResidualNorm {
+  float* x;
+  const float* branch;
+  float* xin;
+  int n;
+  float lambda, scale;
+  ATTNMC_HD void operator()(Index row) const {
+    float* xr = x + row * n;
+    if (branch != nullptr) {
+      const float* br = branch + row * n;
+      for (int j = 0; j < n; ++j) xr[j] = lambda * xr[j] + scale * br[j];
+    }
+    if (xin != nullptr) {
+      const float inv = float(kernels::inverse_rms(xr, n));
+      float* out = xin + row * n;
+      for (int j = 0; j < n; ++j) out[j] = xr[j] * inv;
+    }
+  }
+};
+
+struct ShapedReluInPlace {
+  float* h;
+  float s_plus, s_minus;
+  ATTNMC_HD void operator()(Index i) const { h[i] = kernels::shaped_relu(h[i], s_plus, s_minus); }
+};
+
+// V_ab = X_a . X_b / n of one (network, a, b), accumulated in double.
+struct GramEntries {
+  const float* x;
+  float* grams;  // count x records x m x m
+  int m, n, records, record;
+  ATTNMC_HD void operator()(Index idx) const {
+    const Index c = idx / (m * m);
+    const int a = int(idx % (m * m)) / m, b = int(idx % m);
+    const float* xa = x + (c * m + a) * n;
+    const float* xb = x + (c * m + b) * n;
+    double s = 0.0;
+    for (int i = 0; i < n; ++i) s += double(xa[i]) * double(xb[i]);
+    grams[((c * records + record) * m + a) * m + b] = float(s / double(n));
+  }
+};
+
+// Broadcast the m x n input tokens to every network of the chunk.
+struct BroadcastInput {
+  const float* x0;
+  float* x;
+  Index per_network;
+  ATTNMC_HD void operator()(Index i) const { x[i] = x0[i % per_network]; }
+};
+
+void fill_gaussian(thrust::device_vector<float>& buf, Index rows, Index cols,
+                   const kernels::ChunkJob& job, int layer, std::uint32_t slot) {
+  const Index size = rows * cols, blocks = (size + 3) / 4;
+  for_each_index(
+      Index(job.count) * blocks,
+      FillGaussian{raw(buf), size, blocks, job.seed, job.first_member, std::uint32_t(layer), slot});
+}
+
+}  // namespace
+
+std::size_t direct_bytes_per_network(const ModelCoefficients& p) {
+  const std::size_t n = p.n, m = p.m, nk = p.head_dim;
+  const std::size_t floats = m * n * (p.pre_norm ? 4 : 3) + 2 * m * nk + m * m + 2 * n * nk +
+                             n * n + m * m * std::size_t(p.depth + 1);
+  return floats * sizeof(float);
+}
+
+void direct_chunk(const kernels::ChunkJob& job, float* grams) {
+#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_OMP
+  if (job.threads > 0) omp_set_num_threads(job.threads);
+#endif
+  const ModelCoefficients& p = job.model;
+  const Index count = Index(job.count), m = p.m, n = p.n, nk = p.head_dim;
+  const Index rows = count * m, mn = m * n;
+
+  std::vector<float> x0_host(job.x0, job.x0 + mn);
+  thrust::device_vector<float> x0(x0_host.begin(), x0_host.end());
+  thrust::device_vector<float> x(count * mn), acc(count * mn), xv(count * mn);
+  thrust::device_vector<float> xin_buf(p.pre_norm ? count * mn : 0);
+  thrust::device_vector<float> q(count * m * nk), k(count * m * nk), attn(count * m * m);
+  thrust::device_vector<float> wq(count * n * nk), wk(count * n * nk), w(count * n * n);
+  thrust::device_vector<float> out(count * job.records * m * m);
+
+  for_each_index(count * mn, BroadcastInput{raw(x0), raw(x), mn});
+  float* xin = p.pre_norm ? raw(xin_buf) : raw(x);
+  if (p.pre_norm) for_each_index(rows, ResidualNorm{raw(x), nullptr, xin, int(n), 1.0f, 0.0f});
+
+  int record = 0;
+  auto record_if_due = [&](int layer) {
+    if (record < job.records && job.record_layers[record] == layer) {
+      for_each_index(count * m * m,
+                     GramEntries{raw(x), raw(out), int(m), int(n), job.records, record});
+      ++record;
+    }
+  };
+  record_if_due(0);
+
+  for (int layer = 1; layer <= p.depth; ++layer) {
+    for (int h = 0; h < p.heads; ++h) {
+      fill_gaussian(wq, n, nk, job, layer, rng::slot_of(h, rng::Matrix::query));
+      fill_gaussian(wk, n, nk, job, layer, rng::slot_of(h, rng::Matrix::key));
+      fill_gaussian(w, n, n, job, layer, rng::slot_of(h, rng::Matrix::value));
+      kernels::batched_gemm(int(m), int(nk), int(n), 1.0f, xin, mn, raw(wq), n * nk, raw(q), m * nk,
+                            count);
+      kernels::batched_gemm(int(m), int(nk), int(n), 1.0f, xin, mn, raw(wk), n * nk, raw(k), m * nk,
+                            count);
+      kernels::batched_gemm(int(m), int(n), int(n), 1.0f, xin, mn, raw(w), n * n, raw(xv), mn,
+                            count);
+      for_each_index(
+          rows, AttentionRows{raw(q), raw(k), raw(attn), int(m), int(nk), p.logit_scale, p.shaped});
+      for_each_index(count * mn,
+                     AccumulateHead{raw(attn), raw(xv), raw(acc), int(m), int(n), h == 0});
+    }
+    // The next layer's pre-normalised input is fused into the last residual.
+    float* next_xin = (p.pre_norm && !p.mlp) ? xin : nullptr;
+    for_each_index(rows, ResidualNorm{raw(x), raw(acc), next_xin, int(n), float(p.lambda),
+                                      float(p.attn_scale)});
+    if (p.mlp) {
+      fill_gaussian(w, n, n, job, layer, rng::slot_of(0, rng::Matrix::mlp_pre));
+      kernels::batched_gemm(int(m), int(n), int(n), float(p.mlp_in_scale), raw(x), mn, raw(w),
+                            n * n, raw(xv), mn, count);
+      for_each_index(count * mn, ShapedReluInPlace{raw(xv), float(p.s_plus), float(p.s_minus)});
+      fill_gaussian(w, n, n, job, layer, rng::slot_of(0, rng::Matrix::mlp_post));
+      kernels::batched_gemm(int(m), int(n), int(n), 1.0f, raw(xv), mn, raw(w), n * n, raw(acc), mn,
+                            count);
+      for_each_index(rows, ResidualNorm{raw(x), raw(acc), p.pre_norm ? xin : nullptr, int(n),
+                                        float(p.lambda), float(p.mlp_out_scale)});
+    }
+    record_if_due(layer);
+  }
+  thrust::copy(out.begin(), out.end(), grams);
+}
+
+}  // namespace attnmc::ATTNMC_BACKEND_NS
