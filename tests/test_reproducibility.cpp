@@ -1,0 +1,103 @@
+// Decomposition independence: the same seed gives the same bits whatever the
+// chunk size, thread count or member range a run is split into.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "attnmc/engine.hpp"
+#include "tests/test_support.hpp"
+
+using namespace attnmc;
+
+namespace {
+
+RunSpec small_spec(const char* preset) {
+  RunSpec s;
+  s.model = model_preset(preset);
+  s.model.width = 24;
+  s.model.tokens = 3;
+  s.model.depth = 5;
+  s.model.heads = 2;
+  s.model.head_dim = 7;
+  s.members = 23;
+  s.seed = 12345;
+  s.device = test::kTestDevice;
+  return resolve_run(s);
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+class Reproducibility : public ::testing::TestWithParam<const char*> {};
+
+}  // namespace
+
+TEST_P(Reproducibility, ChunkSizeDoesNotChangeBits) {
+  ATTNMC_REQUIRE_TEST_DEVICE();
+  RunSpec s = small_spec(GetParam());
+  s.chunk = 0;  // all at once
+  const std::vector<float> all = simulate_grams(s, 0, s.members);
+  for (std::uint64_t chunk : {1, 7}) {
+    s.chunk = chunk;
+    EXPECT_TRUE(same_bits(simulate_grams(s, 0, s.members), all)) << "chunk " << chunk;
+  }
+}
+
+TEST_P(Reproducibility, ThreadCountDoesNotChangeBits) {
+  ATTNMC_REQUIRE_TEST_DEVICE();
+  RunSpec s = small_spec(GetParam());
+  s.threads = 1;
+  const std::vector<float> one = simulate_grams(s, 0, s.members);
+  s.threads = 2;
+  s.chunk = 5;
+  EXPECT_TRUE(same_bits(simulate_grams(s, 0, s.members), one));
+}
+
+TEST_P(Reproducibility, MemberRangesAreSlicesOfTheWholeRun) {
+  ATTNMC_REQUIRE_TEST_DEVICE();
+  const RunSpec s = small_spec(GetParam());
+  const std::vector<float> all = simulate_grams(s, 0, s.members);
+  const std::size_t per = s.record_layers.size() * 9;
+  const std::vector<float> part = simulate_grams(s, 10, 4);
+  EXPECT_TRUE(same_bits(part, std::vector<float>(all.begin() + 10 * per, all.begin() + 14 * per)));
+}
+
+TEST_P(Reproducibility, SeedChangesTheDraws) {
+  ATTNMC_REQUIRE_TEST_DEVICE();
+  RunSpec s = small_spec(GetParam());
+  const std::vector<float> a = simulate_grams(s, 0, 3);
+  s.seed += 1;
+  EXPECT_FALSE(same_bits(simulate_grams(s, 0, 3), a));
+}
+
+TEST_P(Reproducibility, StatisticsIdenticalAcrossChunkingAndThreads) {
+  ATTNMC_REQUIRE_TEST_DEVICE();
+  RunSpec s = small_spec(GetParam());
+  s.threads = 1;
+  s.chunk = 1;
+  const EnsembleResult a = run_ensemble(s);
+  s.threads = 2;
+  s.chunk = 0;
+  const EnsembleResult b = run_ensemble(s);
+  ASSERT_EQ(a.stats.per_layer().size(), b.stats.per_layer().size());
+  for (std::size_t r = 0; r < a.stats.per_layer().size(); ++r) {
+    const LayerStatistics &x = a.stats.per_layer()[r], &y = b.stats.per_layer()[r];
+    EXPECT_EQ(x.samples, y.samples);
+    EXPECT_EQ(x.rho_histogram, y.rho_histogram);
+    for (std::size_t e = 0; e < x.gram.size(); ++e) {
+      EXPECT_EQ(x.gram[e].mean, y.gram[e].mean);
+      EXPECT_EQ(x.gram[e].m2, y.gram[e].m2);
+      EXPECT_EQ(x.rho[e].m2, y.rho[e].m2);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, Reproducibility,
+                         ::testing::Values("shaped", "shaped-mlp", "softmax", "softmax-prenorm"),
+                         [](const auto& info) {
+                           std::string s = info.param;
+                           for (char& c : s)
+                             if (c == '-') c = '_';
+                           return s;
+                         });
