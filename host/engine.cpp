@@ -44,7 +44,9 @@ SamplerOps select_sampler(const RunSpec& spec, const host::Backend& backend) {
 // Networks per chunk: the user's choice, or as many as fit the memory cap.
 std::uint64_t chunk_size(const RunSpec& spec, const host::Backend& backend, std::size_t per_network,
                          std::uint64_t total) {
-  const std::size_t cap = std::min(spec.memory_cap, backend.free_memory);
+  // Buffers get 90% of the cap; the rest is headroom for fixed costs (BLAS
+  // workspace, the host copy of a chunk's results, the statistics).
+  const std::size_t cap = std::min(spec.memory_cap, backend.free_memory) / 10 * 9;
   if (per_network > cap)
     throw InputError("ensemble.memory_cap",
                      "one network needs " + std::to_string(per_network) +

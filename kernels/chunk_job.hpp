@@ -30,6 +30,8 @@ struct ChunkJob {
   /* Direct sampler: fresh n x n weights per layer. grams: host, count x records x m x m. */ \
   void direct_chunk(const attnmc::kernels::ChunkJob& job, float* grams);                     \
   std::size_t direct_bytes_per_network(const attnmc::kernels::ModelCoefficients& model);     \
+  /* Only the direct sampler's weight draws (no GEMMs): its RNG roofline, for benchmarks. */ \
+  void direct_weights_only(const attnmc::kernels::ChunkJob& job);                            \
   /* Exact (Gram-chain) sampler: same law, cost independent of width. */                     \
   void exact_chunk(const attnmc::kernels::ChunkJob& job, float* grams);                      \
   std::size_t exact_bytes_per_network(const attnmc::kernels::ModelCoefficients& model);      \

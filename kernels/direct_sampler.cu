@@ -182,6 +182,29 @@ std::size_t direct_bytes_per_network(const ModelCoefficients& p) {
   return floats * sizeof(float);
 }
 
+void direct_weights_only(const kernels::ChunkJob& job) {
+#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_OMP
+  if (job.threads > 0) omp_set_num_threads(job.threads);
+#endif
+  const ModelCoefficients& p = job.model;
+  const Index count = Index(job.count), n = p.n, nk = p.head_dim;
+  thrust::device_vector<float> wq(count * n * nk), wk(count * n * nk), w(count * n * n);
+  for (int layer = 1; layer <= p.depth; ++layer) {
+    for (int h = 0; h < p.heads; ++h) {
+      fill_gaussian(wq, n, nk, job, layer, rng::slot_of(h, rng::Matrix::query));
+      fill_gaussian(wk, n, nk, job, layer, rng::slot_of(h, rng::Matrix::key));
+      fill_gaussian(w, n, n, job, layer, rng::slot_of(h, rng::Matrix::value));
+    }
+    if (p.mlp) {
+      fill_gaussian(w, n, n, job, layer, rng::slot_of(0, rng::Matrix::mlp_pre));
+      fill_gaussian(w, n, n, job, layer, rng::slot_of(0, rng::Matrix::mlp_post));
+    }
+  }
+#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
+  ATTNMC_CUDA_CHECK(cudaDeviceSynchronize());
+#endif
+}
+
 void direct_chunk(const kernels::ChunkJob& job, float* grams) {
 #if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_OMP
   if (job.threads > 0) omp_set_num_threads(job.threads);
