@@ -36,6 +36,7 @@ enum class Purpose : std::uint32_t {
   exact_chain = 2,  // Gram-chain (exact sampler) draws
   sde_noise = 3,    // Brownian increments of SDE integrators
   input = 4,        // random input tokens
+  sphere = 5,       // sphere model: value matrices / Brownian increments, random starts
 };
 
 // Matrix slots inside one layer: slot = head * kSlotsPerHead + matrix.
