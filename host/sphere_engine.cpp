@@ -1,0 +1,318 @@
+// Sphere-model driver: validates a spec, picks the backend, splits the
+// ensemble into chunks that fit the memory cap, and folds each chunk's
+// per-trajectory results into the outcome counts and inner-product
+// statistics in trajectory order (so chunking and threading never change
+// the result).
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include "attnmc/error.hpp"
+#include "attnmc/sphere.hpp"
+#include "host/backend.hpp"
+#include "kernels/sphere_job.hpp"
+
+namespace attnmc {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+using ChunkFn = void (*)(const kernels::SphereJob&, const kernels::SphereChunkOut&);
+
+struct SphereBackend {
+  Device device;
+  ChunkFn chunk;
+  std::size_t free_memory;
+};
+
+SphereBackend sphere_backend(Device requested) {
+  const host::Backend b = host::select_backend(requested);
+#if defined(ATTNMC_WITH_CUDA)
+  if (b.device == Device::cuda) return {Device::cuda, &attnmc::cuda::sphere_chunk, b.free_memory};
+#endif
+  return {Device::cpu, &attnmc::omp::sphere_chunk, b.free_memory};
+}
+
+kernels::SphereCoefficients coefficients_of(const SphereSpec& s) {
+  kernels::SphereCoefficients c;
+  c.n = s.tokens;
+  c.d = s.dim;
+  c.scheme = int(s.scheme);
+  c.reduced = s.noise == SphereNoise::reduced;
+  c.has_qk = !s.qk.empty();
+  c.steps = s.steps;
+  c.dt = s.horizon / double(s.steps);
+  c.beta = s.beta;
+  c.sigma = s.sigma;
+  c.eps = s.eps;
+  return c;
+}
+
+std::size_t bytes_per_trajectory(const SphereSpec& s) {
+  const kernels::SphereCoefficients c = coefficients_of(s);
+  // Device buffers + the host copy of the results (same size again).
+  const std::size_t grams =
+      s.record_steps.size() * std::size_t(s.tokens) * s.tokens * sizeof(float);
+  return omp::sphere_bytes_per_trajectory(c) + 2 * grams + std::size_t(s.tokens) * s.dim * 8;
+}
+
+int threads_of(const SphereSpec& s) { return s.threads > 0 ? s.threads : omp_get_num_procs(); }
+
+void require(bool ok, const char* parameter, const std::string& message) {
+  if (!ok) throw InputError(parameter, message);
+}
+
+}  // namespace
+
+const char* scheme_name(SphereScheme s) {
+  switch (s) {
+    case SphereScheme::network:
+      return "network";
+    case SphereScheme::sde_projected:
+      return "sde-projected";
+    case SphereScheme::sde_geometric:
+      return "sde-geometric";
+    case SphereScheme::flow:
+      return "flow";
+  }
+  return "?";
+}
+
+SphereScheme parse_scheme(const std::string& name) {
+  for (SphereScheme s : {SphereScheme::network, SphereScheme::sde_projected,
+                         SphereScheme::sde_geometric, SphereScheme::flow})
+    if (name == scheme_name(s)) return s;
+  throw InputError("scheme",
+                   "unknown scheme '" + name + "' (network, sde-projected, sde-geometric, flow)");
+}
+
+const char* outcome_name(SphereOutcome o) {
+  switch (o) {
+    case SphereOutcome::collapse:
+      return "collapse";
+    case SphereOutcome::antipodal:
+      return "antipodal";
+    case SphereOutcome::other:
+      return "other";
+    case SphereOutcome::nonfinite:
+      return "nonfinite";
+  }
+  return "?";
+}
+
+double Proportion::p() const {
+  return trials > 0 ? double(successes) / double(trials) : std::numeric_limits<double>::quiet_NaN();
+}
+double Proportion::stderr_() const { return std::sqrt(p() * (1.0 - p()) / double(trials)); }
+// Wilson score interval at 95% (z = 1.96): sensible also at p = 0 or 1.
+double Proportion::wilson_lo() const {
+  const double z = 1.959963984540054, n = double(trials), ph = p();
+  const double c = ph + z * z / (2 * n), r = z * std::sqrt(ph * (1 - ph) / n + z * z / (4 * n * n));
+  return std::max(0.0, (c - r) / (1 + z * z / n));
+}
+double Proportion::wilson_hi() const {
+  const double z = 1.959963984540054, n = double(trials), ph = p();
+  const double c = ph + z * z / (2 * n), r = z * std::sqrt(ph * (1 - ph) / n + z * z / (4 * n * n));
+  return std::min(1.0, (c + r) / (1 + z * z / n));
+}
+
+SphereSpec resolve_sphere(const SphereSpec& in) {
+  SphereSpec s = in;
+  require(s.tokens >= 2 && s.tokens <= kernels::kMaxSphereTokens, "tokens",
+          "must be in [2, " + std::to_string(kernels::kMaxSphereTokens) + "]");
+  require(s.dim >= 2 && s.dim <= 4096, "dim", "must be in [2, 4096]");
+  require(std::isfinite(s.horizon) && s.horizon > 0, "horizon", "must be positive");
+  require(std::isfinite(s.beta) && s.beta >= 0, "beta", "must be finite and >= 0");
+  require(std::isfinite(s.sigma) && s.sigma >= 0, "sigma", "must be finite and >= 0");
+  require(std::isfinite(s.eps) && s.eps > 0 && s.eps < 1, "eps", "must be in (0, 1)");
+  if (s.steps == 0) {
+    require(std::isfinite(s.dt) && s.dt > 0, "dt", "must be positive");
+    s.steps = std::int64_t(std::ceil(s.horizon / s.dt - 1e-9));
+  }
+  require(s.steps >= 1 && s.steps <= std::numeric_limits<std::int32_t>::max(), "steps",
+          "must be in [1, 2^31)");
+  s.dt = s.horizon / double(s.steps);
+  require(s.trajectories >= 1 && s.trajectories <= std::numeric_limits<std::uint32_t>::max(),
+          "trajectories", "must be in [1, 2^32)");
+  require(s.qk.empty() || s.qk.size() == std::size_t(s.dim) * s.dim, "qk",
+          "must hold d x d = " + std::to_string(s.dim * s.dim) + " numbers");
+  for (double v : s.qk) require(std::isfinite(v), "qk", "contains a non-finite value");
+  require(s.histogram_bins >= 1, "histogram_bins", "must be >= 1");
+  if (s.init == SphereInit::rho0) {
+    require(s.tokens == 2, "rho0",
+            "a start given by rho0 needs exactly 2 tokens (use uniform or a file)");
+    require(std::isfinite(s.rho0) && s.rho0 >= -1 && s.rho0 <= 1, "rho0", "must be in [-1, 1]");
+  }
+  if (s.init == SphereInit::tokens) {
+    require(s.tokens0.size() == std::size_t(s.tokens) * s.dim, "init.file",
+            "expected " + std::to_string(s.tokens) + " x " + std::to_string(s.dim) + " numbers");
+    for (int i = 0; i < s.tokens; ++i) {
+      double n2 = 0;
+      for (int p = 0; p < s.dim; ++p) n2 += s.tokens0[i * s.dim + p] * s.tokens0[i * s.dim + p];
+      require(std::isfinite(n2) && n2 > 0, "init.file",
+              "token " + std::to_string(i) + " is zero or non-finite");
+      for (int p = 0; p < s.dim; ++p) s.tokens0[i * s.dim + p] /= std::sqrt(n2);
+    }
+  }
+  require(s.record_every >= 0, "record_every", "must be >= 0");
+  std::vector<std::int64_t> rec = s.record_steps;
+  rec.push_back(0);
+  rec.push_back(s.steps);
+  if (s.record_every > 0)
+    for (std::int64_t k = s.record_every; k < s.steps; k += s.record_every) rec.push_back(k);
+  for (std::int64_t k : rec)
+    require(k >= 0 && k <= s.steps, "record_steps", "must be in [0, steps]");
+  std::sort(rec.begin(), rec.end());
+  rec.erase(std::unique(rec.begin(), rec.end()), rec.end());
+  s.record_steps = rec;
+  require(s.memory_cap > 0, "memory_cap", "must be positive");
+  return s;
+}
+
+std::vector<double> sphere_start(const SphereSpec& s) {
+  const int d = s.dim;
+  if (s.init == SphereInit::tokens) return s.tokens0;
+  if (s.init == SphereInit::uniform) return {};
+  std::vector<double> x(2 * std::size_t(d), 0.0);
+  x[0] = 1.0;
+  x[d] = s.rho0;
+  x[d + 1] = std::sqrt(std::max(0.0, 1.0 - s.rho0 * s.rho0));
+  return x;
+}
+
+std::vector<double> read_sphere_tokens(const std::string& path, int tokens, int dim) {
+  std::ifstream in(path);
+  if (!in) throw InputError("init.file", "cannot open '" + path + "'");
+  std::vector<double> v;
+  std::string line;
+  while (std::getline(in, line)) {
+    line = line.substr(0, line.find('#'));
+    std::replace(line.begin(), line.end(), ',', ' ');
+    std::istringstream ls(line);
+    std::string word;
+    while (ls >> word) {
+      try {
+        std::size_t used = 0;
+        v.push_back(std::stod(word, &used));
+        if (used != word.size()) throw std::invalid_argument(word);
+      } catch (const std::exception&) {
+        throw InputError("init.file", "'" + word + "' in '" + path + "' is not a number");
+      }
+    }
+  }
+  if (v.size() != std::size_t(tokens) * dim)
+    throw InputError("init.file", "'" + path + "' holds " + std::to_string(v.size()) +
+                                      " numbers, expected " + std::to_string(tokens) + " x " +
+                                      std::to_string(dim));
+  return v;
+}
+
+namespace {
+
+// Runs trajectories [first, first + count) of a resolved spec chunk by chunk;
+// sink(out, members) gets each chunk in trajectory order.
+template <typename Sink>
+std::uint64_t for_each_sphere_chunk(const SphereSpec& s, const SphereBackend& backend,
+                                    std::uint64_t first, std::uint64_t count, Sink sink) {
+  const std::size_t per = bytes_per_trajectory(s);
+  const std::size_t cap = std::min(s.memory_cap, backend.free_memory) / 10 * 9;
+  if (per > cap)
+    throw InputError("memory_cap", "one trajectory needs " + std::to_string(per) + " bytes");
+  std::uint64_t chunk = s.chunk > 0 ? s.chunk : std::uint64_t(cap / per);
+  chunk = std::max<std::uint64_t>(1, std::min(chunk, count));
+  const std::vector<double> x0 = sphere_start(s);
+  kernels::SphereJob job;
+  job.model = coefficients_of(s);
+  job.seed = s.seed;
+  job.x0 = x0.empty() ? nullptr : x0.data();
+  job.qk = s.qk.empty() ? nullptr : s.qk.data();
+  job.record_steps = s.record_steps.data();
+  job.records = int(s.record_steps.size());
+  job.threads = threads_of(s);
+  const std::size_t nn = std::size_t(s.tokens) * s.tokens, nd = std::size_t(s.tokens) * s.dim;
+  SphereTrajectories buf;
+  buf.grams.resize(chunk * job.records * nn);
+  buf.outcome.resize(chunk);
+  buf.clusters.resize(chunk);
+  buf.norm_error.resize(chunk);
+  buf.final_tokens.resize(chunk * nd);
+  const kernels::SphereChunkOut out{buf.grams.data(), buf.outcome.data(), buf.clusters.data(),
+                                    buf.norm_error.data(), buf.final_tokens.data()};
+  for (std::uint64_t done = 0; done < count; done += chunk) {
+    job.first_member = first + done;
+    job.count = std::min(chunk, count - done);
+    backend.chunk(job, out);
+    sink(buf, job.count);
+  }
+  return chunk;
+}
+
+}  // namespace
+
+SphereTrajectories simulate_sphere(const SphereSpec& s, std::uint64_t first, std::uint64_t count) {
+  const SphereBackend backend = sphere_backend(s.device);
+  const std::size_t nn = std::size_t(s.tokens) * s.tokens, nd = std::size_t(s.tokens) * s.dim;
+  const std::size_t per_gram = s.record_steps.size() * nn;
+  SphereTrajectories all;
+  for_each_sphere_chunk(
+      s, backend, first, count, [&](const SphereTrajectories& b, std::uint64_t k) {
+        all.grams.insert(all.grams.end(), b.grams.begin(), b.grams.begin() + k * per_gram);
+        all.outcome.insert(all.outcome.end(), b.outcome.begin(), b.outcome.begin() + k);
+        all.clusters.insert(all.clusters.end(), b.clusters.begin(), b.clusters.begin() + k);
+        all.norm_error.insert(all.norm_error.end(), b.norm_error.begin(), b.norm_error.begin() + k);
+        all.final_tokens.insert(all.final_tokens.end(), b.final_tokens.begin(),
+                                b.final_tokens.begin() + k * nd);
+      });
+  return all;
+}
+
+SphereResult run_sphere(const SphereSpec& in, const Progress& progress) {
+  const auto t0 = Clock::now();
+  SphereResult r;
+  r.spec = resolve_sphere(in);
+  const SphereSpec& s = r.spec;
+  const SphereBackend backend = sphere_backend(s.device);
+  r.device = device_name(backend.device);
+  r.threads = threads_of(s);
+  std::vector<int> layers(s.record_steps.begin(), s.record_steps.end());
+  r.stats = EnsembleStatistics(s.tokens, layers, s.histogram_bins,
+                               std::numeric_limits<double>::infinity());
+  r.clusters.assign(std::size_t(s.tokens) + 1, 0);
+  const std::size_t per_gram = s.record_steps.size() * std::size_t(s.tokens) * s.tokens;
+  std::uint64_t done = 0;
+  r.chunk = for_each_sphere_chunk(
+      s, backend, 0, s.trajectories, [&](const SphereTrajectories& b, std::uint64_t k) {
+        for (std::uint64_t t = 0; t < k; ++t) {
+          r.stats.add_member(b.grams.data() + t * per_gram);
+          switch (SphereOutcome(b.outcome[t])) {
+            case SphereOutcome::collapse:
+              ++r.collapse;
+              break;
+            case SphereOutcome::antipodal:
+              ++r.antipodal;
+              break;
+            case SphereOutcome::other:
+              ++r.other;
+              break;
+            case SphereOutcome::nonfinite:
+              ++r.nonfinite;
+              break;
+          }
+          if (b.outcome[t] != std::int8_t(SphereOutcome::nonfinite)) {
+            ++r.clusters[std::size_t(b.clusters[t])];
+            r.max_norm_error = std::max(r.max_norm_error, b.norm_error[t]);
+          }
+        }
+        done += k;
+        if (progress) progress(done, s.trajectories);
+      });
+  r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return r;
+}
+
+}  // namespace attnmc

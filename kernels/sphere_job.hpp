@@ -1,0 +1,45 @@
+// One chunk of a sphere-model ensemble as the kernels see it, and the entry
+// points each backend (namespace attnmc::omp, attnmc::cuda) provides. The host
+// driver (host/sphere_engine.cpp) splits a run into chunks and calls these.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/sphere_math.hpp"
+
+namespace attnmc::kernels {
+
+struct SphereJob {
+  SphereCoefficients model;
+  std::uint64_t seed = 0;
+  std::uint64_t first_member = 0;              // global index of the chunk's first trajectory
+  std::uint64_t count = 0;                     // trajectories in this chunk
+  const double* x0 = nullptr;                  // host, N x d start (null: uniform per trajectory)
+  const double* qk = nullptr;                  // host, d x d Q^T K (null: identity)
+  const std::int64_t* record_steps = nullptr;  // host, sorted, in [0, steps]
+  int records = 0;
+  int threads = 0;  // OpenMP threads (CPU backend); 0 = default
+};
+
+// Where a chunk's results go (host arrays sized for job.count trajectories).
+struct SphereChunkOut {
+  float* grams = nullptr;            // count x records x N x N
+  std::int8_t* outcome = nullptr;    // count
+  std::int16_t* clusters = nullptr;  // count
+  double* norm_error = nullptr;      // count
+  double* final_tokens = nullptr;    // count x N x d
+};
+
+}  // namespace attnmc::kernels
+
+#define ATTNMC_DECLARE_SPHERE_BACKEND(NS)                                                \
+  namespace attnmc::NS {                                                                 \
+  /* Simulates job.count trajectories, one per functor call. */                          \
+  void sphere_chunk(const attnmc::kernels::SphereJob& job,                               \
+                    const attnmc::kernels::SphereChunkOut& out);                         \
+  std::size_t sphere_bytes_per_trajectory(const attnmc::kernels::SphereCoefficients& c); \
+  }
+
+ATTNMC_DECLARE_SPHERE_BACKEND(omp)
+ATTNMC_DECLARE_SPHERE_BACKEND(cuda)
