@@ -202,6 +202,9 @@ ATTNMC_HD inline void sphere_exp(double* x, const double* t, int d) {
   if (!(th > 0.0)) return;
   const double cs = cos(th), sn = sin(th) / th;
   for (int p = 0; p < d; ++p) x[p] = cs * x[p] + sn * t[p];
+  // |x'| = 1 exactly in real arithmetic; renormalising removes only rounding,
+  // which would otherwise random-walk over long horizons.
+  normalise(x, d);
 }
 
 // One step of the scheme for every token (attention already in w.a).
