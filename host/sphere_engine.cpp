@@ -113,12 +113,12 @@ double Proportion::stderr_() const { return std::sqrt(p() * (1.0 - p()) / double
 double Proportion::wilson_lo() const {
   const double z = 1.959963984540054, n = double(trials), ph = p();
   const double c = ph + z * z / (2 * n), r = z * std::sqrt(ph * (1 - ph) / n + z * z / (4 * n * n));
-  return std::max(0.0, (c - r) / (1 + z * z / n));
+  return std::clamp((c - r) / (1 + z * z / n), 0.0, ph);  // clamp: rounding at p = 0
 }
 double Proportion::wilson_hi() const {
   const double z = 1.959963984540054, n = double(trials), ph = p();
   const double c = ph + z * z / (2 * n), r = z * std::sqrt(ph * (1 - ph) / n + z * z / (4 * n * n));
-  return std::min(1.0, (c + r) / (1 + z * z / n));
+  return std::clamp((c + r) / (1 + z * z / n), ph, 1.0);
 }
 
 SphereSpec resolve_sphere(const SphereSpec& in) {
