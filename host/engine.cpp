@@ -33,7 +33,11 @@ struct SamplerOps {
 SamplerOps select_sampler(const RunSpec& spec, const host::Backend& backend) {
   const kernels::ModelCoefficients coef = kernels::coefficients_of(spec.model);
   if (spec.sampler == Sampler::exact) {
-    throw InputError("ensemble.sampler", "exact sampler not built yet");
+#if defined(ATTNMC_WITH_CUDA)
+    if (backend.device == Device::cuda)
+      return {Sampler::exact, &cuda::exact_chunk, cuda::exact_bytes_per_network(coef)};
+#endif
+    return {Sampler::exact, &omp::exact_chunk, omp::exact_bytes_per_network(coef)};
   }
   if (spec.model.tokens > kernels::kMaxTokens)
     throw InputError("model.tokens", "the direct sampler supports at most " +
