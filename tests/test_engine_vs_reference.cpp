@@ -7,6 +7,7 @@
 #include <cmath>
 #include <random>
 #include <sstream>
+#include <utility>
 
 #include "attnmc/engine.hpp"
 #include "reference/reference_model.hpp"
@@ -103,6 +104,38 @@ double worst_ratio(const RunSpec& engine_spec, const RunSpec& reference_spec) {
 
 }  // namespace
 
+// The reference's own numerics, independent of the engine: a naive
+// softmax - 1/m loses the O(1e-12) deviation below to cancellation against
+// 1/m (absolute error ~1e-17 on a value ~1e-13), the centred form keeps it
+// to ~1e-9 relative; extreme logits stay finite; a row of A sums to one.
+TEST(ReferenceModel, AttentionRowIsCentredAndStable) {
+  const int m = 4;
+  const double eps = 1e-12;
+  const double y[m] = {0.0, eps, 2 * eps, 3 * eps};
+  double out[m];
+  reference::attention_row(y, m, true, 1, out);
+  for (int b = 0; b < m; ++b) {
+    // softmax_b - 1/m = (y_b - mean y) / m + O(eps^2).
+    const double expect = (b == 1 ? 1.0 : 0.0) + (y[b] - 1.5 * eps) / m;
+    EXPECT_NEAR(out[b] - (b == 1 ? 1.0 : 0.0), expect - (b == 1 ? 1.0 : 0.0), 1e-9 * eps) << b;
+  }
+  const double extreme[m] = {1e300, -1e300, 0.0, 1e300};
+  for (bool shaped : {true, false}) {
+    reference::attention_row(extreme, m, shaped, 0, out);
+    double sum = 0;
+    for (int b = 0; b < m; ++b) {
+      EXPECT_TRUE(std::isfinite(out[b]));
+      sum += out[b];
+    }
+    EXPECT_NEAR(sum, 1.0, 1e-15);
+    EXPECT_NEAR(out[3], shaped ? 0.5 - 0.25 : 0.5, 1e-15);  // two maxima share the mass
+  }
+  double x[3] = {3.0, 0.0, -3.0};
+  reference::rms_normalise(x, 3);
+  EXPECT_NEAR(x[0], std::sqrt(1.5), 1e-15);
+  EXPECT_NEAR(x[2], -std::sqrt(1.5), 1e-15);
+}
+
 TEST(EngineVsReference, RandomConfigurationsNetworkByNetwork) {
   ATTNMC_REQUIRE_TEST_DEVICE();
   std::mt19937 gen(20261124);
@@ -118,7 +151,9 @@ TEST(EngineVsReference, RandomConfigurationsNetworkByNetwork) {
 
 // The comparison is sharp enough to see modelling mistakes the size of a
 // typical bug: a 1% temperature change, a different residual weight, a
-// missing pre-normalisation, a different seed (wrong keying).
+// flipped sign in the MLP nonlinearity (slopes swapped), a missing
+// pre-normalisation, a different seed (wrong keying). Each ratio is recorded
+// so the margin above the tolerance can be read from the XML output.
 TEST(EngineVsReference, DetectsPlantedModellingErrors) {
   ATTNMC_REQUIRE_TEST_DEVICE();
   RunSpec s;
@@ -128,27 +163,40 @@ TEST(EngineVsReference, DetectsPlantedModellingErrors) {
   s.model.heads = 2;
   s.model.head_dim = 8;
   s.model.mlp = true;
+  s.model.c_plus = 0.5;
+  s.model.c_minus = -0.5;
   s.members = 2;
   s.record_every = 1;
   s.device = test::kTestDevice;
   const RunSpec base = resolve_run(s);
   ASSERT_LE(worst_ratio(base, base), 1.0);
 
+  auto expect_detected = [&](const RunSpec& engine, const RunSpec& planted, const char* name) {
+    const double ratio = worst_ratio(engine, planted);
+    RecordProperty(name, std::to_string(ratio));
+    EXPECT_GT(ratio, 1.0) << name;
+  };
   RunSpec hot = base;
   hot.model.tau0 *= 1.01;
-  EXPECT_GT(worst_ratio(base, hot), 1.0);
+  expect_detected(base, hot, "tau0_times_1.01");
   RunSpec residual = base;
   residual.model.lambda = 0.70;
   residual.model.gamma = std::sqrt(1 - 0.49);
-  EXPECT_GT(worst_ratio(base, residual), 1.0);
+  expect_detected(base, residual, "lambda_0.70");
+  RunSpec flipped = base;
+  std::swap(flipped.model.c_plus, flipped.model.c_minus);
+  expect_detected(base, flipped, "mlp_slopes_swapped");
   RunSpec reseeded = base;
   reseeded.seed += 1;
-  EXPECT_GT(worst_ratio(base, reseeded), 1.0);
+  expect_detected(base, reseeded, "seed_plus_1");
   RunSpec softmax = base;
   softmax.model.attention = AttentionKind::softmax;
   softmax.model.pre_norm = true;
+  ASSERT_LE(worst_ratio(softmax, softmax), 1.0);
   RunSpec no_norm = softmax;
   no_norm.model.pre_norm = false;
-  ASSERT_LE(worst_ratio(softmax, softmax), 1.0);
-  EXPECT_GT(worst_ratio(softmax, no_norm), 1.0);
+  expect_detected(softmax, no_norm, "pre_norm_missing");
+  RunSpec softmax_hot = softmax;
+  softmax_hot.model.tau0 *= 1.01;
+  expect_detected(softmax, softmax_hot, "softmax_tau0_times_1.01");
 }
