@@ -56,12 +56,19 @@ std::int64_t EnsembleStatistics::members() const {
   return stats_.empty() ? 0 : stats_.front().members;
 }
 
-void EnsembleStatistics::add_member(const float* grams) {
+void EnsembleStatistics::add_member(const float* grams) { add_member(grams, nullptr); }
+
+void EnsembleStatistics::add_member(const float* grams, const unsigned char* blown_up) {
   const std::size_t mm = std::size_t(m_) * m_;
   for (std::size_t r = 0; r < stats_.size(); ++r) {
     LayerStatistics& s = stats_[r];
     const float* g = grams + r * mm;
     ++s.members;
+    if (blown_up != nullptr && blown_up[r] != 0) {
+      ++s.blowup;  // kept as an all-+inf sample: quantiles above the finite mass are +inf
+      s.samples.insert(s.samples.end(), mm, std::numeric_limits<float>::infinity());
+      continue;
+    }
     bool finite = true, overflow = false;
     for (std::size_t e = 0; e < mm; ++e) {
       if (!std::isfinite(g[e]))
@@ -104,6 +111,7 @@ void EnsembleStatistics::merge(const EnsembleStatistics& later) {
     s.members += o.members;
     s.nonfinite += o.nonfinite;
     s.overflow += o.overflow;
+    s.blowup += o.blowup;
     for (std::size_t e = 0; e < s.gram.size(); ++e) {
       s.gram[e].merge(o.gram[e]);
       s.rho[e].merge(o.rho[e]);
@@ -122,7 +130,10 @@ double EnsembleStatistics::quantile(int r, int a, int b, double q, bool corr) co
   std::vector<double> v(count);
   for (std::size_t i = 0; i < count; ++i) {
     const float* g = s.samples.data() + i * mm;
-    v[i] = corr ? (a == b ? 1.0 : correlation(g, m_, a, b)) : double(g[a * m_ + b]);
+    if (std::isinf(g[0]))  // a blown-up SDE path (other samples are finite)
+      v[i] = std::numeric_limits<double>::infinity();
+    else
+      v[i] = corr ? (a == b ? 1.0 : correlation(g, m_, a, b)) : double(g[a * m_ + b]);
   }
   // numpy's default ("linear"): position q (count - 1), interpolate neighbours.
   const double pos = q * double(count - 1);
@@ -132,6 +143,7 @@ double EnsembleStatistics::quantile(int r, int a, int b, double q, bool corr) co
   const double vlo = v[lo];
   double vhi = vlo;
   if (hi != lo) vhi = *std::min_element(v.begin() + lo + 1, v.end());
+  if (vhi == vlo) return vlo;  // also keeps inf - inf (two blown-up neighbours) out
   return vlo + (pos - double(lo)) * (vhi - vlo);
 }
 

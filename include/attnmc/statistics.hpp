@@ -27,6 +27,7 @@ struct LayerStatistics {
   std::int64_t members = 0;    // all members seen
   std::int64_t nonfinite = 0;  // members with a NaN/inf entry in V (excluded everywhere)
   std::int64_t overflow = 0;   // finite members with |V_ab| > threshold (excluded from moments)
+  std::int64_t blowup = 0;     // SDE paths blown up by this record: +inf in quantiles, no moments
   std::vector<Moments> gram;   // m*m entries of V
   std::vector<Moments> rho;    // m*m entries of rho (diagonal is 1)
   std::vector<std::int64_t> rho_histogram;  // pairs x bins, pairs a<b row-major
@@ -41,6 +42,10 @@ class EnsembleStatistics {
 
   // One member's Gram matrices at every recorded layer: layers x m x m.
   void add_member(const float* grams);
+  // Same, with blown_up[r] != 0 marking record r of an SDE path that blew
+  // up (its V is ignored): counted, excluded from moments and histograms,
+  // and +inf in every quantile. blown_up may be null.
+  void add_member(const float* grams, const unsigned char* blown_up);
   // Appends `later` (a run over the members after ours) to this one.
   void merge(const EnsembleStatistics& later);
 
@@ -53,7 +58,7 @@ class EnsembleStatistics {
 
   // Quantile q (numpy's default linear interpolation) over finite members at
   // recorded layer index r, of V_ab (correlation=false) or rho_ab (true).
-  // NaN when no finite member exists.
+  // NaN when no finite member exists; blown-up SDE paths count as +inf.
   double quantile(int r, int a, int b, double q, bool correlation) const;
 
  private:

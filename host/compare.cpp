@@ -1,0 +1,1 @@
+// Finite networks vs the SDE (filled in by the next commit).
