@@ -98,6 +98,7 @@ enum class ChainMutation : int {
   bartlett_dof_n,         // value/MLP Bartlett with n - i dof instead of n - m - i
   missing_head_scale,     // branch weight gamma/sqrt(n) instead of gamma/sqrt(H)/sqrt(n)
   transposed_key_factor,  // logits from G R_K instead of G R_K^T (needs n_k >= m)
+  transposed_attention,   // values mixed by A_h^T instead of A_h
 };
 
 struct ChainParams {
@@ -230,6 +231,9 @@ struct ExactNetwork {
         }
       // F_h = A_h Xin, one attention row at a time.
       double f[kM * kM], mh[kM * kM];
+      const bool transpose_a = prm.mutation == ChainMutation::transposed_attention;
+      if (transpose_a)
+        for (int e = 0; e < m * kM; ++e) f[e] = 0.0;
       for (int a = 0; a < m; ++a) {
         double y[kM], row[kM];
         for (int b = 0; b < m; ++b) {
@@ -239,6 +243,10 @@ struct ExactNetwork {
         }
         attention_row<double>(y, m, p.logit_scale, p.shaped, a, row);
         for (int j = 0; j < m; ++j) {
+          if (transpose_a) {  // planted bug: F += A^T column a
+            for (int b = 0; b < m; ++b) f[b * kM + j] += row[b] * xin[a * kM + j];
+            continue;
+          }
           double v = 0.0;
           for (int b = 0; b < m; ++b) v += row[b] * xin[b * kM + j];
           f[a * kM + j] = v;
