@@ -40,7 +40,7 @@ void require(bool ok, const char* parameter, const std::string& message) {
 
 bool has_attention(SdeDynamics d) { return d == SdeDynamics::attention || d == SdeDynamics::both; }
 
-kernels::SdeCoefficients coefficients_of(const SdeSpec& s, const std::vector<double>& v0) {
+kernels::SdeCoefficients sde_coefficients_of(const SdeSpec& s, const std::vector<double>& v0) {
   const ModelSpec& mo = s.model;
   const double g2 = mo.gamma * mo.gamma, l2 = mo.lambda * mo.lambda;
   kernels::SdeCoefficients c;
@@ -67,6 +67,14 @@ kernels::SdeCoefficients coefficients_of(const SdeSpec& s, const std::vector<dou
   c.blowup = s.blowup_threshold * vmax;
   return c;
 }
+
+}  // namespace
+
+kernels::SdeCoefficients kernels::sde_coefficients(const SdeSpec& s) {
+  return sde_coefficients_of(s, sde_initial_gram(s));
+}
+
+namespace {
 
 int threads_of(const SdeSpec& s) { return s.threads > 0 ? s.threads : omp_get_num_procs(); }
 
@@ -216,7 +224,7 @@ std::uint64_t for_each_sde_chunk(const SdeSpec& s, const SdeBackend& backend, st
   chunk = std::max<std::uint64_t>(1, std::min(chunk, count));
   const std::vector<double> v0 = sde_initial_gram(s);
   kernels::SdeJob job;
-  job.model = coefficients_of(s, v0);
+  job.model = sde_coefficients_of(s, v0);
   job.seed = s.seed;
   job.v0 = v0.data();
   job.record_steps = s.record_steps.data();

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "attnmc/sde.hpp"
 #include "kernels/sde_math.hpp"
 
 namespace attnmc::kernels {
@@ -20,6 +21,10 @@ struct SdeJob {
   int records = 0;
   int threads = 0;  // OpenMP threads (CPU backend); 0 = default
 };
+
+// The SDE coefficients of a resolved spec (drift and noise weights of the
+// enabled blocks, step, blow-up threshold). Defined in host/sde_engine.cpp.
+SdeCoefficients sde_coefficients(const SdeSpec& resolved);
 
 // Where a chunk's results go (host arrays sized for job.count trajectories).
 struct SdeChunkOut {
