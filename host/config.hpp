@@ -1,0 +1,48 @@
+// Configuration files: a TOML file plus `key=value` overrides (the same
+// dotted keys, e.g. model.width=256) become one RunSpec. Every mistake
+// (unknown key, wrong type, NaN, unreadable file) is an InputError naming the
+// full dotted key, so the CLI can point at it.
+#pragma once
+
+#include <cstddef>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "attnmc/run_spec.hpp"
+
+namespace attnmc {
+
+// Where a RunSpec comes from: an optional TOML file (empty path: built-in
+// defaults), TOML text (for tests), and overrides applied after it.
+struct ConfigSource {
+  std::string path;                    // TOML file; empty = none
+  std::string text;                    // TOML text used when path is empty
+  std::vector<std::string> overrides;  // "dotted.key=value", later ones win
+};
+
+// Builds the RunSpec (not yet resolved). Overrides replace the file's value
+// at that key; an override naming one input kind (rho0, gram, tokens_file)
+// drops the file's other input kinds. Values of overrides are TOML values;
+// a bare word that is not valid TOML is taken as a string (model.preset=softmax).
+RunSpec load_run_spec(const ConfigSource& source);
+
+// load_run_spec followed by resolve_run.
+RunSpec load_resolved_run_spec(const ConfigSource& source);
+
+// "512MiB", "2GiB", "1.5GB", "4096", "4096B" -> bytes. InputError(key) otherwise.
+std::size_t parse_byte_size(const std::string& text, const std::string& key);
+
+// Reads m x n input tokens: a text file of m rows of n numbers (blank or
+// comma separated, '#' comments) or a 2-D float64/float32 .npy file.
+// InputError("input.tokens_file") on any problem.
+std::vector<double> read_tokens_file(const std::string& path, int tokens, int width);
+
+// The resolved RunSpec as JSON with the configuration file's sections and
+// keys (model, input, ensemble, run), for summaries.
+nlohmann::json run_spec_json(const RunSpec& resolved);
+
+Device parse_device(const std::string& name, const std::string& key);
+Sampler parse_sampler(const std::string& name, const std::string& key);
+
+}  // namespace attnmc

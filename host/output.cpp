@@ -1,0 +1,322 @@
+// Atomic output directories and the files of one ensemble run.
+#include "host/output.hpp"
+
+#include <hdf5.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "attnmc/error.hpp"
+#include "attnmc/version.hpp"
+#include "host/config.hpp"
+
+namespace attnmc {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool is_nonempty_dir(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_directory(p, ec) && !fs::is_empty(p, ec);
+}
+
+// Lexically absolute, so "out" and "./out/" name the same parent.
+fs::path absolute_path(const std::string& dir) {
+  fs::path p = fs::absolute(fs::path(dir)).lexically_normal();
+  if (!p.has_filename() && p.has_parent_path()) p = p.parent_path();  // trailing '/'
+  return p;
+}
+
+// RAII handle for HDF5 ids; every failed call becomes an Error.
+struct H5Id {
+  hid_t id;
+  herr_t (*close)(hid_t);
+  H5Id(hid_t i, herr_t (*c)(hid_t), const char* what) : id(i), close(c) {
+    if (id < 0) throw Error(std::string("HDF5: ") + what + " failed");
+  }
+  ~H5Id() { close(id); }
+  H5Id(const H5Id&) = delete;
+  H5Id& operator=(const H5Id&) = delete;
+};
+
+void check(herr_t status, const std::string& what) {
+  if (status < 0) throw Error("HDF5: " + what + " failed");
+}
+
+void write_dataset(hid_t file, const char* name, hid_t mem_type, hid_t file_type,
+                   const std::vector<hsize_t>& dims, const void* data) {
+  H5Id space(H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose, name);
+  H5Id set(H5Dcreate2(file, name, file_type, space.id, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+           H5Dclose, name);
+  check(H5Dwrite(set.id, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), name);
+}
+
+void write_doubles(hid_t file, const char* name, const std::vector<hsize_t>& dims,
+                   const std::vector<double>& v) {
+  write_dataset(file, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, dims, v.data());
+}
+
+void write_int64s(hid_t file, const char* name, const std::vector<std::int64_t>& v) {
+  write_dataset(file, name, H5T_NATIVE_INT64, H5T_STD_I64LE, {hsize_t(v.size())}, v.data());
+}
+
+template <typename T>
+void scalar_attribute(hid_t obj, const char* name, hid_t mem_type, hid_t file_type, T value) {
+  H5Id space(H5Screate(H5S_SCALAR), H5Sclose, name);
+  H5Id attr(H5Acreate2(obj, name, file_type, space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose, name);
+  check(H5Awrite(attr.id, mem_type, &value), name);
+}
+
+// Variable-length UTF-8, so h5py reads it as str (fixed-length gives bytes).
+void string_attribute(hid_t obj, const char* name, const std::string& value) {
+  H5Id type(H5Tcopy(H5T_C_S1), H5Tclose, name);
+  check(H5Tset_size(type.id, H5T_VARIABLE), name);
+  check(H5Tset_cset(type.id, H5T_CSET_UTF8), name);
+  H5Id space(H5Screate(H5S_SCALAR), H5Sclose, name);
+  H5Id attr(H5Acreate2(obj, name, type.id, space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose, name);
+  const char* text = value.c_str();
+  check(H5Awrite(attr.id, type.id, &text), name);
+}
+
+void doubles_attribute(hid_t obj, const char* name, const std::vector<double>& v) {
+  const hsize_t n = v.size();
+  H5Id space(H5Screate_simple(1, &n, nullptr), H5Sclose, name);
+  H5Id attr(H5Acreate2(obj, name, H5T_IEEE_F64LE, space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose,
+            name);
+  check(H5Awrite(attr.id, H5T_NATIVE_DOUBLE, v.data()), name);
+}
+
+std::string random_suffix() {
+  std::random_device rd;
+  const char* hex = "0123456789abcdef";
+  std::string s;
+  for (int i = 0; i < 8; ++i) s += hex[rd() % 16];
+  return s;
+}
+
+}  // namespace
+
+void check_output_dir(const std::string& dir, bool force) {
+  if (dir.empty()) throw InputError("output", "empty path");
+  const fs::path target = absolute_path(dir);
+  std::error_code ec;
+  const fs::file_status st = fs::status(target, ec);
+  if (fs::exists(st)) {
+    if (!fs::is_directory(st))
+      throw InputError("output", "'" + dir + "' exists and is not a directory");
+    if (!force && is_nonempty_dir(target))
+      throw InputError("output",
+                       "'" + dir + "' exists and is not empty (use --force to replace it)");
+  }
+  // The staging directory is created next to the target, so the nearest
+  // existing ancestor must be a writable directory.
+  fs::path p = target.parent_path();
+  while (!p.empty() && !fs::exists(p, ec)) {
+    if (p == p.parent_path()) break;
+    p = p.parent_path();
+  }
+  if (!fs::is_directory(p, ec))
+    throw InputError("output", "'" + p.string() + "' (parent of '" + dir + "') is not a directory");
+  if (::access(p.c_str(), W_OK | X_OK) != 0)
+    throw InputError("output", "cannot write in '" + p.string() + "': " + std::strerror(errno));
+}
+
+StagedDirectory::StagedDirectory(std::string final_dir, bool force)
+    : final_(absolute_path(final_dir).string()), force_(force) {
+  check_output_dir(final_dir, force);
+  // Create missing parents now (remembered, removed again on failure).
+  std::vector<fs::path> missing;
+  std::error_code ec;
+  for (fs::path p = fs::path(final_).parent_path(); !fs::exists(p, ec) && p != p.parent_path();
+       p = p.parent_path())
+    missing.push_back(p);
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    if (!fs::create_directory(*it, ec) && ec)
+      throw InputError("output", "cannot create '" + it->string() + "': " + ec.message());
+    created_parents_.push_back(it->string());
+  }
+  const fs::path f(final_);
+  std::string tmpl =
+      (f.parent_path() / ("." + f.filename().string() + ".tmp-" + random_suffix() + "-XXXXXX"))
+          .string();
+  if (::mkdtemp(tmpl.data()) == nullptr)
+    throw InputError("output",
+                     "cannot create a directory next to '" + final_ + "': " + std::strerror(errno));
+  staging_ = tmpl;
+  // mkdtemp makes it private (0700); the result should get the usual umask.
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  fs::permissions(staging_, static_cast<fs::perms>(0777 & ~mask), ec);
+}
+
+StagedDirectory::~StagedDirectory() {
+  if (committed_) return;
+  std::error_code ec;
+  if (!staging_.empty()) fs::remove_all(staging_, ec);
+  for (auto it = created_parents_.rbegin(); it != created_parents_.rend(); ++it)
+    fs::remove(*it, ec);  // only removes empty directories
+}
+
+void StagedDirectory::write_text(const std::string& name, const std::string& text) const {
+  std::ofstream f(file(name), std::ios::binary);
+  f << text;
+  f.close();
+  if (!f) throw Error("cannot write " + file(name));
+}
+
+void StagedDirectory::commit() {
+  std::error_code ec;
+  const fs::path target(final_);
+  fs::path old;
+  if (fs::exists(target, ec)) {
+    if (!fs::is_directory(target, ec))
+      throw InputError("output", "'" + final_ + "' exists and is not a directory");
+    if (is_nonempty_dir(target)) {
+      if (!force_)
+        throw InputError("output", "'" + final_ + "' appeared meanwhile and is not empty");
+      // Move the old result aside first: the new one replaces it in one rename.
+      old = target.parent_path() / ("." + target.filename().string() + ".old-" + random_suffix());
+      fs::rename(target, old, ec);
+      if (ec) throw Error("cannot move '" + final_ + "' aside: " + ec.message());
+    } else {
+      fs::remove(target, ec);
+    }
+  }
+  fs::rename(staging_, target, ec);
+  if (ec) {
+    if (!old.empty()) fs::rename(old, target, ec);
+    throw Error("cannot rename '" + staging_ + "' to '" + final_ + "'");
+  }
+  committed_ = true;
+  if (!old.empty()) fs::remove_all(old, ec);
+}
+
+void write_stats_h5(const std::string& path, const EnsembleResult& r) {
+  const EnsembleStatistics& st = r.stats;
+  const RunSpec& spec = r.spec;
+  const hsize_t R = st.layers().size(), m = hsize_t(st.tokens()), Q = spec.quantiles.size();
+  const hsize_t pairs = hsize_t(st.pairs()), bins = hsize_t(st.histogram_bins());
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors become exceptions, not stack dumps
+  H5Id file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
+            "creating stats.h5");
+
+  std::vector<int> layers(st.layers().begin(), st.layers().end());
+  write_dataset(file.id, "layers", H5T_NATIVE_INT, H5T_STD_I32LE, {R}, layers.data());
+  std::vector<double> t(R);
+  for (hsize_t k = 0; k < R; ++k) t[k] = double(layers[k]) / spec.model.width;
+  write_doubles(file.id, "t", {R}, t);
+
+  std::vector<std::int64_t> members(R), nonfinite(R), overflow(R);
+  const hsize_t mm = m * m;
+  std::vector<double> gmean(R * mm), gvar(R * mm), rmean(R * mm), rvar(R * mm);
+  for (hsize_t k = 0; k < R; ++k) {
+    const LayerStatistics& L = st.per_layer()[k];
+    members[k] = L.members;
+    nonfinite[k] = L.nonfinite;
+    overflow[k] = L.overflow;
+    for (hsize_t e = 0; e < mm; ++e) {
+      gmean[k * mm + e] = L.gram[e].count > 0 ? L.gram[e].mean : std::nan("");
+      gvar[k * mm + e] = L.gram[e].variance();
+      rmean[k * mm + e] = L.rho[e].count > 0 ? L.rho[e].mean : std::nan("");
+      rvar[k * mm + e] = L.rho[e].variance();
+    }
+  }
+  write_int64s(file.id, "members", members);
+  write_int64s(file.id, "nonfinite", nonfinite);
+  write_int64s(file.id, "overflow", overflow);
+  write_doubles(file.id, "gram_mean", {R, m, m}, gmean);
+  write_doubles(file.id, "gram_var", {R, m, m}, gvar);
+  write_doubles(file.id, "rho_mean", {R, m, m}, rmean);
+  write_doubles(file.id, "rho_var", {R, m, m}, rvar);
+
+  // Quantiles over finite members (overflowing ones included: a quantile is
+  // still meaningful for them). Symmetric, so each a <= b is computed once.
+  std::vector<double> gq(R * Q * mm), rq(R * Q * mm);
+  for (hsize_t k = 0; k < R; ++k)
+    for (hsize_t q = 0; q < Q; ++q)
+      for (hsize_t a = 0; a < m; ++a)
+        for (hsize_t b = a; b < m; ++b) {
+          const double level = spec.quantiles[q];
+          const double g = st.quantile(int(k), int(a), int(b), level, false);
+          const double c = a == b ? 1.0 : st.quantile(int(k), int(a), int(b), level, true);
+          const hsize_t base = (k * Q + q) * mm;
+          gq[base + a * m + b] = gq[base + b * m + a] = g;
+          rq[base + a * m + b] = rq[base + b * m + a] = c;
+        }
+  write_doubles(file.id, "gram_quantiles", {R, Q, m, m}, gq);
+  write_doubles(file.id, "rho_quantiles", {R, Q, m, m}, rq);
+  write_doubles(file.id, "quantile_levels", {Q}, spec.quantiles);
+  for (const char* name : {"gram_quantiles", "rho_quantiles"}) {
+    H5Id set(H5Dopen2(file.id, name, H5P_DEFAULT), H5Dclose, name);
+    doubles_attribute(set.id, "quantile_levels", spec.quantiles);
+  }
+
+  std::vector<std::int64_t> hist;
+  hist.reserve(R * pairs * bins);
+  for (hsize_t k = 0; k < R; ++k) {
+    const auto& h = st.per_layer()[k].rho_histogram;
+    hist.insert(hist.end(), h.begin(), h.end());
+  }
+  if (hist.size() != R * pairs * bins) throw Error("rho histogram has an unexpected size");
+  write_dataset(file.id, "rho_histogram", H5T_NATIVE_INT64, H5T_STD_I64LE, {R, pairs, bins},
+                hist.data());
+  std::vector<double> edges(bins + 1);
+  for (hsize_t i = 0; i <= bins; ++i) edges[i] = -1.0 + 2.0 * double(i) / double(bins);
+  write_doubles(file.id, "rho_histogram_edges", {bins + 1}, edges);
+
+  string_attribute(file.id, "version", kVersion);
+  scalar_attribute<std::uint64_t>(file.id, "seed", H5T_NATIVE_UINT64, H5T_STD_U64LE, spec.seed);
+  scalar_attribute<std::uint64_t>(file.id, "ensemble_members", H5T_NATIVE_UINT64, H5T_STD_U64LE,
+                                  spec.members);
+  scalar_attribute<int>(file.id, "width", H5T_NATIVE_INT, H5T_STD_I32LE, spec.model.width);
+  scalar_attribute<int>(file.id, "tokens", H5T_NATIVE_INT, H5T_STD_I32LE, spec.model.tokens);
+  scalar_attribute<int>(file.id, "depth", H5T_NATIVE_INT, H5T_STD_I32LE, spec.model.depth);
+  string_attribute(file.id, "model", model_kind_name(spec.model));
+  string_attribute(file.id, "device", r.device);
+  string_attribute(file.id, "sampler", r.sampler);
+  check(H5Fflush(file.id, H5F_SCOPE_GLOBAL), "flushing stats.h5");
+}
+
+nlohmann::json run_summary_json(const EnsembleResult& r) {
+  using nlohmann::json;
+  json j;
+  j["version"] = kVersion;
+  j["seed"] = r.spec.seed;
+  j["config"] = run_spec_json(r.spec);
+  j["device"] = r.device;
+  j["sampler"] = r.sampler;
+  j["chunk"] = r.chunk;
+  j["threads"] = r.threads;
+  j["timings"] = {{"simulate_s", r.seconds_simulate}, {"statistics_s", r.seconds_statistics}};
+  json layers = json::array();
+  std::int64_t nonfinite = 0, overflow = 0;
+  for (const LayerStatistics& L : r.stats.per_layer()) {
+    layers.push_back({{"layer", L.layer},
+                      {"members", L.members},
+                      {"nonfinite", L.nonfinite},
+                      {"overflow", L.overflow}});
+    nonfinite = std::max(nonfinite, L.nonfinite);
+    overflow = std::max(overflow, L.overflow);
+  }
+  j["layers"] = layers;
+  j["max_nonfinite"] = nonfinite;
+  j["max_overflow"] = overflow;
+  return j;
+}
+
+void write_run_output(const std::string& dir, bool force, const EnsembleResult& result,
+                      const std::string& table) {
+  StagedDirectory stage(dir, force);
+  write_stats_h5(stage.file("stats.h5"), result);
+  stage.write_text("summary.json", run_summary_json(result).dump(2) + "\n");
+  stage.write_text("table.txt", table);
+  stage.commit();
+}
+
+}  // namespace attnmc
