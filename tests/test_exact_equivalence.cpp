@@ -18,8 +18,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <sstream>
+#include <string>
 #include <vector>
 
 #include "attnmc/engine.hpp"
@@ -211,7 +213,15 @@ TEST_P(ExactEquivalence, SameLawAsDirect) {
   std::printf("  %s\n      %s\n", c.name, v.str().c_str());
 }
 
-INSTANTIATE_TEST_SUITE_P(Configs, ExactEquivalence, ::testing::ValuesIn(kConfigs));
+// Test names from the configuration names (alphanumerics only).
+std::string config_name(const ::testing::TestParamInfo<Config>& info) {
+  std::string s;
+  for (const char* p = info.param.name; *p; ++p)
+    if (std::isalnum(static_cast<unsigned char>(*p))) s += *p;
+  return std::to_string(info.index) + "_" + s;
+}
+
+INSTANTIATE_TEST_SUITE_P(Configs, ExactEquivalence, ::testing::ValuesIn(kConfigs), config_name);
 
 // Mutation check: each planted bug must make the equivalence check above
 // reject (worst statistic over its threshold), on a configuration where the
