@@ -178,8 +178,17 @@ CompareResult run_compare(const CompareSpec& in, const Progress& progress) {
   if (progress) progress(total, total);
 
   const std::vector<double>& ref = res.series.back().terminal_rho;
+  // W1 between the finite parts (blown-up SDE paths have no rho; their
+  // share is reported, and KS counts them as +inf).
+  auto finite = [](const std::vector<double>& v) {
+    std::vector<double> f;
+    for (double x : v)
+      if (std::isfinite(x)) f.push_back(x);
+    return f;
+  };
+  const std::vector<double> ref_finite = finite(ref);
   for (std::size_t i = 0; i < s.widths.size(); ++i) {
-    res.w1.push_back(wasserstein1(res.series[i].terminal_rho, ref));
+    res.w1.push_back(wasserstein1(finite(res.series[i].terminal_rho), ref_finite));
     res.ks.push_back(ks_distance(res.series[i].terminal_rho, ref));
   }
   res.w1_slope = slope(s.widths, res.w1);
