@@ -20,6 +20,7 @@
 #include "attnmc/engine.hpp"
 #include "attnmc/error.hpp"
 #include "attnmc/version.hpp"
+#include "host/cli/compare_command.hpp"
 #include "host/cli/sphere_command.hpp"
 #include "host/config.hpp"
 #include "host/output.hpp"
@@ -362,6 +363,7 @@ int main(int argc, char** argv) {
 
   CLI::App* presets = app.add_subcommand("presets", "List the model presets");
   add_sphere_commands(app);
+  add_compare_command(app);
 
   try {
     app.parse(argc, argv);
