@@ -42,6 +42,7 @@ RunSpec spec_for(int n, int m, int depth, std::uint64_t members, Device device, 
   s.device = device;
   s.threads = threads;
   s.record_every = depth;
+  s.sampler = Sampler::direct;
   return resolve_run(s);
 }
 

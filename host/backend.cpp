@@ -38,6 +38,8 @@ Backend select_backend(Device requested) {
     b.device = Device::cuda;
     b.direct_chunk = &attnmc::cuda::direct_chunk;
     b.direct_bytes_per_network = &attnmc::cuda::direct_bytes_per_network;
+    b.exact_chunk = &attnmc::cuda::exact_chunk;
+    b.exact_bytes_per_network = &attnmc::cuda::exact_bytes_per_network;
     std::size_t free_bytes = 0, total = 0;
     if (cudaMemGetInfo(&free_bytes, &total) == cudaSuccess) b.free_memory = free_bytes / 10 * 8;
     return b;
@@ -46,6 +48,8 @@ Backend select_backend(Device requested) {
   b.device = Device::cpu;
   b.direct_chunk = &attnmc::omp::direct_chunk;
   b.direct_bytes_per_network = &attnmc::omp::direct_bytes_per_network;
+  b.exact_chunk = &attnmc::omp::exact_chunk;
+  b.exact_bytes_per_network = &attnmc::omp::exact_bytes_per_network;
   return b;
 }
 

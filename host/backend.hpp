@@ -15,6 +15,8 @@ struct Backend {
   Device device = Device::cpu;
   void (*direct_chunk)(const kernels::ChunkJob&, float*) = nullptr;
   std::size_t (*direct_bytes_per_network)(const kernels::ModelCoefficients&) = nullptr;
+  void (*exact_chunk)(const kernels::ChunkJob&, float*) = nullptr;
+  std::size_t (*exact_bytes_per_network)(const kernels::ModelCoefficients&) = nullptr;
   // Bytes of device memory free for buffers (CPU: unlimited, the cap rules).
   std::size_t free_memory = static_cast<std::size_t>(-1);
 };

@@ -13,6 +13,7 @@
 #include "attnmc/error.hpp"
 #include "host/backend.hpp"
 #include "kernels/attention_math.hpp"
+#include "kernels/exact_chain.hpp"
 
 namespace attnmc {
 namespace {
@@ -32,12 +33,17 @@ struct SamplerOps {
 
 SamplerOps select_sampler(const RunSpec& spec, const host::Backend& backend) {
   const kernels::ModelCoefficients coef = kernels::coefficients_of(spec.model);
-  if (spec.sampler == Sampler::exact) {
-#if defined(ATTNMC_WITH_CUDA)
-    if (backend.device == Device::cuda)
-      return {Sampler::exact, &cuda::exact_chunk, cuda::exact_bytes_per_network(coef)};
-#endif
-    return {Sampler::exact, &omp::exact_chunk, omp::exact_bytes_per_network(coef)};
+  // Every model of the family has i.i.d. Gaussian weights, so the exact
+  // (Gram-chain) sampler applies whenever its token limit allows; its cost
+  // does not grow with width, so "automatic" prefers it.
+  const bool exact =
+      spec.sampler == Sampler::exact ||
+      (spec.sampler == Sampler::automatic && spec.model.tokens <= kernels::kExactMaxTokens);
+  if (exact) {
+    if (spec.model.tokens > kernels::kExactMaxTokens)
+      throw InputError("model.tokens", "the exact sampler supports at most " +
+                                           std::to_string(kernels::kExactMaxTokens) + " tokens");
+    return {Sampler::exact, backend.exact_chunk, backend.exact_bytes_per_network(coef)};
   }
   if (spec.model.tokens > kernels::kMaxTokens)
     throw InputError("model.tokens", "the direct sampler supports at most " +

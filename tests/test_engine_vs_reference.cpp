@@ -69,6 +69,7 @@ RunSpec random_spec(std::mt19937& gen) {
   s.seed = gen();
   s.record_every = 1;
   s.device = test::kTestDevice;
+  s.sampler = Sampler::direct;  // the reference is the direct model
   return resolve_run(s);
 }
 
@@ -168,6 +169,7 @@ TEST(EngineVsReference, DetectsPlantedModellingErrors) {
   s.members = 2;
   s.record_every = 1;
   s.device = test::kTestDevice;
+  s.sampler = Sampler::direct;  // the reference is the direct model
   const RunSpec base = resolve_run(s);
   ASSERT_LE(worst_ratio(base, base), 1.0);
 

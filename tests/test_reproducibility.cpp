@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <tuple>
 
 #include "attnmc/engine.hpp"
 #include "tests/test_support.hpp"
@@ -11,9 +12,12 @@ using namespace attnmc;
 
 namespace {
 
-RunSpec small_spec(const char* preset) {
+using Case = std::tuple<const char*, Sampler>;
+
+RunSpec small_spec(const Case& c) {
   RunSpec s;
-  s.model = model_preset(preset);
+  s.model = model_preset(std::get<0>(c));
+  s.sampler = std::get<1>(c);
   s.model.width = 24;
   s.model.tokens = 3;
   s.model.depth = 5;
@@ -29,7 +33,7 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
-class Reproducibility : public ::testing::TestWithParam<const char*> {};
+class Reproducibility : public ::testing::TestWithParam<Case> {};
 
 }  // namespace
 
@@ -94,10 +98,12 @@ TEST_P(Reproducibility, StatisticsIdenticalAcrossChunkingAndThreads) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, Reproducibility,
-                         ::testing::Values("shaped", "shaped-mlp", "softmax", "softmax-prenorm"),
+                         ::testing::Combine(::testing::Values("shaped", "shaped-mlp", "softmax",
+                                                              "softmax-prenorm"),
+                                            ::testing::Values(Sampler::direct, Sampler::exact)),
                          [](const auto& info) {
-                           std::string s = info.param;
+                           std::string s = std::get<0>(info.param);
                            for (char& c : s)
                              if (c == '-') c = '_';
-                           return s;
+                           return s + "_" + sampler_name(std::get<1>(info.param));
                          });
