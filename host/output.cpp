@@ -113,6 +113,14 @@ void check_output_dir(const std::string& dir, bool force) {
     if (!force && is_nonempty_dir(target))
       throw InputError("output",
                        "'" + dir + "' exists and is not empty (use --force to replace it)");
+    // --force deletes the old directory: only ever one that attnmc wrote.
+    if (force && is_nonempty_dir(target) && !fs::exists(target / "summary.json", ec))
+      throw InputError("output", "'" + dir +
+                                     "' is not an attnmc output directory (no summary.json); "
+                                     "refusing to replace it");
+    const fs::path cwd = fs::current_path(ec);
+    if (!ec && cwd.lexically_relative(target).string().rfind("..", 0) != 0)
+      throw InputError("output", "'" + dir + "' contains the working directory");
   }
   // The staging directory is created next to the target, so the nearest
   // existing ancestor must be a writable directory.

@@ -46,6 +46,10 @@ def main(argv):
         ax.plot(layer, mean, color=color, label=label, lw=2)
         ax.fill_between(layer, lo, hi, color=color, alpha=0.15, lw=0)
     ax.axhline(1.0, color="gray", lw=0.8, ls=":")
+    # Softmax attention collapses within a few layers: a log-like depth axis
+    # shows both that and the long-depth behaviour of shaped attention.
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlim(0, max(int(r["layer"]) for rows in runs.values() for r in rows))
     ax.set_xlabel("layer")
     ax.set_ylabel(r"token correlation $\rho$")
     ax.set_ylim(min(-0.05, ax.get_ylim()[0]), 1.05)
