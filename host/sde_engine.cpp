@@ -93,14 +93,18 @@ const char* sde_scheme_name(SdeScheme s) {
       return "rho-euler";
     case SdeScheme::rho_weak2:
       return "rho-weak2";
+    case SdeScheme::weak_euler:
+      return "weak-euler";
   }
   return "?";
 }
 
 SdeScheme parse_sde_scheme(const std::string& name) {
-  for (SdeScheme s : {SdeScheme::euler, SdeScheme::rho_euler, SdeScheme::rho_weak2})
+  for (SdeScheme s :
+       {SdeScheme::euler, SdeScheme::rho_euler, SdeScheme::rho_weak2, SdeScheme::weak_euler})
     if (name == sde_scheme_name(s)) return s;
-  throw InputError("sde.scheme", "unknown scheme '" + name + "' (euler, rho-euler, rho-weak2)");
+  throw InputError("sde.scheme",
+                   "unknown scheme '" + name + "' (euler, weak-euler, rho-euler, rho-weak2)");
 }
 
 const char* sde_dynamics_name(SdeDynamics d) {
@@ -137,7 +141,7 @@ SdeSpec resolve_sde(const SdeSpec& in) {
           "the SDE supports 2 to " + std::to_string(kernels::kMaxSdeTokens) + " tokens");
   if (s.dynamics == SdeDynamics::automatic)
     s.dynamics = s.model.mlp ? SdeDynamics::both : SdeDynamics::attention;
-  if (s.scheme != SdeScheme::euler) {
+  if (s.scheme == SdeScheme::rho_euler || s.scheme == SdeScheme::rho_weak2) {
     require(s.dynamics == SdeDynamics::mlp || s.dynamics == SdeDynamics::neural_covariance,
             "sde.scheme", "the rho-SDE closes only for MLP-only dynamics (mlp, neural-covariance)");
     require(s.model.tokens == 2, "sde.scheme", "the rho-SDE schemes need exactly 2 tokens");

@@ -24,7 +24,7 @@ namespace attnmc::kernels {
 
 constexpr int kMaxSdeTokens = 16;
 
-enum SdeSchemeCode : int { kSdeEuler = 0, kSdeRhoEuler = 1, kSdeRhoWeak2 = 2 };
+enum SdeSchemeCode : int { kSdeEuler = 0, kSdeRhoEuler = 1, kSdeRhoWeak2 = 2, kSdeWeakEuler = 3 };
 
 // Random-number slots inside one step (rng::Purpose::sde_noise, layer = step).
 constexpr std::uint32_t kSdeSlotSymmetric = 0;  // dS (V-SDE) or dW (rho-SDE)
@@ -199,8 +199,34 @@ ATTNMC_HD inline bool sde_psd_project(double* V, int m_rt, double* L) {
 // the increments are then used in double).
 ATTNMC_HD inline void sde_normals(const rng::StreamKey& key, double* out, int count) {
   for (int b = 0; 4 * b < count; ++b) {
-    const rng::Gauss4f g = rng::gaussian4f(rng::philox_block(key, std::uint32_t(b)));
-    for (int q = 0; q < 4 && 4 * b + q < count; ++q) out[4 * b + q] = double(g.z[q]);
+    const rng::Gauss4d g = rng::gaussian4d(rng::philox_block(key, std::uint32_t(b)));
+    for (int q = 0; q < 4 && 4 * b + q < count; ++q) out[4 * b + q] = g.z[q];
+  }
+}
+
+// `count` random signs +-1 of one stream, one bit each (128 per Philox
+// block): the two-point increments of the simplified weak Euler scheme.
+ATTNMC_HD inline void sde_signs(const rng::StreamKey& key, double* out, int count) {
+  for (int b = 0; 128 * b < count; ++b) {
+    const rng::Words4 w = rng::philox_block(key, std::uint32_t(b));
+    for (int k = 0; k < 128 && 128 * b + k < count; ++k)
+      out[128 * b + k] = 2.0 * double((w.w[k >> 5] >> (k & 31)) & 1u) - 1.0;  // branch-free
+  }
+}
+
+// C = A B (general m x m), in axpy order (i, k, j): the inner loop has no
+// dependency chain and vectorises, unlike a dot-product inner loop.
+template <int M, int CAP>
+ATTNMC_HD inline void sde_mul(const double* A, const double* B, int m_rt, double* C) {
+  const int m = M > 0 ? M : m_rt;
+  for (int i = 0; i < m; ++i) {
+    double row[CAP];
+    for (int j = 0; j < m; ++j) row[j] = 0.0;
+    for (int k = 0; k < m; ++k) {
+      const double a = A[i * m + k];
+      for (int j = 0; j < m; ++j) row[j] += a * B[k * m + j];
+    }
+    for (int j = 0; j < m; ++j) C[i * m + j] = row[j];
   }
 }
 
@@ -208,33 +234,21 @@ ATTNMC_HD inline void sde_normals(const rng::StreamKey& key, double* out, int co
 template <int M, int CAP>
 ATTNMC_HD inline void sde_mul_bt(const double* A, const double* B, int m_rt, double* C) {
   const int m = M > 0 ? M : m_rt;
+  double Bt[CAP * CAP];
   for (int i = 0; i < m; ++i)
-    for (int j = 0; j < m; ++j) {
-      double s = 0.0;
-      for (int k = 0; k < m; ++k) s += A[i * m + k] * B[j * m + k];
-      C[i * m + j] = s;
-    }
-}
-
-// C = A B (general m x m).
-template <int M, int CAP>
-ATTNMC_HD inline void sde_mul(const double* A, const double* B, int m_rt, double* C) {
-  const int m = M > 0 ? M : m_rt;
-  for (int i = 0; i < m; ++i)
-    for (int j = 0; j < m; ++j) {
-      double s = 0.0;
-      for (int k = 0; k < m; ++k) s += A[i * m + k] * B[k * m + j];
-      C[i * m + j] = s;
-    }
+    for (int j = 0; j < m; ++j) Bt[j * m + i] = B[i * m + j];
+  sde_mul<M, CAP>(A, Bt, m, C);
 }
 
 // After an update: factor V (Cholesky), projecting it back to the PSD cone
-// when that fails, then enforce |rho| <= 1. Counts events in cnt.
+// when that fails, then enforce |rho| <= 1 (the projection's rounding can
+// leave |rho| a hair above 1). Counts events in cnt.
 template <int M, int CAP>
 ATTNMC_HD inline void sde_restore(double* V, int m_rt, double* L, SdeCounters& cnt) {
   const int m = M > 0 ? M : m_rt;
-  if (!sde_cholesky<M, CAP>(V, m, L))
-    if (sde_psd_project<M, CAP>(V, m, L)) ++cnt.projections;
+  // A successful Cholesky means V is positive definite: |rho| < 1 already.
+  if (sde_cholesky<M, CAP>(V, m, L)) return;
+  if (sde_psd_project<M, CAP>(V, m, L)) ++cnt.projections;
   for (int a = 0; a < m; ++a)
     for (int k = a + 1; k < m; ++k) {
       const double lim = sqrt(fmax(0.0, V[a * m + a] * V[k * m + k]));
@@ -274,18 +288,13 @@ ATTNMC_HD inline void sde_noise(const double* V, const double* L, int m_rt,
     sde_mul<M, CAP>(L, dB2, m, T);   // L dB2
     sde_mul_bt<M, CAP>(T, L, m, Z);  // Z2 = L dB2 L^T
     // P V = V - 1 (column means)^T; T = Z2 P V.
-    double col[CAP];
-    for (int j = 0; j < m; ++j) {
-      double s = 0.0;
-      for (int k = 0; k < m; ++k) s += V[k * m + j];
-      col[j] = s / m;
-    }
-    for (int i = 0; i < m; ++i)
-      for (int j = 0; j < m; ++j) {
-        double s = 0.0;
-        for (int k = 0; k < m; ++k) s += Z[i * m + k] * (V[k * m + j] - col[j]);
-        T[i * m + j] = s;
-      }
+    double col[CAP], PV[CAP * CAP];
+    for (int j = 0; j < m; ++j) col[j] = 0.0;
+    for (int k = 0; k < m; ++k)
+      for (int j = 0; j < m; ++j) col[j] += V[k * m + j];
+    for (int k = 0; k < m; ++k)
+      for (int j = 0; j < m; ++j) PV[k * m + j] = V[k * m + j] - col[j] / m;
+    sde_mul<M, CAP>(Z, PV, m, T);
     for (int i = 0; i < m; ++i)
       for (int j = 0; j < m; ++j) N[i * m + j] += c.attn_noise * (T[i * m + j] + T[j * m + i]);
   }
@@ -304,7 +313,14 @@ ATTNMC_HD inline bool sde_euler_step(double* V, double* L, int m_rt, const SdeCo
   sde_drift<M, CAP>(V, m, c, b);
   const double sdt = sqrt(c.dt);
   // dS = dB1 + dB1^T drawn directly: diagonal N(0, 4 dt), off-diagonal N(0, 2 dt).
-  sde_normals(key_sym, z, m * (m + 1) / 2);
+  // Simplified weak Euler (Kloeden & Platen 14.1): two-point increments
+  // +-sqrt(dt) match the Gaussian's first three moments, so the scheme keeps
+  // Euler-Maruyama's weak order 1 at one random bit per increment.
+  const bool signs = c.scheme == kSdeWeakEuler;
+  if (signs)
+    sde_signs(key_sym, z, m * (m + 1) / 2);
+  else
+    sde_normals(key_sym, z, m * (m + 1) / 2);
   {
     int e = 0;
     for (int i = 0; i < m; ++i)
@@ -315,7 +331,10 @@ ATTNMC_HD inline bool sde_euler_step(double* V, double* L, int m_rt, const SdeCo
       }
   }
   if (c.attn_noise != 0.0) {
-    sde_normals(key_att, z, m * m);
+    if (signs)
+      sde_signs(key_att, z, m * m);
+    else
+      sde_normals(key_att, z, m * m);
     for (int e = 0; e < m * m; ++e) z[e] *= sdt;  // dB2
   }
   sde_noise<M, CAP>(V, L, m, c, S, z, N);

@@ -62,14 +62,15 @@ struct RunSdeTrajectory {
     kernels::sde_restore<M, CAP>(V, m, L, cnt);
     // rho-SDE (m = 2): the diagonal is held at V0 (not simulated).
     const double s01 = sqrt(V[0] * V[m + 1]);
-    double rho = c.scheme == kernels::kSdeEuler ? 0.0 : V[1] / s01;
+    const bool rho_sde = c.scheme == kernels::kSdeRhoEuler || c.scheme == kernels::kSdeRhoWeak2;
+    double rho = rho_sde ? V[1] / s01 : 0.0;
     int r = 0;
     if (r < records && record_steps[r] == 0) record(V, m, t, r++);
     std::int64_t blown = -1;
     for (std::int64_t step = 1; step <= c.steps; ++step) {
       const rng::StreamKey ks = rng::make_key(seed, rng::Purpose::sde_noise, member,
                                               std::uint32_t(step), kernels::kSdeSlotSymmetric);
-      if (c.scheme == kernels::kSdeEuler) {
+      if (c.scheme == kernels::kSdeEuler || c.scheme == kernels::kSdeWeakEuler) {
         const rng::StreamKey ka = rng::make_key(seed, rng::Purpose::sde_noise, member,
                                                 std::uint32_t(step), kernels::kSdeSlotAttention);
         if (!kernels::sde_euler_step<M, CAP>(V, L, m, c, ks, ka, cnt)) {

@@ -216,7 +216,8 @@ void add_compare_command(CLI::App& app) {
   so->add_to(sde);
   sde->add_option("--dynamics", *sde_dyn, "auto | attention | mlp | both | neural-covariance")
       ->capture_default_str();
-  sde->add_option("--scheme", *sde_scheme, "euler | rho-euler | rho-weak2")->capture_default_str();
+  sde->add_option("--scheme", *sde_scheme, "euler | weak-euler | rho-euler | rho-weak2")
+      ->capture_default_str();
   sde->add_option("--width,-n", ss->model.width, "reference width n (t = l / n; dt = 1 / n)")
       ->capture_default_str();
   sde->add_option("--depth,-d", ss->model.depth, "reference depth d (T = d / n)")

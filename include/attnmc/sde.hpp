@@ -44,10 +44,17 @@ enum class SdeDynamics {
 };
 
 enum class SdeScheme {
-  euler,      // Euler-Maruyama on V, matrix-noise form (weak order 1)
-  rho_euler,  // Euler-Maruyama on the scalar rho-SDE (MLP-only dynamics, m = 2)
-  rho_weak2,  // Platen's derivative-free weak order-2 scheme on the rho-SDE (m = 2)
+  euler,       // Euler-Maruyama on V, matrix-noise form (weak order 1)
+  rho_euler,   // Euler-Maruyama on the scalar rho-SDE (MLP-only dynamics, m = 2)
+  rho_weak2,   // Platen's derivative-free weak order-2 scheme on the rho-SDE (m = 2)
+  weak_euler,  // Euler on V with two-point increments +-sqrt(dt) (weak order 1, cheap noise)
 };
+// No higher weak-order scheme for the matrix SDE: its noise is
+// non-commutative with 2 m^2 Brownian components, so a derivative-free weak
+// order-2 scheme (Platen; Roessler) needs O(m^2) extra drift/diffusion
+// evaluations per step, each O(m^3): O(m^5) against Euler's O(m^3). With the
+// PSD projection and blow-up cut-offs (non-smooth), the extra order would
+// not survive anyway. The rho-SDE (scalar noise) gets rho_weak2.
 
 struct SdeSpec {
   ModelSpec model;  // coefficients; width n and depth d set the default horizon and step
