@@ -344,4 +344,21 @@ threads = 1
     GTEST_SKIP() << "matplotlib missing: collapse.png not checked";
 }
 
+TEST_F(Cli, CollapseWithoutPythonKeepsTheCsv) {
+  const fs::path cfg = write("c.toml",
+                             "[model]\nwidth = 8\ntokens = 2\ndepth = 4\n"
+                             "[ensemble]\nmembers = 10\n[run]\nthreads = 1\n");
+  const fs::path out = dir_ / "c";
+  // No python3 on PATH: the picture is skipped with a note, the run succeeds.
+  const std::string cmd = "PATH=/nonexistent " ATTNMC_BINARY_DIR "/attnmc collapse " +
+                          cfg.string() + " -o " + out.string() + " > /dev/null 2> " +
+                          (dir_ / "err.txt").string();
+  const int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_TRUE(fs::is_regular_file(out / "collapse.csv"));
+  EXPECT_FALSE(fs::exists(out / "collapse.png"));
+  EXPECT_NE(slurp(dir_ / "err.txt").find("collapse.png not made"), std::string::npos);
+}
+
 }  // namespace
