@@ -280,7 +280,11 @@ void apply_table(const toml::table& root, RunSpec& spec, Pending& pending) {
     for (const auto& [key, value] : *tbl) {
       const std::string full = section_name + "." + std::string(key.str());
       auto setter = it->second.find(std::string(key.str()));
-      if (setter == it->second.end()) throw InputError(full, "unknown key");
+      if (setter == it->second.end()) {
+        std::string valid;
+        for (const auto& [name, unused] : it->second) valid += (valid.empty() ? "" : ", ") + name;
+        throw InputError(full, "unknown key (valid in [" + section_name + "]: " + valid + ")");
+      }
       if (full == "model.preset") continue;  // applied above
       setter->second(spec, pending, value, full);
     }
