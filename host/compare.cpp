@@ -224,7 +224,7 @@ void write_compare_table(std::ostream& out, const CompareResult& r) {
         << std::setw(12) << r.ks[i] << std::setw(10) << s.members << std::setw(10)
         << r.series[i].sampler << "\n";
   out << "# log-log slope vs width: W1 " << std::setprecision(3) << r.w1_slope << ", KS "
-      << r.ks_slope << "  (KS noise floor about " << std::setprecision(4)
+      << r.ks_slope << "  (KS 5% critical value " << std::setprecision(4)
       << 1.36 * std::sqrt(1.0 / double(s.members) + 1.0 / double(s.trajectories)) << ")\n";
   const CompareSeries& sde = r.series.back();
   out << "# SDE: " << s.trajectories << " paths, " << sde.blowups << " blown up, " << sde.nonfinite
