@@ -1,0 +1,78 @@
+// `attnmc sde` and `attnmc compare` end to end: files written, exit codes,
+// bad input named.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct CliRun {
+  int code;
+  std::string out;
+};
+
+CliRun attnmc(const std::string& args) {
+  const fs::path out = fs::temp_directory_path() / "attnmc_sde_cli_out.txt";
+  const std::string cmd =
+      std::string(ATTNMC_BINARY_DIR "/attnmc ") + args + " >" + out.string() + " 2>&1";
+  const int status = std::system(cmd.c_str());
+  std::ifstream f(out);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, ss.str()};
+}
+
+TEST(SdeCli, SdeWritesStatisticsAndCounts) {
+  const fs::path dir = fs::temp_directory_path() / "attnmc_sde_cli_sde";
+  fs::remove_all(dir);
+  const CliRun r = attnmc("sde -m 3 --tau0 0.3 -n 32 -d 32 -B 500 --threads 1 -o " + dir.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("blow-ups"), std::string::npos);
+  EXPECT_TRUE(fs::exists(dir / "stats.h5"));
+  EXPECT_TRUE(fs::exists(dir / "table.txt"));
+  std::ifstream f(dir / "summary.json");
+  const nlohmann::json j = nlohmann::json::parse(f);
+  // tau0 = 0.3 makes the cubic drift blow paths up before T = 1.
+  EXPECT_GT(j["sde"]["blowups"].get<int>(), 0);
+  EXPECT_EQ(j["sde"]["steps"].get<int>(), 32);
+  EXPECT_EQ(j["sde"]["blowups_per_record"].back().get<int>(), j["sde"]["blowups"].get<int>());
+  fs::remove_all(dir);
+}
+
+TEST(SdeCli, CompareWritesTableAndJson) {
+  const fs::path dir = fs::temp_directory_path() / "attnmc_sde_cli_compare";
+  fs::remove_all(dir);
+  const CliRun r = attnmc(
+      "compare --widths 8,32 --members 500 --trajectories 1000 --threads 1 --no-plot -q -o " +
+      dir.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::ifstream f(dir / "compare.json");
+  const nlohmann::json j = nlohmann::json::parse(f);
+  EXPECT_EQ(j["series"].size(), 3u);  // two widths and the SDE
+  EXPECT_EQ(j["w1"].size(), 2u);
+  EXPECT_EQ(j["series"][2]["label"], "sde");
+  EXPECT_EQ(j["series"][0]["terminal_rho"].size(), 500u);
+  fs::remove_all(dir);
+}
+
+TEST(SdeCli, BadInputExitsWithTwoAndNamesTheParameter) {
+  CliRun r = attnmc("sde -m 40");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("model.tokens"), std::string::npos) << r.out;
+  r = attnmc("sde --scheme rho-euler -m 3");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("sde.scheme"), std::string::npos) << r.out;
+  r = attnmc("compare --widths 10 -o ''");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("compare.widths"), std::string::npos) << r.out;
+}
+
+}  // namespace
