@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <vector>
 
+#include "attnmc/sde.hpp"
 #include "host/compare.hpp"
 
 namespace attnmc {
@@ -67,6 +69,52 @@ void check(int tokens, double tau0, double rho0) {
 
 TEST(SdeVsFinite, TwoTokens) { check(2, 1.5, 0.3); }
 TEST(SdeVsFinite, ThreeTokens) { check(3, 1.5, 0.3); }
+
+// The full block (attention then shaped MLP): n = 128 matches the SDE with
+// both drifts and kappa + 2 gamma^2 (KS below the alpha = 1e-3 critical
+// value 1.95 sqrt(1/6000 + 1/15000) = 0.0301), and the attention-only SDE
+// (the MLP's terms dropped) is rejected, so the MLP part is what matches.
+TEST(SdeVsFinite, AttentionAndMlp) {
+  CompareSpec s;
+  s.model.tokens = 2;
+  s.model.tau0 = 1.5;
+  s.model.mlp = true;
+  s.model.c_minus = -1.0;
+  s.input.rho0 = 0.3;
+  s.horizon = 0.5;
+  s.records = 1;
+  s.widths = {128};
+  s.members = 6000;
+  s.trajectories = 15000;
+  s.sde_steps = 256;
+  s.sampler = Sampler::exact;
+  s.device = Device::cpu;
+  s.seed = 9;
+  const CompareResult r = run_compare(s);
+  const double blown = double(r.series.back().blowups) / double(s.trajectories);
+  EXPECT_LT(r.ks[0], 0.0301 + blown);
+
+  SdeSpec a;
+  a.model = s.model;
+  a.dynamics = SdeDynamics::attention;
+  a.input = s.input;
+  a.horizon = s.horizon;
+  a.steps = 256;
+  a.trajectories = 15000;
+  a.device = Device::cpu;
+  const SdeSpec ra = resolve_sde(a);
+  const SdeTrajectories tr = simulate_sde(ra, 0, ra.trajectories);
+  std::vector<double> rho;
+  const std::size_t records = ra.record_steps.size();
+  for (std::uint64_t t = 0; t < ra.trajectories; ++t) {
+    const float* g = tr.grams.data() + (t * records + records - 1) * 4;
+    rho.push_back(std::isinf(g[0]) ? INFINITY : correlation(g, 2, 0, 1));
+  }
+  const double ks_attention_only = ks_distance(r.series[0].terminal_rho, rho);
+  std::printf("both: KS(n = 128, SDE) = %.4f, KS(n = 128, attention-only SDE) = %.4f\n", r.ks[0],
+              ks_attention_only);
+  EXPECT_GT(ks_attention_only, 0.0301 + blown);
+}
 
 }  // namespace
 }  // namespace attnmc
