@@ -38,8 +38,13 @@ namespace attnmc {
 enum class SdeDynamics {
   automatic,  // attention, or both when model.mlp is set
   attention,  // shaped attention block only
-  mlp,        // shaped MLP block only (two weight matrices): drift gamma^2 b_mlp, kappa = 2 gamma^2
-  both,       // attention then MLP: drift b + gamma^2 b_mlp, kappa + 2 gamma^2
+  // Shaped MLP block only. It has two weight matrices (W_pre, W_post), each
+  // adding gamma^4 to kappa besides the 2 lambda^2 gamma^2 cross term, so
+  // drift gamma^2 b_mlp and kappa = 2 gamma^2 (consistent with models.md's
+  // "kappa + 2 gamma^2" for the full block, checked by tests/test_sde_one_step;
+  // models.md's MLP-only noise sqrt(1/2) is that of a one-matrix MLP).
+  mlp,
+  both,               // attention then MLP: drift b + gamma^2 b_mlp, kappa + 2 gamma^2
   neural_covariance,  // Li-Nica-Roy's one-matrix MLP as models.md writes it: drift b_mlp, kappa 1
 };
 
