@@ -52,8 +52,11 @@ void check(herr_t status, const std::string& what) {
 void write_dataset(hid_t file, const char* name, hid_t mem_type, hid_t file_type,
                    const std::vector<hsize_t>& dims, const void* data) {
   H5Id space(H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose, name);
-  H5Id set(H5Dcreate2(file, name, file_type, space.id, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-           H5Dclose, name);
+  // No modification times in object headers: the same run gives the same bytes.
+  H5Id dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, name);
+  check(H5Pset_obj_track_times(dcpl.id, false), name);
+  H5Id set(H5Dcreate2(file, name, file_type, space.id, H5P_DEFAULT, dcpl.id, H5P_DEFAULT), H5Dclose,
+           name);
   check(H5Dwrite(set.id, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), name);
 }
 
@@ -211,7 +214,9 @@ void write_stats_h5(const std::string& path, const EnsembleResult& r) {
   const hsize_t R = st.layers().size(), m = hsize_t(st.tokens()), Q = spec.quantiles.size();
   const hsize_t pairs = hsize_t(st.pairs()), bins = hsize_t(st.histogram_bins());
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors become exceptions, not stack dumps
-  H5Id file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
+  H5Id fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose, "file creation properties");
+  check(H5Pset_obj_track_times(fcpl.id, false), "root group times");
+  H5Id file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.id, H5P_DEFAULT), H5Fclose,
             "creating stats.h5");
 
   std::vector<int> layers(st.layers().begin(), st.layers().end());
