@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One entry point for a fresh machine: installs what is missing (Debian
 # packages, Python plotting/reading tools), configures and builds, then
-#   scripts/dev.sh run [attnmc run arguments...]   runs the default experiment
+#   scripts/dev.sh run                             runs the default experiment
+#   scripts/dev.sh run [attnmc run arguments...]   runs `attnmc run` with them
 #   scripts/dev.sh test                            runs the test suite
 #   scripts/dev.sh build                           only builds
 # Environment: BUILD_DIR (default build), ATTNMC_CUDA (AUTO|ON|OFF, default AUTO).
@@ -53,7 +54,12 @@ shift || true
 install_deps
 build
 case "$cmd" in
-  run) exec "$BUILD_DIR/attnmc" run "$@" ;;
+  run)
+    if (($#)); then exec "$BUILD_DIR/attnmc" run "$@"; fi
+    # The default experiment: the shaped-attention ensemble (out/default), then
+    # finite widths against the covariance SDE limit (out/compare).
+    "$BUILD_DIR/attnmc" run --force
+    exec "$BUILD_DIR/attnmc" compare --force -o out/compare ;;
   test) cd "$BUILD_DIR" && exec ctest --output-on-failure -j "$JOBS" "$@" ;;
   build) ;;
   *) echo "usage: scripts/dev.sh run|test|build" >&2; exit 2 ;;
