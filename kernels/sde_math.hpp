@@ -199,7 +199,7 @@ ATTNMC_HD inline bool sde_psd_project(double* V, int m_rt, double* L) {
 // the increments are then used in double).
 ATTNMC_HD inline void sde_normals(const rng::StreamKey& key, double* out, int count) {
   for (int b = 0; 4 * b < count; ++b) {
-    const rng::Gauss4d g = rng::gaussian4d(rng::philox_block(key, std::uint32_t(b)));
+    const rng::Gauss4f g = rng::gaussian4f(rng::philox_block(key, std::uint32_t(b)));
     for (int q = 0; q < 4 && 4 * b + q < count; ++q) out[4 * b + q] = g.z[q];
   }
 }
