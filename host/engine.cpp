@@ -4,14 +4,13 @@
 // never change the result).
 #include "attnmc/engine.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <chrono>
 #include <string>
 
 #include "attnmc/error.hpp"
 #include "host/backend.hpp"
+#include "host/chunking.hpp"
 #include "kernels/attention_math.hpp"
 #include "kernels/exact_chain.hpp"
 
@@ -51,28 +50,6 @@ SamplerOps select_sampler(const RunSpec& spec, const host::Backend& backend) {
   return {Sampler::direct, backend.direct_chunk, backend.direct_bytes_per_network(coef)};
 }
 
-// Networks per chunk: the user's choice, or as many as fit the memory cap.
-std::uint64_t chunk_size(const RunSpec& spec, const host::Backend& backend, std::size_t per_network,
-                         std::uint64_t total) {
-  // Buffers get 90% of the cap; the rest is headroom for fixed costs (BLAS
-  // workspace, the host copy of a chunk's results, the statistics).
-  const std::size_t cap = std::min(spec.memory_cap, backend.free_memory) / 10 * 9;
-  if (per_network > cap)
-    throw InputError("ensemble.memory_cap",
-                     "one network needs " + std::to_string(per_network) +
-                         " bytes of buffers but only " + std::to_string(cap) +
-                         " bytes are allowed (raise ensemble.memory_cap or reduce the width)");
-  std::uint64_t chunk = spec.chunk > 0 ? spec.chunk : std::uint64_t(cap / per_network);
-  if (spec.chunk > 0 && spec.chunk * per_network > cap)
-    throw InputError("ensemble.chunk", "chunk of " + std::to_string(spec.chunk) +
-                                           " networks exceeds ensemble.memory_cap");
-  return std::max<std::uint64_t>(1, std::min(chunk, total));
-}
-
-int threads_of(const RunSpec& spec) {
-  return spec.threads > 0 ? spec.threads : omp_get_num_procs();
-}
-
 // Runs members [first, first + count) chunk by chunk; `sink(grams, members)`
 // receives each chunk's Gram matrices in member order.
 template <typename Sink>
@@ -80,7 +57,9 @@ std::uint64_t for_each_chunk(const RunSpec& spec, const host::Backend& backend,
                              const SamplerOps& ops, std::uint64_t first, std::uint64_t count,
                              Sink sink) {
   const std::vector<double> x0 = initial_tokens(spec.input, spec.model);
-  const std::uint64_t chunk = chunk_size(spec, backend, ops.bytes_per_network, count);
+  const std::uint64_t chunk =
+      host::chunk_size(spec.memory_cap, backend.free_memory, ops.bytes_per_network, spec.chunk,
+                       count, "ensemble.memory_cap", "ensemble.chunk");
   const std::size_t per_member =
       spec.record_layers.size() * std::size_t(spec.model.tokens) * std::size_t(spec.model.tokens);
   std::vector<float> grams(std::size_t(chunk) * per_member);
@@ -90,7 +69,7 @@ std::uint64_t for_each_chunk(const RunSpec& spec, const host::Backend& backend,
   job.x0 = x0.data();
   job.record_layers = spec.record_layers.data();
   job.records = int(spec.record_layers.size());
-  job.threads = threads_of(spec);
+  job.threads = host::resolve_threads(spec.threads);
   for (std::uint64_t done = 0; done < count; done += chunk) {
     job.first_member = first + done;
     job.count = std::min(chunk, count - done);
@@ -128,7 +107,7 @@ EnsembleResult run_ensemble(const RunSpec& in, const Progress& progress) {
   const SamplerOps ops = select_sampler(spec, backend);
   result.device = device_name(backend.device);
   result.sampler = sampler_name(ops.sampler);
-  result.threads = threads_of(spec);
+  result.threads = host::resolve_threads(spec.threads);
   result.stats = EnsembleStatistics(spec.model.tokens, spec.record_layers, spec.histogram_bins,
                                     spec.overflow_threshold);
   const std::size_t per_member =

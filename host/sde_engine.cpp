@@ -2,7 +2,6 @@
 // picks the backend, splits the trajectories into chunks that fit the
 // memory cap, and folds each chunk into the statistics in trajectory order
 // (so chunking and threading never change the result).
-#include <omp.h>
 
 #include <algorithm>
 #include <chrono>
@@ -12,6 +11,7 @@
 #include "attnmc/error.hpp"
 #include "attnmc/sde.hpp"
 #include "host/backend.hpp"
+#include "host/chunking.hpp"
 #include "kernels/sde_job.hpp"
 
 namespace attnmc {
@@ -75,8 +75,6 @@ kernels::SdeCoefficients kernels::sde_coefficients(const SdeSpec& s) {
 }
 
 namespace {
-
-int threads_of(const SdeSpec& s) { return s.threads > 0 ? s.threads : omp_get_num_procs(); }
 
 std::size_t bytes_per_trajectory(const SdeSpec& s) {
   const std::size_t grams = s.record_steps.size() * std::size_t(s.model.tokens) * s.model.tokens;
@@ -221,11 +219,8 @@ template <typename Sink>
 std::uint64_t for_each_sde_chunk(const SdeSpec& s, const SdeBackend& backend, std::uint64_t first,
                                  std::uint64_t count, Sink sink) {
   const std::size_t per = bytes_per_trajectory(s);
-  const std::size_t cap = std::min(s.memory_cap, backend.free_memory) / 10 * 9;
-  if (per > cap)
-    throw InputError("sde.memory_cap", "one trajectory needs " + std::to_string(per) + " bytes");
-  std::uint64_t chunk = s.chunk > 0 ? s.chunk : std::uint64_t(cap / per);
-  chunk = std::max<std::uint64_t>(1, std::min(chunk, count));
+  const std::uint64_t chunk = host::chunk_size(s.memory_cap, backend.free_memory, per, s.chunk,
+                                               count, "sde.memory_cap", "sde.chunk");
   const std::vector<double> v0 = sde_initial_gram(s);
   kernels::SdeJob job;
   job.model = sde_coefficients_of(s, v0);
@@ -233,7 +228,7 @@ std::uint64_t for_each_sde_chunk(const SdeSpec& s, const SdeBackend& backend, st
   job.v0 = v0.data();
   job.record_steps = s.record_steps.data();
   job.records = int(s.record_steps.size());
-  job.threads = threads_of(s);
+  job.threads = host::resolve_threads(s.threads);
   const std::size_t mm = std::size_t(s.model.tokens) * s.model.tokens;
   SdeTrajectories buf;
   buf.grams.resize(chunk * job.records * mm);
@@ -273,7 +268,7 @@ SdeResult run_sde(const SdeSpec& in, const Progress& progress) {
   const SdeSpec& s = r.spec;
   const SdeBackend backend = sde_backend(s.device);
   r.device = device_name(backend.device);
-  r.threads = threads_of(s);
+  r.threads = host::resolve_threads(s.threads);
   std::vector<int> layers;
   for (std::int64_t k : s.record_steps) {
     layers.push_back(int(k));

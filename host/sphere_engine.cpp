@@ -3,7 +3,6 @@
 // per-trajectory results into the outcome counts and inner-product
 // statistics in trajectory order (so chunking and threading never change
 // the result).
-#include <omp.h>
 
 #include <algorithm>
 #include <chrono>
@@ -15,6 +14,7 @@
 #include "attnmc/error.hpp"
 #include "attnmc/sphere.hpp"
 #include "host/backend.hpp"
+#include "host/chunking.hpp"
 #include "kernels/sphere_job.hpp"
 
 namespace attnmc {
@@ -60,8 +60,6 @@ std::size_t bytes_per_trajectory(const SphereSpec& s) {
       s.record_steps.size() * std::size_t(s.tokens) * s.tokens * sizeof(float);
   return omp::sphere_bytes_per_trajectory(c) + 2 * grams + std::size_t(s.tokens) * s.dim * 8;
 }
-
-int threads_of(const SphereSpec& s) { return s.threads > 0 ? s.threads : omp_get_num_procs(); }
 
 void require(bool ok, const char* parameter, const std::string& message) {
   if (!ok) throw InputError(parameter, message);
@@ -220,11 +218,8 @@ template <typename Sink>
 std::uint64_t for_each_sphere_chunk(const SphereSpec& s, const SphereBackend& backend,
                                     std::uint64_t first, std::uint64_t count, Sink sink) {
   const std::size_t per = bytes_per_trajectory(s);
-  const std::size_t cap = std::min(s.memory_cap, backend.free_memory) / 10 * 9;
-  if (per > cap)
-    throw InputError("memory_cap", "one trajectory needs " + std::to_string(per) + " bytes");
-  std::uint64_t chunk = s.chunk > 0 ? s.chunk : std::uint64_t(cap / per);
-  chunk = std::max<std::uint64_t>(1, std::min(chunk, count));
+  const std::uint64_t chunk = host::chunk_size(s.memory_cap, backend.free_memory, per, s.chunk,
+                                               count, "memory_cap", "chunk");
   const std::vector<double> x0 = sphere_start(s);
   kernels::SphereJob job;
   job.model = coefficients_of(s);
@@ -233,7 +228,7 @@ std::uint64_t for_each_sphere_chunk(const SphereSpec& s, const SphereBackend& ba
   job.qk = s.qk.empty() ? nullptr : s.qk.data();
   job.record_steps = s.record_steps.data();
   job.records = int(s.record_steps.size());
-  job.threads = threads_of(s);
+  job.threads = host::resolve_threads(s.threads);
   const std::size_t nn = std::size_t(s.tokens) * s.tokens, nd = std::size_t(s.tokens) * s.dim;
   SphereTrajectories buf;
   buf.grams.resize(chunk * job.records * nn);
@@ -278,7 +273,7 @@ SphereResult run_sphere(const SphereSpec& in, const Progress& progress) {
   const SphereSpec& s = r.spec;
   const SphereBackend backend = sphere_backend(s.device);
   r.device = device_name(backend.device);
-  r.threads = threads_of(s);
+  r.threads = host::resolve_threads(s.threads);
   std::vector<int> layers(s.record_steps.begin(), s.record_steps.end());
   r.stats = EnsembleStatistics(s.tokens, layers, s.histogram_bins,
                                std::numeric_limits<double>::infinity());

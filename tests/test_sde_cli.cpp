@@ -20,7 +20,10 @@ struct CliRun {
 };
 
 CliRun attnmc(const std::string& args) {
-  const fs::path out = fs::temp_directory_path() / "attnmc_sde_cli_out.txt";
+  // One capture file per test: ctest runs these tests in parallel processes.
+  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  const fs::path out =
+      fs::temp_directory_path() / (std::string("attnmc_sde_cli_") + info->name() + ".txt");
   const std::string cmd =
       std::string(ATTNMC_BINARY_DIR "/attnmc ") + args + " >" + out.string() + " 2>&1";
   const int status = std::system(cmd.c_str());
