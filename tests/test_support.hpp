@@ -21,10 +21,10 @@ inline constexpr Device kTestDevice = Device::cpu;
 }  // namespace attnmc::test
 
 // Skips the current test when it targets CUDA and no device can run it.
-#define ATTNMC_REQUIRE_TEST_DEVICE()                                      \
-  do {                                                                    \
-    if (::attnmc::test::kTestDevice == ::attnmc::Device::cuda) {          \
-      std::string why_;                                                   \
-      if (!::attnmc::cuda_available(&why_)) GTEST_SKIP() << why_;         \
-    }                                                                     \
+#define ATTNMC_REQUIRE_TEST_DEVICE()                              \
+  do {                                                            \
+    if (::attnmc::test::kTestDevice == ::attnmc::Device::cuda) {  \
+      std::string why_;                                           \
+      if (!::attnmc::cuda_available(&why_)) GTEST_SKIP() << why_; \
+    }                                                             \
   } while (0)

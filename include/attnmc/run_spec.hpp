@@ -22,7 +22,7 @@ struct RunSpec {
   int record_every = 0;            // 0: about 32 records over the depth
   std::vector<int> record_layers;  // explicit list (overrides record_every)
   Device device = Device::automatic;
-  Sampler sampler = Sampler::automatic;  // exact where it applies, else direct
+  Sampler sampler = Sampler::automatic;           // exact where it applies, else direct
   int threads = 0;                                // CPU threads; 0 = all cores
   std::size_t memory_cap = std::size_t(2) << 30;  // bytes the engine may use for its buffers
   std::uint64_t chunk = 0;                        // networks per chunk; 0 = as many as fit the cap
