@@ -267,12 +267,29 @@ void add_sphere_commands(CLI::App& app) {
     if (sw.base.init == SphereInit::rho0)
       for (int n : sw.tokens)
         if (n != 2) throw InputError("init", "--init rho0 needs N = 2; use --init uniform");
+    // Validate every cell before creating the table, so bad input leaves no file.
+    for (int n : sw.tokens)
+      for (int d : sw.dims)
+        for (double b : sw.betas) {
+          SphereSpec cell = sw.base;
+          cell.tokens = n;
+          cell.dim = d;
+          cell.beta = b;
+          resolve_sphere(cell);
+        }
     std::ofstream f(*out_path);
     if (!f) throw InputError("out", "cannot write '" + *out_path + "'");
-    const SphereSweepResult r = run_sphere_sweep(sw, [](std::size_t done, std::size_t total) {
-      std::fprintf(stderr, "\rphase: %zu / %zu cells", done, total);
-      if (done == total) std::fprintf(stderr, "\n");
-    });
+    SphereSweepResult r;
+    try {
+      r = run_sphere_sweep(sw, [](std::size_t done, std::size_t total) {
+        std::fprintf(stderr, "\rphase: %zu / %zu cells", done, total);
+        if (done == total) std::fprintf(stderr, "\n");
+      });
+    } catch (...) {
+      f.close();
+      std::remove(out_path->c_str());
+      throw;
+    }
     write_sweep_csv(f, r);
     std::printf("phase: %zu cells, %.1f s, table in %s\n", r.cells.size(), r.seconds,
                 out_path->c_str());
