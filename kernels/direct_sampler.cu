@@ -22,27 +22,15 @@
 #include "kernels/attention_math.hpp"
 #include "kernels/batched_gemm.hpp"
 #include "kernels/chunk_job.hpp"
-
-#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_OMP
-#include <omp.h>
-#endif
+#include "kernels/launch.hpp"
 
 namespace attnmc::ATTNMC_BACKEND_NS {
 namespace {
 
 using kernels::ModelCoefficients;
-using Index = std::int64_t;
-
-template <typename F>
-void for_each_index(Index count, F f) {
-  thrust::for_each(thrust::device, thrust::counting_iterator<Index>(0),
-                   thrust::counting_iterator<Index>(count), f);
-}
-
-template <typename T>
-T* raw(thrust::device_vector<T>& v) {
-  return thrust::raw_pointer_cast(v.data());
-}
+using kernels::launch::for_each_index;
+using kernels::launch::Index;
+using kernels::launch::raw;
 
 // One rows x cols standard-normal matrix per network, element e of network c
 // keyed by (seed, weights, member first + c, layer, slot, e). One call
@@ -183,9 +171,7 @@ std::size_t direct_bytes_per_network(const ModelCoefficients& p) {
 }
 
 void direct_weights_only(const kernels::ChunkJob& job) {
-#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_OMP
-  if (job.threads > 0) omp_set_num_threads(job.threads);
-#endif
+  kernels::launch::use_cpu_threads(job.threads);
   const ModelCoefficients& p = job.model;
   const Index count = Index(job.count), n = p.n, nk = p.head_dim;
   thrust::device_vector<float> wq(count * n * nk), wk(count * n * nk), w(count * n * n);
@@ -206,9 +192,7 @@ void direct_weights_only(const kernels::ChunkJob& job) {
 }
 
 void direct_chunk(const kernels::ChunkJob& job, float* grams) {
-#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_OMP
-  if (job.threads > 0) omp_set_num_threads(job.threads);
-#endif
+  kernels::launch::use_cpu_threads(job.threads);
   const ModelCoefficients& p = job.model;
   const Index count = Index(job.count), m = p.m, n = p.n, nk = p.head_dim;
   const Index rows = count * m, mn = m * n;

@@ -17,17 +17,18 @@
 #include "attnmc/error.hpp"
 #include "kernels/chunk_job.hpp"
 #include "kernels/exact_chain.hpp"
+#include "kernels/launch.hpp"
 
-#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_OMP
-#include <omp.h>
-#else
+#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
 #include "kernels/cuda_check.hpp"
 #endif
 
 namespace attnmc::ATTNMC_BACKEND_NS {
 namespace {
 
-using Index = std::int64_t;
+using kernels::launch::for_each_index;
+using kernels::launch::Index;
+using kernels::launch::raw;
 
 struct ExactNetworks {
   kernels::ChainParams params;
@@ -65,9 +66,7 @@ std::size_t exact_bytes_per_network(const kernels::ModelCoefficients& p) {
 void exact_chunk(const kernels::ChunkJob& job, float* grams) {
   const kernels::ModelCoefficients& p = job.model;
   validate(p);
-#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_OMP
-  if (job.threads > 0) omp_set_num_threads(job.threads);
-#endif
+  kernels::launch::use_cpu_threads(job.threads);
   std::vector<double> c0_host(std::size_t(p.m) * p.m);
   kernels::initial_factor(job.x0, p.m, p.n, c0_host.data());
   thrust::device_vector<double> c0(c0_host.begin(), c0_host.end());
@@ -76,11 +75,8 @@ void exact_chunk(const kernels::ChunkJob& job, float* grams) {
   kernels::ChainParams params;
   params.model = p;
   params.seed = job.seed;
-  thrust::for_each(thrust::device, thrust::counting_iterator<Index>(0),
-                   thrust::counting_iterator<Index>(Index(job.count)),
-                   ExactNetworks{params, job.first_member, thrust::raw_pointer_cast(c0.data()),
-                                 thrust::raw_pointer_cast(records.data()), job.records,
-                                 thrust::raw_pointer_cast(out.data())});
+  for_each_index(Index(job.count), ExactNetworks{params, job.first_member, raw(c0), raw(records),
+                                                 job.records, raw(out)});
   thrust::copy(out.begin(), out.end(), grams);
 }
 

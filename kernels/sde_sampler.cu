@@ -17,23 +17,17 @@
 #include <cstdint>
 #include <limits>
 
+#include "kernels/launch.hpp"
 #include "kernels/sde_job.hpp"
 #include "kernels/sde_math.hpp"
-
-#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_OMP
-#include <omp.h>
-#endif
 
 namespace attnmc::ATTNMC_BACKEND_NS {
 namespace {
 
 using kernels::SdeCoefficients;
-using Index = std::int64_t;
-
-template <typename T>
-T* raw(thrust::device_vector<T>& v) {
-  return thrust::raw_pointer_cast(v.data());
-}
+using kernels::launch::for_each_index;
+using kernels::launch::Index;
+using kernels::launch::raw;
 
 template <int M, int CAP>
 struct RunSdeTrajectory {
@@ -98,16 +92,13 @@ void run_chunk(const kernels::SdeJob& job, const double* v0, const std::int64_t*
                std::int64_t* blow, std::int32_t* proj, std::int32_t* clips) {
   RunSdeTrajectory<M, CAP> f{
       job.model, job.seed, job.first_member, v0, rec, job.records, grams, blow, proj, clips};
-  thrust::for_each(thrust::device, thrust::counting_iterator<Index>(0),
-                   thrust::counting_iterator<Index>(Index(job.count)), f);
+  for_each_index(Index(job.count), f);
 }
 
 }  // namespace
 
 void sde_chunk(const kernels::SdeJob& job, const kernels::SdeChunkOut& out) {
-#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_OMP
-  if (job.threads > 0) omp_set_num_threads(job.threads);
-#endif
+  kernels::launch::use_cpu_threads(job.threads);
   const int m = job.model.m;
   const std::size_t count = job.count;
   thrust::device_vector<double> v0(job.v0, job.v0 + m * m);

@@ -16,23 +16,17 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/launch.hpp"
 #include "kernels/sphere_job.hpp"
 #include "kernels/sphere_math.hpp"
-
-#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_OMP
-#include <omp.h>
-#endif
 
 namespace attnmc::ATTNMC_BACKEND_NS {
 namespace {
 
 using kernels::SphereCoefficients;
-using Index = std::int64_t;
-
-template <typename T>
-T* raw(thrust::device_vector<T>& v) {
-  return thrust::raw_pointer_cast(v.data());
-}
+using kernels::launch::for_each_index;
+using kernels::launch::Index;
+using kernels::launch::raw;
 
 struct RunTrajectory {
   SphereCoefficients c;
@@ -85,9 +79,7 @@ std::size_t sphere_bytes_per_trajectory(const SphereCoefficients& c) {
 }
 
 void sphere_chunk(const kernels::SphereJob& job, const kernels::SphereChunkOut& out) {
-#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_OMP
-  if (job.threads > 0) omp_set_num_threads(job.threads);
-#endif
+  kernels::launch::use_cpu_threads(job.threads);
   const SphereCoefficients& c = job.model;
   const Index count = Index(job.count), nd = Index(c.n) * c.d;
   const std::size_t per_work = kernels::sphere_workspace_doubles(c);
@@ -115,8 +107,7 @@ void sphere_chunk(const kernels::SphereJob& job, const kernels::SphereChunkOut& 
                   raw(clusters),
                   raw(norm_error),
                   raw(final_tokens)};
-  thrust::for_each(thrust::device, thrust::counting_iterator<Index>(0),
-                   thrust::counting_iterator<Index>(count), f);
+  for_each_index(count, f);
   thrust::copy(grams.begin(), grams.end(), out.grams);
   thrust::copy(outcome.begin(), outcome.end(), out.outcome);
   thrust::copy(clusters.begin(), clusters.end(), out.clusters);
