@@ -43,6 +43,9 @@ struct Config {
   double tau0 = 1.0, lambda = 0.8, rho0 = 0.3;
 };
 
+// How gtest (and so ctest's test list) prints a configuration.
+void PrintTo(const Config& c, std::ostream* os) { *os << c.name; }
+
 RunSpec spec_of(const Config& c, Sampler sampler, std::uint64_t seed) {
   RunSpec s;
   s.model.attention = c.attention;
