@@ -2,7 +2,6 @@
 // (read back with nlohmann and, when available, h5py), exit codes, error
 // messages that name the parameter, and no output directory after a failure.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -16,22 +15,14 @@
 
 #include "attnmc/model_spec.hpp"
 #include "attnmc/version.hpp"
+#include "tests/cli_runner.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::ostringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using attnmc::test::slurp;
+using Result = attnmc::test::CliResult;
 
 // A fresh scratch directory per test.
 class Cli : public ::testing::Test {
@@ -45,18 +36,7 @@ class Cli : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   Result run(const std::string& args, const fs::path& cwd = {}) {
-    const fs::path out = dir_ / "stdout.txt", err = dir_ / "stderr.txt";
-    const std::string cmd = (cwd.empty() ? "" : "cd " + cwd.string() + " && ") +
-                            std::string(ATTNMC_BINARY_DIR "/attnmc ") + args + " >" + out.string() +
-                            " 2>" + err.string();
-    const int status = std::system(cmd.c_str());
-    Result r;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    fs::remove(out);
-    fs::remove(err);
-    return r;
+    return attnmc::test::run_attnmc(args, dir_, cwd);
   }
 
   fs::path write(const std::string& name, const std::string& text) {

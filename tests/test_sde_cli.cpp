@@ -1,44 +1,29 @@
 // `attnmc sde` and `attnmc compare` end to end: files written, exit codes,
 // bad input named.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
+
+#include "tests/cli_runner.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-struct CliRun {
-  int code;
-  std::string out;
-};
-
-CliRun attnmc(const std::string& args) {
-  // One capture file per test: ctest runs these tests in parallel processes.
-  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const fs::path out =
-      fs::temp_directory_path() / (std::string("attnmc_sde_cli_") + info->name() + ".txt");
-  const std::string cmd =
-      std::string(ATTNMC_BINARY_DIR "/attnmc ") + args + " >" + out.string() + " 2>&1";
-  const int status = std::system(cmd.c_str());
-  std::ifstream f(out);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, ss.str()};
+attnmc::test::CliResult cli(const std::string& args) {
+  return attnmc::test::run_attnmc(args, attnmc::test::scratch_dir("attnmc_"));
 }
 
 TEST(SdeCli, SdeWritesStatisticsAndCounts) {
   const fs::path dir = fs::temp_directory_path() / "attnmc_sde_cli_sde";
   fs::remove_all(dir);
-  const CliRun r = attnmc("sde -m 3 --tau0 0.3 -n 32 -d 32 -B 500 --threads 1 -o " + dir.string());
-  ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_NE(r.out.find("blow-ups"), std::string::npos);
+  const auto r = cli("sde -m 3 --tau0 0.3 -n 32 -d 32 -B 500 --threads 1 -o " + dir.string());
+  ASSERT_EQ(r.code, 0) << r.text();
+  EXPECT_NE(r.text().find("blow-ups"), std::string::npos);
   EXPECT_TRUE(fs::exists(dir / "stats.h5"));
   EXPECT_TRUE(fs::exists(dir / "table.txt"));
   std::ifstream f(dir / "summary.json");
@@ -53,10 +38,10 @@ TEST(SdeCli, SdeWritesStatisticsAndCounts) {
 TEST(SdeCli, CompareWritesTableAndJson) {
   const fs::path dir = fs::temp_directory_path() / "attnmc_sde_cli_compare";
   fs::remove_all(dir);
-  const CliRun r = attnmc(
-      "compare --widths 8,32 --members 500 --trajectories 1000 --threads 1 --no-plot -q -o " +
-      dir.string());
-  ASSERT_EQ(r.code, 0) << r.out;
+  const auto r =
+      cli("compare --widths 8,32 --members 500 --trajectories 1000 --threads 1 --no-plot -q -o " +
+          dir.string());
+  ASSERT_EQ(r.code, 0) << r.text();
   std::ifstream f(dir / "compare.json");
   const nlohmann::json j = nlohmann::json::parse(f);
   EXPECT_EQ(j["series"].size(), 3u);  // two widths and the SDE
@@ -67,15 +52,15 @@ TEST(SdeCli, CompareWritesTableAndJson) {
 }
 
 TEST(SdeCli, BadInputExitsWithTwoAndNamesTheParameter) {
-  CliRun r = attnmc("sde -m 40");
+  auto r = cli("sde -m 40");
   EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.out.find("model.tokens"), std::string::npos) << r.out;
-  r = attnmc("sde --scheme rho-euler -m 3");
+  EXPECT_NE(r.text().find("model.tokens"), std::string::npos) << r.text();
+  r = cli("sde --scheme rho-euler -m 3");
   EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.out.find("sde.scheme"), std::string::npos) << r.out;
-  r = attnmc("compare --widths 10 -o ''");
+  EXPECT_NE(r.text().find("sde.scheme"), std::string::npos) << r.text();
+  r = cli("compare --widths 10 -o ''");
   EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.out.find("compare.widths"), std::string::npos) << r.out;
+  EXPECT_NE(r.text().find("compare.widths"), std::string::npos) << r.text();
 }
 
 }  // namespace

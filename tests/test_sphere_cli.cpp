@@ -2,7 +2,6 @@
 // CSV written (columns, rows, counts that must add up), and bad input named
 // with exit code 2 and no output file left behind.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -13,14 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "tests/cli_runner.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
-
-struct CliRun {
-  int code;
-  std::string out;
-};
 
 // Per-test scratch directory: ctest runs these tests in parallel processes.
 fs::path scratch() {
@@ -31,15 +27,8 @@ fs::path scratch() {
   return dir;
 }
 
-CliRun attnmc(const std::string& args) {
-  const fs::path out = scratch() / "console.txt";
-  const std::string cmd =
-      std::string(ATTNMC_BINARY_DIR "/attnmc ") + args + " >" + out.string() + " 2>&1";
-  const int status = std::system(cmd.c_str());
-  std::ifstream f(out);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, ss.str()};
+attnmc::test::CliResult cli(const std::string& args) {
+  return attnmc::test::run_attnmc(args, scratch());
 }
 
 std::vector<std::string> split(const std::string& line) {
@@ -75,12 +64,12 @@ Csv read_csv(const fs::path& p) {
 TEST(SphereCli, SphereWritesJsonWhoseCountsAddUp) {
   const fs::path dir = scratch(), json = dir / "out.json";
   fs::remove(json);
-  const CliRun r = attnmc(
+  const auto r = cli(
       "sphere -N 2 -d 3 --rho0 0.3 -T 0.5 --dt 0.05 -B 300 --threads 1 --record-every 5 --json " +
       json.string());
-  ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_NE(r.out.find("P(collapse"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("P(antipodal"), std::string::npos) << r.out;
+  ASSERT_EQ(r.code, 0) << r.text();
+  EXPECT_NE(r.text().find("P(collapse"), std::string::npos) << r.text();
+  EXPECT_NE(r.text().find("P(antipodal"), std::string::npos) << r.text();
   std::ifstream f(json);
   const nlohmann::json j = nlohmann::json::parse(f);
   EXPECT_EQ(j["spec"]["tokens"], 2);
@@ -108,10 +97,9 @@ TEST(SphereCli, SphereWritesJsonWhoseCountsAddUp) {
 TEST(SphereCli, SphereReadsTokensFromAFile) {
   const fs::path dir = scratch(), tokens = dir / "tokens.txt", json = dir / "out.json";
   std::ofstream(tokens) << "# four tokens in R^3\n1 0 0\n0, 1, 0\n0 0 2\n1 1 1\n";
-  const CliRun r =
-      attnmc("sphere -N 4 -d 3 --init file --init-file " + tokens.string() +
-             " --scheme flow -T 0.1 --steps 4 -B 2 --threads 1 --json " + json.string());
-  ASSERT_EQ(r.code, 0) << r.out;
+  const auto r = cli("sphere -N 4 -d 3 --init file --init-file " + tokens.string() +
+                     " --scheme flow -T 0.1 --steps 4 -B 2 --threads 1 --json " + json.string());
+  ASSERT_EQ(r.code, 0) << r.text();
   std::ifstream f(json);
   const nlohmann::json j = nlohmann::json::parse(f);
   ASSERT_EQ(j["records"][0]["pairs"].size(), 6u);  // N (N - 1) / 2
@@ -124,11 +112,11 @@ TEST(SphereCli, SphereReadsTokensFromAFile) {
 TEST(SphereCli, PhaseWritesOneRowPerCell) {
   const fs::path dir = scratch(), csv = dir / "phase.csv";
   fs::remove(csv);
-  const CliRun r = attnmc(
-      "phase --tokens 2 --dims 2,3 --betas 0:1:0.5 -T 1 --dt 0.1 -B 100 "
-      "--threads 1 -o " +
-      csv.string());
-  ASSERT_EQ(r.code, 0) << r.out;
+  const auto r =
+      cli("phase --tokens 2 --dims 2,3 --betas 0:1:0.5 -T 1 --dt 0.1 -B 100 "
+          "--threads 1 -o " +
+          csv.string());
+  ASSERT_EQ(r.code, 0) << r.text();
   const Csv c = read_csv(csv);
   ASSERT_EQ(c.rows.size(), 6u);  // 2 dims x 3 betas
   for (const char* name : {"tokens",        "dim",
@@ -183,9 +171,10 @@ TEST(SphereCli, BadInputExitsWithTwoNamesTheParameterAndLeavesNoFile) {
   };
   for (const Case& c : cases) {
     fs::remove(out);
-    const CliRun r = attnmc(c.args);
-    EXPECT_EQ(r.code, 2) << c.args << "\n" << r.out;
-    EXPECT_NE(r.out.find("error: " + c.parameter), std::string::npos) << c.args << "\n" << r.out;
+    const auto r = cli(c.args);
+    EXPECT_EQ(r.code, 2) << c.args << "\n" << r.text();
+    EXPECT_NE(r.text().find("error: " + c.parameter), std::string::npos) << c.args << "\n"
+                                                                         << r.text();
     EXPECT_FALSE(fs::exists(out)) << c.args;
   }
   fs::remove_all(dir);
