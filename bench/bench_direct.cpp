@@ -10,11 +10,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 #include <vector>
 
 #include "attnmc/engine.hpp"
+#include "bench/bench_args.hpp"
 #include "kernels/chunk_job.hpp"
 
 using namespace attnmc;
@@ -94,27 +94,11 @@ int memory_check(Device device, int threads) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Device device = Device::cpu;
-  int threads = 0;
-  bool quick = false, mem = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--device" && i + 1 < argc) {
-      const std::string d = argv[++i];
-      device = d == "cuda" ? Device::cuda : Device::cpu;
-    } else if (a == "--threads" && i + 1 < argc) {
-      threads = std::atoi(argv[++i]);
-    } else if (a == "--quick") {
-      quick = true;
-    } else if (a == "--memory-check") {
-      mem = true;
-    } else {
-      std::fprintf(stderr,
-                   "usage: %s [--device cpu|cuda] [--threads N] [--quick] [--memory-check]\n",
-                   argv[0]);
-      return 2;
-    }
-  }
+  bench::BenchArgs args;
+  if (!bench::parse_bench_args(argc, argv, {"--memory-check"}, &args)) return 2;
+  const Device device = args.device;
+  const int threads = args.threads;
+  const bool quick = args.quick, mem = args.has("--memory-check");
   if (mem) return memory_check(device, threads);
 
   const double target_draws = quick ? 2e7 : (device == Device::cuda ? 2e10 : 2e8);

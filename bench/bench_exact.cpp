@@ -8,10 +8,10 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 
 #include "attnmc/engine.hpp"
+#include "bench/bench_args.hpp"
 
 using namespace attnmc;
 using Clock = std::chrono::steady_clock;
@@ -50,25 +50,11 @@ double rate(const RunSpec& s, int repeats) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Device device = Device::automatic;
-  int threads = 0;
-  bool mlp = false, quick = false;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--device") && i + 1 < argc) {
-      const std::string d = argv[++i];
-      device = d == "cuda" ? Device::cuda : Device::cpu;
-    } else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) {
-      threads = std::atoi(argv[++i]);
-    } else if (!std::strcmp(argv[i], "--mlp")) {
-      mlp = true;
-    } else if (!std::strcmp(argv[i], "--quick")) {
-      quick = true;
-    } else {
-      std::fprintf(stderr,
-                   "usage: bench_exact [--device cpu|cuda] [--threads N] [--mlp] [--quick]\n");
-      return 2;
-    }
-  }
+  bench::BenchArgs args;
+  if (!bench::parse_bench_args(argc, argv, {"--mlp"}, &args)) return 2;
+  Device device = args.device;
+  const int threads = args.threads;
+  const bool mlp = args.has("--mlp"), quick = args.quick;
   std::string why;
   const bool gpu = device != Device::cpu && cuda_available(&why);
   if (device == Device::automatic) device = gpu ? Device::cuda : Device::cpu;

@@ -7,10 +7,10 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 
 #include "attnmc/sde.hpp"
+#include "bench/bench_args.hpp"
 
 using namespace attnmc;
 using Clock = std::chrono::steady_clock;
@@ -50,25 +50,11 @@ double numpy_rate(int m, int paths, int steps) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Device device = Device::cpu;
-  int threads = 0;
-  bool quick = false, numpy = true;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--device") && i + 1 < argc) {
-      const std::string v = argv[++i];
-      device = v == "cuda" ? Device::cuda : v == "auto" ? Device::automatic : Device::cpu;
-    } else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) {
-      threads = std::atoi(argv[++i]);
-    } else if (!std::strcmp(argv[i], "--quick")) {
-      quick = true;
-    } else if (!std::strcmp(argv[i], "--no-numpy")) {
-      numpy = false;
-    } else {
-      std::fprintf(stderr,
-                   "usage: bench_sde [--device cpu|cuda] [--threads N] [--quick] [--no-numpy]\n");
-      return 2;
-    }
-  }
+  bench::BenchArgs args;
+  if (!bench::parse_bench_args(argc, argv, {"--no-numpy"}, &args)) return 2;
+  const Device device = args.device;
+  const int threads = args.threads;
+  const bool quick = args.quick, numpy = !args.has("--no-numpy");
   std::printf("# shaped-attention covariance SDE, Euler-Maruyama, T = 0.5, rho0 = 0.3\n");
   std::printf("# %-4s %14s %14s %14s %14s %9s %9s\n", "m", "euler", "euler 1 thr", "weak-euler",
               "numpy", "euler/np", "weak/np");

@@ -7,10 +7,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 
 #include "attnmc/sphere.hpp"
+#include "bench/bench_args.hpp"
 
 using namespace attnmc;
 using Clock = std::chrono::steady_clock;
@@ -43,22 +43,11 @@ double rate(int n, int d, SphereNoise noise, std::int64_t traj_steps, Device dev
 }  // namespace
 
 int main(int argc, char** argv) {
-  Device device = Device::cpu;
-  int threads = 0;
-  bool quick = false;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--device") && i + 1 < argc) {
-      const std::string v = argv[++i];
-      device = v == "cuda" ? Device::cuda : v == "auto" ? Device::automatic : Device::cpu;
-    } else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) {
-      threads = std::atoi(argv[++i]);
-    } else if (!std::strcmp(argv[i], "--quick")) {
-      quick = true;
-    } else {
-      std::fprintf(stderr, "usage: bench_sphere [--device cpu|cuda] [--threads N] [--quick]\n");
-      return 2;
-    }
-  }
+  bench::BenchArgs args;
+  if (!bench::parse_bench_args(argc, argv, {}, &args)) return 2;
+  const Device device = args.device;
+  const int threads = args.threads;
+  const bool quick = args.quick;
   const std::int64_t budget = quick ? 200000 : 2000000;  // trajectory-steps per point (N = 2)
   std::printf("# trajectory-steps / s, sde-geometric, uniform starts (device %s, threads %d)\n",
               device == Device::cuda ? "cuda" : "cpu", threads);

@@ -1,0 +1,60 @@
+// Command line shared by the benchmark binaries:
+//   [--device cpu|cuda|auto] [--threads N] [--quick] plus each binary's own
+// boolean flags.
+#pragma once
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "attnmc/run_spec.hpp"
+
+namespace attnmc::bench {
+
+struct BenchArgs {
+  Device device = Device::cpu;
+  int threads = 0;  // 0 = all cores
+  bool quick = false;
+  std::set<std::string> flags;  // the extra flags that were given
+  bool has(const std::string& flag) const { return flags.count(flag) > 0; }
+};
+
+// Parses argv; on anything unknown prints the usage line and returns false.
+inline bool parse_bench_args(int argc, char** argv, const std::vector<std::string>& extra,
+                             BenchArgs* out) {
+  auto usage = [&] {
+    std::string line =
+        std::string("usage: ") + argv[0] + " [--device cpu|cuda|auto] [--threads N] [--quick]";
+    for (const std::string& f : extra) line += " [" + f + "]";
+    std::fprintf(stderr, "%s\n", line.c_str());
+    return false;
+  };
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--device" && i + 1 < argc) {
+      const std::string d = argv[++i];
+      if (d == "cpu")
+        out->device = Device::cpu;
+      else if (d == "cuda")
+        out->device = Device::cuda;
+      else if (d == "auto")
+        out->device = Device::automatic;
+      else
+        return usage();
+    } else if (a == "--threads" && i + 1 < argc) {
+      out->threads = std::atoi(argv[++i]);
+    } else if (a == "--quick") {
+      out->quick = true;
+    } else if (std::find(extra.begin(), extra.end(), a) != extra.end()) {
+      out->flags.insert(a);
+    } else {
+      return usage();
+    }
+  }
+  return true;
+}
+
+}  // namespace attnmc::bench
