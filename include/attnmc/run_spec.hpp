@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "attnmc/model_spec.hpp"
+#include "attnmc/statistics.hpp"
 
 namespace attnmc {
 
@@ -29,10 +30,21 @@ struct RunSpec {
   double overflow_threshold = 1e30;               // |V_ab| above this counts as overflow
   int histogram_bins = 200;                       // rho histogram bins over [-1, 1]
   std::vector<double> quantiles = {0.1, 0.5, 0.9};
+  double quantile_accuracy = 1e-3;  // relative accuracy of the V quantile sketches
+  int rho_quantile_bins = 1 << 15;  // grid cells over [-1, 1] of the rho quantile sketches
+  bool exact_quantiles = false;     // keep every member's V for exact quantiles (memory ~ B)
+  // The piece of the ensemble this run computes: members [member_begin,
+  // member_end) of the B = members networks (member_end = 0: up to B).
+  // Pieces of one ensemble merge (attnmc merge) into exactly the whole run.
+  std::uint64_t member_begin = 0;
+  std::uint64_t member_end = 0;
+
+  StatisticsOptions statistics_options() const;
 };
 
 // Validated copy with derived fields filled (record_layers sorted, unique,
-// within [0, depth], always containing 0 and depth). Throws InputError.
+// within [0, depth], always containing 0 and depth; member_end set).
+// Throws InputError.
 RunSpec resolve_run(const RunSpec& spec);
 
 const char* device_name(Device d);
