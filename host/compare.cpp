@@ -128,6 +128,7 @@ CompareResult run_compare(const CompareSpec& in, const Progress& progress) {
     run.model.depth = int(std::llround(s.horizon * n));
     run.input = s.input;
     run.members = s.members;
+    run.exact_quantiles = true;  // the terminal samples give W1 and KS
     run.seed = s.seed + std::uint64_t(n);
     run.device = s.device;
     run.threads = s.threads;
@@ -168,6 +169,7 @@ CompareResult run_compare(const CompareSpec& in, const Progress& progress) {
   sde.device = s.device;
   sde.threads = s.threads;
   sde.quantiles = s.quantiles;
+  sde.exact_quantiles = true;
   const SdeResult sr = run_sde(sde);
   CompareSeries cs;
   cs.label = "sde";

@@ -203,6 +203,19 @@ const std::map<std::string, std::map<std::string, Setter>>& setters() {
     ens["histogram_bins"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
       s.histogram_bins = get_int(n, k);
     };
+    ens["quantile_accuracy"] = [](RunSpec& s, Pending&, const toml::node& n,
+                                  const std::string& k) { s.quantile_accuracy = get_double(n, k); };
+    ens["rho_quantile_bins"] = [](RunSpec& s, Pending&, const toml::node& n,
+                                  const std::string& k) { s.rho_quantile_bins = get_int(n, k); };
+    ens["exact_quantiles"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
+      s.exact_quantiles = get_bool(n, k);
+    };
+    ens["member_begin"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
+      s.member_begin = get_count(n, k);
+    };
+    ens["member_end"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
+      s.member_end = get_count(n, k);
+    };
     ens["quantiles"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
       s.quantiles.clear();
       for (const toml::node& x : get_array(n, k)) s.quantiles.push_back(get_double(x, k));
@@ -543,7 +556,12 @@ nlohmann::json run_spec_json(const RunSpec& s) {
                    {"memory_cap", s.memory_cap},
                    {"overflow_threshold", s.overflow_threshold},
                    {"histogram_bins", s.histogram_bins},
-                   {"quantiles", s.quantiles}};
+                   {"quantiles", s.quantiles},
+                   {"quantile_accuracy", s.quantile_accuracy},
+                   {"rho_quantile_bins", s.rho_quantile_bins},
+                   {"exact_quantiles", s.exact_quantiles},
+                   {"member_begin", s.member_begin},
+                   {"member_end", s.member_end}};
   j["run"] = {{"device", device_name(s.device)}, {"threads", s.threads}};
   return j;
 }

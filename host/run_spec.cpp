@@ -6,6 +6,7 @@
 #include <string>
 
 #include "attnmc/error.hpp"
+#include "host/chunking.hpp"
 
 namespace attnmc {
 
@@ -31,21 +32,44 @@ const char* sampler_name(Sampler s) {
   }
 }
 
+StatisticsOptions RunSpec::statistics_options() const {
+  StatisticsOptions o;
+  o.histogram_bins = histogram_bins;
+  o.overflow_threshold = overflow_threshold;
+  o.quantile_accuracy = quantile_accuracy;
+  o.rho_quantile_bins = rho_quantile_bins;
+  o.exact_quantiles = exact_quantiles;
+  return o;
+}
+
 RunSpec resolve_run(const RunSpec& in) {
   RunSpec s = in;
   s.model = resolve_model(in.model);
-  (void)initial_tokens(s.input, s.model);  // validates the input now, not mid-run
+  validate_input(s.input, s.model);  // now, not mid-run (without building the tokens)
   if (s.members == 0) throw InputError("ensemble.members", "must be positive");
   if (s.members > (std::uint64_t(1) << 32))
     throw InputError("ensemble.members", "at most 2^32 members (the RNG key holds 32 bits)");
+  if (s.member_end == 0) s.member_end = s.members;
+  if (s.member_end > s.members)
+    throw InputError("ensemble.member_end", "must be <= ensemble.members = " +
+                                                std::to_string(s.members) + " (got " +
+                                                std::to_string(s.member_end) + ")");
+  if (s.member_begin >= s.member_end)
+    throw InputError("ensemble.member_begin", "must be < ensemble.member_end = " +
+                                                  std::to_string(s.member_end) + " (got " +
+                                                  std::to_string(s.member_begin) + ")");
   if (s.record_every < 0) throw InputError("ensemble.record_every", "must be >= 0");
-  if (s.threads < 0) throw InputError("run.threads", "must be >= 0");
+  host::check_threads(s.threads, "run.threads");
   if (s.memory_cap == 0) throw InputError("ensemble.memory_cap", "must be positive");
   if (!(s.overflow_threshold > 0)) throw InputError("ensemble.overflow_threshold", "must be > 0");
   if (s.histogram_bins <= 0 || s.histogram_bins > 100000)
     throw InputError("ensemble.histogram_bins", "must be in [1, 100000]");
   for (double q : s.quantiles)
     if (!(q >= 0 && q <= 1)) throw InputError("ensemble.quantiles", "levels must lie in [0, 1]");
+  if (!(s.quantile_accuracy >= 1e-6 && s.quantile_accuracy <= 0.1))
+    throw InputError("ensemble.quantile_accuracy", "must be in [1e-6, 0.1]");
+  if (s.rho_quantile_bins < 2 || s.rho_quantile_bins > (1 << 24))
+    throw InputError("ensemble.rho_quantile_bins", "must be in [2, 2^24]");
   const int d = s.model.depth;
   if (s.record_layers.empty()) {
     const int every = s.record_every > 0 ? s.record_every : std::max(1, d / 32);

@@ -1,5 +1,9 @@
-// Ensemble statistics: Welford per member in member order, Chan to merge.
+// Ensemble statistics: integer counts, exact moment sums and integer-count
+// sketches, so that adding members in any grouping and merging give the
+// same bits (see attnmc/statistics.hpp).
 #include "attnmc/statistics.hpp"
+
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -11,45 +15,76 @@ namespace attnmc {
 
 void Moments::add(double x) {
   ++count;
-  const double delta = x - mean;
-  mean += delta / double(count);
-  m2 += delta * (x - mean);
+  sum.add(x);
+  sum_sq.add_square(x);
 }
 
 void Moments::merge(const Moments& o) {
-  if (o.count == 0) return;
-  if (count == 0) {
-    *this = o;
-    return;
-  }
-  const double n = double(count + o.count);
-  const double delta = o.mean - mean;
-  mean += delta * double(o.count) / n;
-  m2 += o.m2 + delta * delta * double(count) * double(o.count) / n;
   count += o.count;
+  sum.merge(o.sum);
+  sum_sq.merge(o.sum_sq);
 }
 
-double Moments::variance() const {
-  return count < 2 ? std::numeric_limits<double>::quiet_NaN() : m2 / double(count - 1);
+double Moments::mean() const {
+  return count == 0 ? std::numeric_limits<double>::quiet_NaN() : sum.value() / double(count);
 }
+
+double Moments::variance() const { return ExactSum::variance(count, sum, sum_sq); }
 
 double Moments::stddev() const { return std::sqrt(variance()); }
+
+bool StatisticsOptions::operator==(const StatisticsOptions& o) const {
+  return histogram_bins == o.histogram_bins && overflow_threshold == o.overflow_threshold &&
+         quantile_accuracy == o.quantile_accuracy && rho_quantile_bins == o.rho_quantile_bins &&
+         exact_quantiles == o.exact_quantiles;
+}
 
 double correlation(const float* g, int m, int a, int b) {
   const double r = double(g[a * m + b]) / std::sqrt(double(g[a * m + a]) * double(g[b * m + b]));
   return std::clamp(r, -1.0, 1.0);
 }
 
-EnsembleStatistics::EnsembleStatistics(int tokens, std::vector<int> layers, int bins,
-                                       double overflow_threshold)
-    : m_(tokens), bins_(bins), overflow_threshold_(overflow_threshold), layers_(std::move(layers)) {
+EnsembleStatistics::EnsembleStatistics(int tokens, std::vector<int> layers,
+                                       const StatisticsOptions& options)
+    : m_(tokens), options_(options), layers_(std::move(layers)) {
+  const std::size_t mm = std::size_t(m_) * m_;
+  const std::size_t upper = std::size_t(m_) * (m_ + 1) / 2;
+  const LogSketch v_proto(options_.quantile_accuracy);
+  const GridSketch rho_proto(options_.rho_quantile_bins);
   stats_.resize(layers_.size());
   for (std::size_t r = 0; r < layers_.size(); ++r) {
-    stats_[r].layer = layers_[r];
-    stats_[r].gram.resize(std::size_t(m_) * m_);
-    stats_[r].rho.resize(std::size_t(m_) * m_);
-    stats_[r].rho_histogram.assign(std::size_t(pairs()) * bins_, 0);
+    LayerStatistics& s = stats_[r];
+    s.layer = layers_[r];
+    s.gram.resize(mm);
+    s.rho.resize(mm);
+    s.rho_histogram.assign(std::size_t(pairs()) * options_.histogram_bins, 0);
+    s.gram_sketch.assign(upper, v_proto);
+    s.rho_sketch.assign(std::size_t(pairs()), rho_proto);
   }
+}
+
+EnsembleStatistics::EnsembleStatistics(int tokens, std::vector<int> layers, int histogram_bins,
+                                       double overflow_threshold)
+    : EnsembleStatistics(tokens, std::move(layers), [&] {
+        StatisticsOptions o;
+        o.histogram_bins = histogram_bins;
+        o.overflow_threshold = overflow_threshold;
+        return o;
+      }()) {}
+
+std::size_t EnsembleStatistics::max_bytes(int m, std::size_t records, const StatisticsOptions& o,
+                                          std::uint64_t stored_members) {
+  const std::size_t mm = std::size_t(m) * m, pairs = std::size_t(m) * (m - 1) / 2;
+  const std::size_t upper = std::size_t(m) * (m + 1) / 2;
+  const std::size_t per_record = sizeof(LayerStatistics) + 2 * mm * sizeof(Moments) +
+                                 pairs * o.histogram_bins * sizeof(std::int64_t) +
+                                 upper * (LogSketch::max_bytes(o.quantile_accuracy) +
+                                          sizeof(LogSketch)) +
+                                 pairs * (GridSketch::max_bytes(o.rho_quantile_bins) +
+                                          sizeof(GridSketch));
+  std::size_t samples = 0;
+  if (o.exact_quantiles) samples = std::size_t(stored_members) * mm * sizeof(float);
+  return records * (per_record + samples);
 }
 
 std::int64_t EnsembleStatistics::members() const {
@@ -60,69 +95,123 @@ void EnsembleStatistics::add_member(const float* grams) { add_member(grams, null
 
 void EnsembleStatistics::add_member(const float* grams, const unsigned char* blown_up) {
   const std::size_t mm = std::size_t(m_) * m_;
-  for (std::size_t r = 0; r < stats_.size(); ++r) {
-    LayerStatistics& s = stats_[r];
-    const float* g = grams + r * mm;
-    ++s.members;
-    if (blown_up != nullptr && blown_up[r] != 0) {
-      ++s.blowup;  // kept as an all-+inf sample: quantiles above the finite mass are +inf
-      s.samples.insert(s.samples.end(), mm, std::numeric_limits<float>::infinity());
-      continue;
-    }
-    bool finite = true, overflow = false;
-    for (std::size_t e = 0; e < mm; ++e) {
-      if (!std::isfinite(g[e]))
-        finite = false;
-      else if (std::abs(double(g[e])) > overflow_threshold_)
-        overflow = true;
-    }
-    // A degenerate token (V_aa = 0) makes rho undefined: count it as non-finite.
-    for (int a = 0; a < m_ && finite; ++a)
-      if (!(g[a * m_ + a] > 0)) finite = false;
-    if (!finite) {
-      ++s.nonfinite;
-      continue;
-    }
-    s.samples.insert(s.samples.end(), g, g + mm);
-    if (overflow) {
-      ++s.overflow;
-      continue;
-    }
-    for (int a = 0; a < m_; ++a)
-      for (int b = 0; b < m_; ++b) {
-        s.gram[a * m_ + b].add(g[a * m_ + b]);
-        const double rho = a == b ? 1.0 : correlation(g, m_, a, b);
-        s.rho[a * m_ + b].add(rho);
-        if (a < b) {
-          int bin = int((rho + 1.0) * 0.5 * bins_);
-          bin = std::clamp(bin, 0, bins_ - 1);
-          ++s.rho_histogram[std::size_t(pair_index(m_, a, b)) * bins_ + bin];
-        }
-      }
-  }
+  for (std::size_t r = 0; r < stats_.size(); ++r)
+    add_record(r, grams + r * mm, blown_up != nullptr && blown_up[r] != 0);
 }
 
-void EnsembleStatistics::merge(const EnsembleStatistics& later) {
-  if (later.m_ != m_ || later.layers_ != layers_ || later.bins_ != bins_)
+void EnsembleStatistics::add_members(const float* grams, std::uint64_t count,
+                                     const unsigned char* blown_up, int threads) {
+  const std::size_t mm = std::size_t(m_) * m_, R = stats_.size();
+  const long records = long(R);
+  // Records are independent: each is filled by one thread in member order.
+#pragma omp parallel for schedule(dynamic, 1) num_threads(std::max(1, threads))
+  for (long r = 0; r < records; ++r)
+    for (std::uint64_t i = 0; i < count; ++i)
+      add_record(std::size_t(r), grams + (i * R + std::size_t(r)) * mm,
+                 blown_up != nullptr && blown_up[i * R + std::size_t(r)] != 0);
+}
+
+void EnsembleStatistics::add_record(std::size_t r, const float* g, bool blown) {
+  const std::size_t mm = std::size_t(m_) * m_;
+  const double inf = std::numeric_limits<double>::infinity();
+  LayerStatistics& s = stats_[r];
+  ++s.members;
+  if (blown) {
+    ++s.blowup;  // +inf in every quantile, nothing else
+    for (LogSketch& k : s.gram_sketch) k.add(inf);
+    for (GridSketch& k : s.rho_sketch) k.add_inf();
+    if (options_.exact_quantiles)
+      s.samples.insert(s.samples.end(), mm, std::numeric_limits<float>::infinity());
+    return;
+  }
+  bool finite = true, overflow = false;
+  for (std::size_t e = 0; e < mm; ++e) {
+    if (!std::isfinite(g[e]))
+      finite = false;
+    else if (std::abs(double(g[e])) > options_.overflow_threshold)
+      overflow = true;
+  }
+  // A degenerate token (V_aa = 0) makes rho undefined: count it as non-finite.
+  for (int a = 0; a < m_ && finite; ++a)
+    if (!(g[a * m_ + a] > 0)) finite = false;
+  if (!finite) {
+    ++s.nonfinite;
+    return;
+  }
+  // Quantiles include overflowing members (a quantile is still meaningful).
+  double rho[64 * 64 / 2];  // pairs, kept for the moments below
+  for (int a = 0, u = 0, p = 0; a < m_; ++a)
+    for (int b = a; b < m_; ++b, ++u) {
+      s.gram_sketch[std::size_t(u)].add(double(g[a * m_ + b]));
+      if (b > a) {
+        rho[p] = correlation(g, m_, a, b);
+        s.rho_sketch[std::size_t(p)].add(rho[p]);
+        ++p;
+      }
+    }
+  if (options_.exact_quantiles) s.samples.insert(s.samples.end(), g, g + mm);
+  if (overflow) {
+    ++s.overflow;
+    return;
+  }
+  const int bins = options_.histogram_bins;
+  for (int a = 0; a < m_; ++a)
+    for (int b = 0; b < m_; ++b) {
+      s.gram[a * m_ + b].add(g[a * m_ + b]);
+      const double c = a == b ? 1.0 : correlation(g, m_, a, b);
+      s.rho[a * m_ + b].add(c);
+      if (a < b) {
+        const int bin = std::clamp(int((c + 1.0) * 0.5 * bins), 0, bins - 1);
+        ++s.rho_histogram[std::size_t(pair_index(m_, a, b)) * bins + bin];
+      }
+    }
+}
+
+void EnsembleStatistics::merge(const EnsembleStatistics& o) {
+  if (o.m_ != m_ || o.layers_ != layers_ || o.options_ != options_)
     throw Error("EnsembleStatistics::merge: incompatible statistics");
   for (std::size_t r = 0; r < stats_.size(); ++r) {
     LayerStatistics& s = stats_[r];
-    const LayerStatistics& o = later.stats_[r];
-    s.members += o.members;
-    s.nonfinite += o.nonfinite;
-    s.overflow += o.overflow;
-    s.blowup += o.blowup;
+    const LayerStatistics& x = o.stats_[r];
+    s.members += x.members;
+    s.nonfinite += x.nonfinite;
+    s.overflow += x.overflow;
+    s.blowup += x.blowup;
     for (std::size_t e = 0; e < s.gram.size(); ++e) {
-      s.gram[e].merge(o.gram[e]);
-      s.rho[e].merge(o.rho[e]);
+      s.gram[e].merge(x.gram[e]);
+      s.rho[e].merge(x.rho[e]);
     }
     for (std::size_t k = 0; k < s.rho_histogram.size(); ++k)
-      s.rho_histogram[k] += o.rho_histogram[k];
-    s.samples.insert(s.samples.end(), o.samples.begin(), o.samples.end());
+      s.rho_histogram[k] += x.rho_histogram[k];
+    for (std::size_t k = 0; k < s.gram_sketch.size(); ++k) s.gram_sketch[k].merge(x.gram_sketch[k]);
+    for (std::size_t k = 0; k < s.rho_sketch.size(); ++k) s.rho_sketch[k].merge(x.rho_sketch[k]);
+    s.samples.insert(s.samples.end(), x.samples.begin(), x.samples.end());
   }
 }
 
+bool EnsembleStatistics::operator==(const EnsembleStatistics& o) const {
+  if (m_ != o.m_ || layers_ != o.layers_ || options_ != o.options_) return false;
+  for (std::size_t r = 0; r < stats_.size(); ++r) {
+    const LayerStatistics &a = stats_[r], &b = o.stats_[r];
+    if (a.members != b.members || a.nonfinite != b.nonfinite || a.overflow != b.overflow ||
+        a.blowup != b.blowup || a.gram != b.gram || a.rho != b.rho ||
+        a.rho_histogram != b.rho_histogram || a.gram_sketch != b.gram_sketch ||
+        a.rho_sketch != b.rho_sketch || a.samples != b.samples)
+      return false;
+  }
+  return true;
+}
+
+double EnsembleStatistics::sketch_quantile(int r, int a, int b, double q, bool corr) const {
+  const LayerStatistics& s = stats_.at(std::size_t(r));
+  if (a > b) std::swap(a, b);
+  if (corr && a == b) return s.gram_sketch.front().count() > 0 ? 1.0 : std::nan("");
+  if (corr) return s.rho_sketch.at(std::size_t(pair_index(m_, a, b))).quantile(q);
+  return s.gram_sketch.at(std::size_t(upper_index(m_, a, b))).quantile(q);
+}
+
 double EnsembleStatistics::quantile(int r, int a, int b, double q, bool corr) const {
+  if (!options_.exact_quantiles) return sketch_quantile(r, a, b, q, corr);
   const LayerStatistics& s = stats_.at(std::size_t(r));
   const std::size_t mm = std::size_t(m_) * m_;
   const std::size_t count = s.samples.size() / mm;
@@ -135,16 +224,16 @@ double EnsembleStatistics::quantile(int r, int a, int b, double q, bool corr) co
     else
       v[i] = corr ? (a == b ? 1.0 : correlation(g, m_, a, b)) : double(g[a * m_ + b]);
   }
-  // numpy's default ("linear"): position q (count - 1), interpolate neighbours.
-  const double pos = q * double(count - 1);
-  const std::size_t lo = std::size_t(std::floor(pos));
-  const std::size_t hi = std::min(lo + 1, count - 1);
-  std::nth_element(v.begin(), v.begin() + lo, v.end());
-  const double vlo = v[lo];
-  double vhi = vlo;
-  if (hi != lo) vhi = *std::min_element(v.begin() + lo + 1, v.end());
-  if (vhi == vlo) return vlo;  // also keeps inf - inf (two blown-up neighbours) out
-  return vlo + (pos - double(lo)) * (vhi - vlo);
+  // Rank lo by nth_element; rank lo + 1 is then the least of the rest.
+  std::int64_t selected = -1;
+  return linear_quantile(std::int64_t(count), q, [&](std::int64_t k) {
+    if (selected < 0) {
+      selected = k;
+      std::nth_element(v.begin(), v.begin() + k, v.end());
+      return v[std::size_t(k)];
+    }
+    return *std::min_element(v.begin() + selected + 1, v.end());
+  });
 }
 
 }  // namespace attnmc

@@ -1,6 +1,7 @@
-// Statistics aggregation: moments against two-pass formulas, Chan merge
-// against sequential accumulation, quantiles against a sort, and the
-// counting of non-finite and overflowing members.
+// Statistics aggregation: exact moments against two-pass formulas, merging
+// in any grouping against one sequential run (to the bit), quantiles
+// against a sort (exact samples) and within the stated sketch bounds, and
+// the counting of non-finite and overflowing members.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -25,12 +26,12 @@ TEST(Moments, MatchesTwoPassFormulas) {
   double ss = 0;
   for (double x : xs) ss += (x - mean) * (x - mean);
   EXPECT_EQ(m.count, 10001);
-  EXPECT_NEAR(m.mean, mean, 1e-9);
+  EXPECT_NEAR(m.mean(), mean, 1e-9);
   EXPECT_NEAR(m.variance(), ss / double(xs.size() - 1), 1e-9 * ss / double(xs.size()));
   EXPECT_TRUE(std::isnan(Moments{}.variance()));
 }
 
-TEST(Moments, MergeEqualsSequential) {
+TEST(Moments, MergeInAnyGroupingGivesTheSameBits) {
   std::mt19937_64 gen(11);
   std::normal_distribution<double> normal(-2.0, 5.0);
   std::vector<double> xs(5000);
@@ -41,11 +42,67 @@ TEST(Moments, MergeEqualsSequential) {
     Moments a, b;
     for (std::size_t i = 0; i < split; ++i) a.add(xs[i]);
     for (std::size_t i = split; i < xs.size(); ++i) b.add(xs[i]);
-    a.merge(b);
-    EXPECT_EQ(a.count, all.count);
-    EXPECT_NEAR(a.mean, all.mean, 1e-12);
-    EXPECT_NEAR(a.variance(), all.variance(), 1e-10);
+    b.merge(a);  // the later piece first: order must not matter
+    EXPECT_EQ(b, all);
+    EXPECT_EQ(b.mean(), all.mean());
+    EXPECT_EQ(b.variance(), all.variance());
   }
+  // Reversed order of additions: the same bits (a float sum would differ).
+  Moments reversed;
+  for (auto it = xs.rbegin(); it != xs.rend(); ++it) reversed.add(*it);
+  EXPECT_EQ(reversed, all);
+}
+
+TEST(ExactSum, IsExactWhereDoublesLoseDigits) {
+  ExactSum s;
+  s.add(1e16);
+  s.add(1.0);
+  s.add(-1e16);
+  EXPECT_EQ(s.value(), 1.0);  // double arithmetic gives 0
+  ExactSum t;
+  for (int i = 0; i < 10; ++i) t.add(0.1);
+  EXPECT_EQ(t.value(), double(10 * (long double)0.1));  // exact sum of the ten doubles, rounded
+  ExactSum sq;
+  sq.add_square(1.0 + std::ldexp(1.0, -30));  // (1 + 2^-30)^2 needs 61 bits
+  sq.add(-1.0);
+  sq.add(-std::ldexp(1.0, -29));
+  EXPECT_EQ(sq.value(), std::ldexp(1.0, -60));
+  ExactSum big;
+  big.add(3e38);
+  big.add_square(3e38);  // float32's largest squares are in range
+  EXPECT_FALSE(big.overflowed());
+  big.add(std::numeric_limits<double>::infinity());
+  EXPECT_TRUE(big.overflowed());
+  EXPECT_TRUE(std::isnan(big.value()));
+}
+
+TEST(ExactSum, CanonicalFormRoundTripsAndCarries) {
+  ExactSum s;
+  std::mt19937_64 gen(3);
+  std::uniform_real_distribution<double> u(-1e6, 1e6);
+  for (int i = 0; i < 20000; ++i) s.add(u(gen) * std::ldexp(1.0, int(gen() % 80) - 40));
+  const ExactSum t = ExactSum::from_canonical(s.canonical(), false);
+  EXPECT_EQ(t, s);
+  EXPECT_EQ(t.value(), s.value());
+  const ExactSum::Limbs c = s.canonical();
+  for (int k = 0; k + 1 < ExactSum::kLimbs; ++k) {
+    EXPECT_GE(c[k], 0);
+    EXPECT_LT(c[k], std::int64_t(1) << 32);
+  }
+}
+
+TEST(Moments, VarianceOfTinySpreadAroundALargeMean) {
+  // rho near 1 with spread 1e-9: a naive sum-of-squares formula in double
+  // would return noise; the exact sums keep it.
+  Moments m;
+  std::vector<double> xs;
+  for (int i = 0; i < 1000; ++i) xs.push_back(1.0 - 1e-9 * double(i % 7));
+  for (double x : xs) m.add(x);
+  double mean = 0, ss = 0;
+  for (double x : xs) mean += x;
+  mean /= 1000;
+  for (double x : xs) ss += (x - mean) * (x - mean);
+  EXPECT_NEAR(m.variance(), ss / 999, 1e-6 * ss / 999);
 }
 
 namespace {
@@ -73,10 +130,18 @@ double numpy_linear_quantile(std::vector<double> v, double q) {
 
 }  // namespace
 
+StatisticsOptions exact_options(int bins, double threshold) {
+  StatisticsOptions o;
+  o.histogram_bins = bins;
+  o.overflow_threshold = threshold;
+  o.exact_quantiles = true;
+  return o;
+}
+
 TEST(EnsembleStatistics, QuantilesAndHistogramsMatchDirectComputation) {
   const int members = 999, layers = 2;
   const std::vector<float> g = random_grams(members, layers, 3);
-  EnsembleStatistics st(2, {0, 5}, 20, 1e30);
+  EnsembleStatistics st(2, {0, 5}, exact_options(20, 1e30));
   for (int i = 0; i < members; ++i) st.add_member(g.data() + i * layers * 4);
   for (int r = 0; r < layers; ++r) {
     std::vector<double> rho, v00;
@@ -91,15 +156,20 @@ TEST(EnsembleStatistics, QuantilesAndHistogramsMatchDirectComputation) {
     for (double q : {0.0, 0.1, 0.5, 0.9, 1.0}) {
       EXPECT_NEAR(st.quantile(r, 0, 1, q, true), numpy_linear_quantile(rho, q), 1e-12);
       EXPECT_NEAR(st.quantile(r, 0, 0, q, false), numpy_linear_quantile(v00, q), 1e-12);
+      // The sketches, within their stated bounds.
+      EXPECT_NEAR(st.sketch_quantile(r, 0, 1, q, true), numpy_linear_quantile(rho, q),
+                  st.rho_quantile_error());
+      EXPECT_NEAR(st.sketch_quantile(r, 0, 0, q, false), numpy_linear_quantile(v00, q),
+                  st.gram_quantile_error() * numpy_linear_quantile(v00, q) * 1.001);
     }
     EXPECT_EQ(st.per_layer()[r].rho_histogram, hist);
     EXPECT_EQ(st.per_layer()[r].rho[1].count, members);
-    EXPECT_EQ(st.per_layer()[r].rho[0].mean, 1.0);
+    EXPECT_EQ(st.per_layer()[r].rho[0].mean(), 1.0);
   }
 }
 
 TEST(EnsembleStatistics, CountsNonFiniteAndOverflowSeparately) {
-  EnsembleStatistics st(2, {0}, 10, 100.0);
+  EnsembleStatistics st(2, {0}, exact_options(10, 100.0));
   const float nan = std::numeric_limits<float>::quiet_NaN();
   const float inf = std::numeric_limits<float>::infinity();
   const float good[4] = {1, 0.5f, 0.5f, 1};
@@ -113,28 +183,39 @@ TEST(EnsembleStatistics, CountsNonFiniteAndOverflowSeparately) {
   EXPECT_EQ(s.nonfinite, 3);
   EXPECT_EQ(s.overflow, 1);
   EXPECT_EQ(s.gram[0].count, 2);  // moments only over the two good members
-  EXPECT_DOUBLE_EQ(s.gram[0].mean, 1.0);
+  EXPECT_DOUBLE_EQ(s.gram[0].mean(), 1.0);
   // Quantiles see the overflowing member (heavy tails are part of the law).
   EXPECT_DOUBLE_EQ(st.quantile(0, 0, 0, 1.0, false), 1000.0);
+  EXPECT_NEAR(st.sketch_quantile(0, 0, 0, 1.0, false), 1000.0, 1.0);
+  EXPECT_EQ(s.gram_sketch[0].count(), 3);
 }
 
-TEST(EnsembleStatistics, MergeEqualsOneRun) {
+TEST(EnsembleStatistics, MergeOfPiecesInAnyOrderEqualsOneRun) {
   const int members = 500;
-  const std::vector<float> g = random_grams(members, 1, 5);
-  EnsembleStatistics all(2, {0}, 16, 1e30), a(2, {0}, 16, 1e30), b(2, {0}, 16, 1e30);
-  for (int i = 0; i < members; ++i) {
-    all.add_member(g.data() + 4 * i);
-    (i < 123 ? a : b).add_member(g.data() + 4 * i);
-  }
-  a.merge(b);
-  const LayerStatistics &x = a.per_layer()[0], &y = all.per_layer()[0];
-  EXPECT_EQ(x.members, y.members);
-  EXPECT_EQ(x.rho_histogram, y.rho_histogram);
-  EXPECT_EQ(x.samples, y.samples);
-  for (int e = 0; e < 4; ++e) {
-    EXPECT_NEAR(x.gram[e].mean, y.gram[e].mean, 1e-12);
-    EXPECT_NEAR(x.gram[e].variance(), y.gram[e].variance(), 1e-10);
-  }
-  EnsembleStatistics other(3, {0}, 16, 1e30);
-  EXPECT_THROW(a.merge(other), std::exception);
+  const std::vector<float> g = random_grams(members, 2, 5);
+  StatisticsOptions o;
+  o.histogram_bins = 16;
+  EnsembleStatistics all(2, {0, 1}, o), a(2, {0, 1}, o), b(2, {0, 1}, o), c(2, {0, 1}, o);
+  for (int i = 0; i < members; ++i) all.add_member(g.data() + 8 * i);
+  a.add_members(g.data(), 123, nullptr, 2);
+  b.add_members(g.data() + 8 * 123, 200, nullptr, 1);
+  c.add_members(g.data() + 8 * 323, members - 323, nullptr, 2);
+  c.merge(a);  // pieces merged out of order
+  c.merge(b);
+  EXPECT_TRUE(c == all);
+  EXPECT_EQ(c.per_layer()[1].gram[1].variance(), all.per_layer()[1].gram[1].variance());
+  EXPECT_EQ(c.quantile(1, 0, 1, 0.5, true), all.quantile(1, 0, 1, 0.5, true));
+  EnsembleStatistics other(3, {0, 1}, o);
+  EXPECT_THROW(c.merge(other), std::exception);
+  StatisticsOptions finer = o;
+  finer.quantile_accuracy = 1e-4;
+  EXPECT_THROW(c.merge(EnsembleStatistics(2, {0, 1}, finer)), std::exception);
+}
+
+TEST(EnsembleStatistics, MaxBytesBoundsWhatIsAllocated) {
+  StatisticsOptions o;
+  const std::size_t bound = EnsembleStatistics::max_bytes(4, 3, o, 0);
+  EXPECT_GT(bound, 3 * 10 * LogSketch::max_bytes(o.quantile_accuracy));
+  o.exact_quantiles = true;
+  EXPECT_EQ(EnsembleStatistics::max_bytes(4, 3, o, 1000) - bound, 3u * 1000 * 16 * sizeof(float));
 }

@@ -80,6 +80,10 @@ struct SdeSpec {
   std::size_t memory_cap = std::size_t(1) << 28;  // bytes of trajectory buffers
   int histogram_bins = 200;
   std::vector<double> quantiles = {0.1, 0.5, 0.9};
+  double quantile_accuracy = 1e-3;  // relative accuracy of the V quantile sketches
+  int rho_quantile_bins = 1 << 15;  // grid cells over [-1, 1] of the rho sketches
+  bool exact_quantiles = false;     // keep every path's V (memory ~ trajectories)
+  StatisticsOptions statistics_options() const;  // overflow threshold +inf (blow-ups apart)
 
   // Filled by resolve_sde.
   std::vector<std::int64_t> record_steps;  // sorted, contains 0 and steps

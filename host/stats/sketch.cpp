@@ -1,0 +1,189 @@
+// Paged integer counts and the two bucket mappings (grid, DDSketch).
+#include "attnmc/sketch.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "attnmc/error.hpp"
+
+namespace attnmc {
+
+// ---------------------------------------------------------------- CountStore
+
+CountStore::CountStore(std::size_t size)
+    : size_(size), pages_((size + kPage - 1) / kPage), page_total_(pages_.size(), 0) {}
+
+void CountStore::add(std::size_t index, std::int64_t count) {
+  std::vector<std::int64_t>& page = pages_[index / kPage];
+  if (page.empty()) page.assign(kPage, 0);
+  page[index % kPage] += count;
+  page_total_[index / kPage] += count;
+  total_ += count;
+}
+
+std::int64_t CountStore::at(std::size_t index) const {
+  const std::vector<std::int64_t>& page = pages_[index / kPage];
+  return page.empty() ? 0 : page[index % kPage];
+}
+
+void CountStore::merge(const CountStore& o) {
+  if (o.size_ != size_) throw Error("CountStore::merge: different sizes");
+  for (std::size_t p = 0; p < pages_.size(); ++p) {
+    if (o.pages_[p].empty()) continue;
+    if (pages_[p].empty()) pages_[p].assign(kPage, 0);
+    for (std::size_t i = 0; i < kPage; ++i) pages_[p][i] += o.pages_[p][i];
+    page_total_[p] += o.page_total_[p];
+  }
+  total_ += o.total_;
+}
+
+std::size_t CountStore::bucket_of_rank(std::int64_t rank) const {
+  std::int64_t seen = 0;
+  for (std::size_t p = 0; p < pages_.size(); ++p) {
+    if (seen + page_total_[p] <= rank) {
+      seen += page_total_[p];
+      continue;
+    }
+    for (std::size_t i = 0; i < kPage; ++i) {
+      seen += pages_[p][i];
+      if (seen > rank) return p * kPage + i;
+    }
+  }
+  throw Error("CountStore::bucket_of_rank: rank beyond the count");
+}
+
+std::vector<std::pair<std::uint64_t, std::int64_t>> CountStore::nonzero() const {
+  std::vector<std::pair<std::uint64_t, std::int64_t>> out;
+  for (std::size_t p = 0; p < pages_.size(); ++p)
+    if (!pages_[p].empty())
+      for (std::size_t i = 0; i < kPage; ++i)
+        if (pages_[p][i] != 0) out.emplace_back(p * kPage + i, pages_[p][i]);
+  return out;
+}
+
+std::size_t CountStore::bytes() const {
+  std::size_t b = pages_.size() * (sizeof(std::vector<std::int64_t>) + sizeof(std::int64_t));
+  for (const auto& p : pages_) b += p.size() * sizeof(std::int64_t);
+  return b;
+}
+
+std::size_t CountStore::max_bytes(std::size_t size) {
+  const std::size_t pages = (size + kPage - 1) / kPage;
+  return pages * (kPage * sizeof(std::int64_t) + sizeof(std::vector<std::int64_t>) +
+                  sizeof(std::int64_t));
+}
+
+bool CountStore::operator==(const CountStore& o) const {
+  return size_ == o.size_ && total_ == o.total_ && nonzero() == o.nonzero();
+}
+
+// ---------------------------------------------------------------- GridSketch
+
+GridSketch::GridSketch(int cells) : cells_(cells), store_(std::size_t(cells) + 1) {
+  if (cells < 1) throw InputError("ensemble.rho_quantile_bins", "must be >= 1");
+}
+
+std::size_t GridSketch::bucket(double x) const {
+  if (x == std::numeric_limits<double>::infinity()) return std::size_t(cells_);
+  const double c = std::floor((x + 1.0) * 0.5 * double(cells_));
+  return std::size_t(std::clamp(c, 0.0, double(cells_ - 1)));
+}
+
+void GridSketch::add(double x) { store_.add(bucket(x)); }
+
+double GridSketch::representative(std::size_t b) const {
+  if (b >= std::size_t(cells_)) return std::numeric_limits<double>::infinity();
+  return -1.0 + (double(b) + 0.5) * 2.0 / double(cells_);
+}
+
+double GridSketch::quantile(double q) const {
+  if (count() == 0) return std::numeric_limits<double>::quiet_NaN();
+  return linear_quantile(count(), q,
+                         [&](std::int64_t r) { return representative(store_.bucket_of_rank(r)); });
+}
+
+void GridSketch::merge(const GridSketch& o) {
+  if (o.cells_ != cells_) throw Error("GridSketch::merge: different grids");
+  store_.merge(o.store_);
+}
+
+// ---------------------------------------------------------------- LogSketch
+// Bucket layout, ascending in value (K buckets per sign):
+//   0 -inf | 1 x < -max | 2 .. K+1 negative, j = hi .. lo | K+2 -min < x < 0 |
+//   K+3 zero | K+4 0 < x < min | K+5 .. 2K+4 positive, j = lo .. hi |
+//   2K+5 x > max | 2K+6 +inf
+
+namespace {
+double log_gamma_of(double a) { return std::log((1.0 + a) / (1.0 - a)); }
+}  // namespace
+
+std::size_t LogSketch::buckets_for(double a, double mn, double mx) {
+  if (!(a > 0 && a < 1)) throw InputError("ensemble.quantile_accuracy", "must be in (0, 1)");
+  if (!(mn > 0 && mx > mn && std::isfinite(mx)))
+    throw InputError("ensemble.quantile_accuracy", "bad sketch range");
+  const double lg = log_gamma_of(a);
+  const double k = std::ceil(std::log(mx) / lg) - std::ceil(std::log(mn) / lg) + 1;
+  if (!(k < 1e9)) throw InputError("ensemble.quantile_accuracy", "too fine (too many buckets)");
+  return 2 * std::size_t(k) + 7;
+}
+
+LogSketch::LogSketch(double a, double mn, double mx) : accuracy_(a) {
+  const std::size_t size = buckets_for(a, mn, mx);
+  gamma_ = (1.0 + a) / (1.0 - a);
+  log_gamma_ = log_gamma_of(a);
+  lo_ = log_index(mn);
+  hi_ = log_index(mx);
+  k_ = std::size_t(hi_ - lo_ + 1);
+  store_ = CountStore(size);
+}
+
+std::size_t LogSketch::max_bytes(double a, double mn, double mx) {
+  return CountStore::max_bytes(buckets_for(a, mn, mx));
+}
+
+std::int64_t LogSketch::log_index(double magnitude) const {
+  return std::int64_t(std::ceil(std::log(magnitude) / log_gamma_));
+}
+
+std::size_t LogSketch::bucket(double x) const {
+  const std::size_t K = k_;
+  if (x == 0.0) return K + 3;
+  if (std::isinf(x)) return x > 0 ? 2 * K + 6 : 0;
+  const std::int64_t j = log_index(std::fabs(x));
+  if (x > 0) {
+    if (j < lo_) return K + 4;
+    if (j > hi_) return 2 * K + 5;
+    return K + 5 + std::size_t(j - lo_);
+  }
+  if (j < lo_) return K + 2;
+  if (j > hi_) return 1;
+  return 2 + std::size_t(hi_ - j);
+}
+
+void LogSketch::add(double x) { store_.add(bucket(x)); }
+
+double LogSketch::representative(std::size_t b) const {
+  const std::size_t K = k_;
+  const double inf = std::numeric_limits<double>::infinity();
+  if (b <= 1) return -inf;
+  if (b >= 2 * K + 5) return inf;
+  if (b >= K + 2 && b <= K + 4) return 0.0;
+  const double scale = 2.0 / (1.0 + gamma_);
+  if (b < K + 2) return -std::exp(double(hi_ - std::int64_t(b - 2)) * log_gamma_) * scale;
+  return std::exp(double(lo_ + std::int64_t(b - K - 5)) * log_gamma_) * scale;
+}
+
+double LogSketch::quantile(double q) const {
+  if (count() == 0) return std::numeric_limits<double>::quiet_NaN();
+  return linear_quantile(count(), q,
+                         [&](std::int64_t r) { return representative(store_.bucket_of_rank(r)); });
+}
+
+void LogSketch::merge(const LogSketch& o) {
+  if (!(o.accuracy_ == accuracy_ && o.lo_ == lo_ && o.hi_ == hi_))
+    throw Error("LogSketch::merge: different sketches");
+  store_.merge(o.store_);
+}
+
+}  // namespace attnmc
