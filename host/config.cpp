@@ -566,4 +566,42 @@ nlohmann::json run_spec_json(const RunSpec& s) {
   return j;
 }
 
+namespace {
+
+// A JSON value as TOML text (numbers keep every digit: nlohmann prints the
+// shortest representation that reads back to the same double).
+std::string toml_value(const nlohmann::json& v, const std::string& key) {
+  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+  if (v.is_number_integer() || v.is_number_unsigned()) return v.dump();
+  if (v.is_number_float()) {
+    std::string t = v.dump();
+    if (t.find_first_of(".eEn") == std::string::npos) t += ".0";
+    return t;
+  }
+  if (v.is_string()) return nlohmann::json(v.get<std::string>()).dump();
+  if (v.is_array()) {
+    std::string t = "[";
+    for (std::size_t i = 0; i < v.size(); ++i) t += (i ? ", " : "") + toml_value(v[i], key);
+    return t + "]";
+  }
+  throw InputError(key, "cannot be read back from the stored configuration");
+}
+
+}  // namespace
+
+RunSpec run_spec_from_json(const nlohmann::json& config) {
+  std::string text;
+  for (const char* section : {"model", "input", "ensemble", "run"}) {
+    if (!config.contains(section)) continue;
+    text += std::string("[") + section + "]\n";
+    for (const auto& [key, value] : config[section].items()) {
+      if (std::string(section) == "model" && (key == "kind" || key == "T")) continue;  // derived
+      text += key + " = " + toml_value(value, std::string(section) + "." + key) + "\n";
+    }
+  }
+  ConfigSource source;
+  source.text = text;
+  return load_run_spec(source);
+}
+
 }  // namespace attnmc

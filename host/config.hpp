@@ -42,6 +42,10 @@ std::vector<double> read_tokens_file(const std::string& path, int tokens, int wi
 // keys (model, input, ensemble, run), for summaries.
 nlohmann::json run_spec_json(const RunSpec& resolved);
 
+// The inverse of run_spec_json (unresolved): what `attnmc merge` rebuilds a
+// run's specification from.
+RunSpec run_spec_from_json(const nlohmann::json& config);
+
 Device parse_device(const std::string& name, const std::string& key);
 Sampler parse_sampler(const std::string& name, const std::string& key);
 

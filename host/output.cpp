@@ -15,6 +15,8 @@
 #include "attnmc/error.hpp"
 #include "attnmc/version.hpp"
 #include "host/config.hpp"
+#include "host/hdf5_file.hpp"
+#include "host/stats_state.hpp"
 
 namespace attnmc {
 namespace {
@@ -31,68 +33,6 @@ fs::path absolute_path(const std::string& dir) {
   fs::path p = fs::absolute(fs::path(dir)).lexically_normal();
   if (!p.has_filename() && p.has_parent_path()) p = p.parent_path();  // trailing '/'
   return p;
-}
-
-// RAII handle for HDF5 ids; every failed call becomes an Error.
-struct H5Id {
-  hid_t id;
-  herr_t (*close)(hid_t);
-  H5Id(hid_t i, herr_t (*c)(hid_t), const char* what) : id(i), close(c) {
-    if (id < 0) throw Error(std::string("HDF5: ") + what + " failed");
-  }
-  ~H5Id() { close(id); }
-  H5Id(const H5Id&) = delete;
-  H5Id& operator=(const H5Id&) = delete;
-};
-
-void check(herr_t status, const std::string& what) {
-  if (status < 0) throw Error("HDF5: " + what + " failed");
-}
-
-void write_dataset(hid_t file, const char* name, hid_t mem_type, hid_t file_type,
-                   const std::vector<hsize_t>& dims, const void* data) {
-  H5Id space(H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose, name);
-  // No modification times in object headers: the same run gives the same bytes.
-  H5Id dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, name);
-  check(H5Pset_obj_track_times(dcpl.id, false), name);
-  H5Id set(H5Dcreate2(file, name, file_type, space.id, H5P_DEFAULT, dcpl.id, H5P_DEFAULT), H5Dclose,
-           name);
-  check(H5Dwrite(set.id, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), name);
-}
-
-void write_doubles(hid_t file, const char* name, const std::vector<hsize_t>& dims,
-                   const std::vector<double>& v) {
-  write_dataset(file, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, dims, v.data());
-}
-
-void write_int64s(hid_t file, const char* name, const std::vector<std::int64_t>& v) {
-  write_dataset(file, name, H5T_NATIVE_INT64, H5T_STD_I64LE, {hsize_t(v.size())}, v.data());
-}
-
-template <typename T>
-void scalar_attribute(hid_t obj, const char* name, hid_t mem_type, hid_t file_type, T value) {
-  H5Id space(H5Screate(H5S_SCALAR), H5Sclose, name);
-  H5Id attr(H5Acreate2(obj, name, file_type, space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose, name);
-  check(H5Awrite(attr.id, mem_type, &value), name);
-}
-
-// Variable-length UTF-8, so h5py reads it as str (fixed-length gives bytes).
-void string_attribute(hid_t obj, const char* name, const std::string& value) {
-  H5Id type(H5Tcopy(H5T_C_S1), H5Tclose, name);
-  check(H5Tset_size(type.id, H5T_VARIABLE), name);
-  check(H5Tset_cset(type.id, H5T_CSET_UTF8), name);
-  H5Id space(H5Screate(H5S_SCALAR), H5Sclose, name);
-  H5Id attr(H5Acreate2(obj, name, type.id, space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose, name);
-  const char* text = value.c_str();
-  check(H5Awrite(attr.id, type.id, &text), name);
-}
-
-void doubles_attribute(hid_t obj, const char* name, const std::vector<double>& v) {
-  const hsize_t n = v.size();
-  H5Id space(H5Screate_simple(1, &n, nullptr), H5Sclose, name);
-  H5Id attr(H5Acreate2(obj, name, H5T_IEEE_F64LE, space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose,
-            name);
-  check(H5Awrite(attr.id, H5T_NATIVE_DOUBLE, v.data()), name);
 }
 
 std::string random_suffix() {
@@ -208,24 +148,37 @@ void StagedDirectory::commit() {
   if (!old.empty()) fs::remove_all(old, ec);
 }
 
-void write_stats_h5(const std::string& path, const EnsembleResult& r) {
+nlohmann::json canonical_config(const EnsembleResult& r, const nlohmann::json& family_config) {
+  nlohmann::json c = run_spec_json(r.spec);
+  // How a run was executed does not change its statistics: leave it out.
+  for (const char* k : {"chunk", "memory_cap", "member_begin", "member_end"})
+    c["ensemble"].erase(k);
+  c.erase("run");
+  if (!family_config.is_null()) c["family"] = family_config;
+  return c;
+}
+
+void write_stats_h5(const std::string& path, const EnsembleResult& r,
+                    const nlohmann::json& family_config) {
+  using h5::Id;
   const EnsembleStatistics& st = r.stats;
   const RunSpec& spec = r.spec;
   const hsize_t R = st.layers().size(), m = hsize_t(st.tokens()), Q = spec.quantiles.size();
   const hsize_t pairs = hsize_t(st.pairs()), bins = hsize_t(st.histogram_bins());
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors become exceptions, not stack dumps
-  H5Id fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose, "file creation properties");
-  check(H5Pset_obj_track_times(fcpl.id, false), "root group times");
-  H5Id file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.id, H5P_DEFAULT), H5Fclose,
-            "creating stats.h5");
+  Id fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose, "file creation properties");
+  h5::check(H5Pset_obj_track_times(fcpl.id, false), "root group times");
+  Id file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.id, H5P_DEFAULT), H5Fclose,
+          "creating stats.h5");
 
   std::vector<int> layers(st.layers().begin(), st.layers().end());
-  write_dataset(file.id, "layers", H5T_NATIVE_INT, H5T_STD_I32LE, {R}, layers.data());
+  h5::write(file.id, "layers", H5T_NATIVE_INT, H5T_STD_I32LE, {R}, layers.data());
   std::vector<double> t(R);
   for (hsize_t k = 0; k < R; ++k) t[k] = double(layers[k]) / spec.model.width;
-  write_doubles(file.id, "t", {R}, t);
+  if (!r.record_times.empty()) t = r.record_times;
+  h5::write_doubles(file.id, "t", {R}, t);
 
-  std::vector<std::int64_t> members(R), nonfinite(R), overflow(R);
+  std::vector<std::int64_t> members(R), nonfinite(R), overflow(R), blowup(R);
   const hsize_t mm = m * m;
   std::vector<double> gmean(R * mm), gvar(R * mm), rmean(R * mm), rvar(R * mm);
   for (hsize_t k = 0; k < R; ++k) {
@@ -233,20 +186,22 @@ void write_stats_h5(const std::string& path, const EnsembleResult& r) {
     members[k] = L.members;
     nonfinite[k] = L.nonfinite;
     overflow[k] = L.overflow;
+    blowup[k] = L.blowup;
     for (hsize_t e = 0; e < mm; ++e) {
-      gmean[k * mm + e] = L.gram[e].count > 0 ? L.gram[e].mean : std::nan("");
+      gmean[k * mm + e] = L.gram[e].mean();
       gvar[k * mm + e] = L.gram[e].variance();
-      rmean[k * mm + e] = L.rho[e].count > 0 ? L.rho[e].mean : std::nan("");
+      rmean[k * mm + e] = L.rho[e].mean();
       rvar[k * mm + e] = L.rho[e].variance();
     }
   }
-  write_int64s(file.id, "members", members);
-  write_int64s(file.id, "nonfinite", nonfinite);
-  write_int64s(file.id, "overflow", overflow);
-  write_doubles(file.id, "gram_mean", {R, m, m}, gmean);
-  write_doubles(file.id, "gram_var", {R, m, m}, gvar);
-  write_doubles(file.id, "rho_mean", {R, m, m}, rmean);
-  write_doubles(file.id, "rho_var", {R, m, m}, rvar);
+  h5::write_int64s(file.id, "members", {R}, members);
+  h5::write_int64s(file.id, "nonfinite", {R}, nonfinite);
+  h5::write_int64s(file.id, "overflow", {R}, overflow);
+  h5::write_int64s(file.id, "blowup", {R}, blowup);
+  h5::write_doubles(file.id, "gram_mean", {R, m, m}, gmean);
+  h5::write_doubles(file.id, "gram_var", {R, m, m}, gvar);
+  h5::write_doubles(file.id, "rho_mean", {R, m, m}, rmean);
+  h5::write_doubles(file.id, "rho_var", {R, m, m}, rvar);
 
   // Quantiles over finite members (overflowing ones included: a quantile is
   // still meaningful for them). Symmetric, so each a <= b is computed once.
@@ -262,12 +217,18 @@ void write_stats_h5(const std::string& path, const EnsembleResult& r) {
           gq[base + a * m + b] = gq[base + b * m + a] = g;
           rq[base + a * m + b] = rq[base + b * m + a] = c;
         }
-  write_doubles(file.id, "gram_quantiles", {R, Q, m, m}, gq);
-  write_doubles(file.id, "rho_quantiles", {R, Q, m, m}, rq);
-  write_doubles(file.id, "quantile_levels", {Q}, spec.quantiles);
+  h5::write_doubles(file.id, "gram_quantiles", {R, Q, m, m}, gq);
+  h5::write_doubles(file.id, "rho_quantiles", {R, Q, m, m}, rq);
+  h5::write_doubles(file.id, "quantile_levels", {Q}, spec.quantiles);
   for (const char* name : {"gram_quantiles", "rho_quantiles"}) {
-    H5Id set(H5Dopen2(file.id, name, H5P_DEFAULT), H5Dclose, name);
-    doubles_attribute(set.id, "quantile_levels", spec.quantiles);
+    Id set(H5Dopen2(file.id, name, H5P_DEFAULT), H5Dclose, name);
+    h5::attribute_doubles(set.id, "quantile_levels", spec.quantiles);
+    // The stated error bound of sketch quantiles (0: exact quantiles).
+    const bool exact = st.options().exact_quantiles;
+    if (std::string(name) == "rho_quantiles")
+      h5::attribute_f64(set.id, "max_abs_error", exact ? 0.0 : st.rho_quantile_error());
+    else
+      h5::attribute_f64(set.id, "max_rel_error", exact ? 0.0 : st.gram_quantile_error());
   }
 
   std::vector<std::int64_t> hist;
@@ -277,23 +238,34 @@ void write_stats_h5(const std::string& path, const EnsembleResult& r) {
     hist.insert(hist.end(), h.begin(), h.end());
   }
   if (hist.size() != R * pairs * bins) throw Error("rho histogram has an unexpected size");
-  write_dataset(file.id, "rho_histogram", H5T_NATIVE_INT64, H5T_STD_I64LE, {R, pairs, bins},
-                hist.data());
+  h5::write_int64s(file.id, "rho_histogram", {R, pairs, bins}, hist);
   std::vector<double> edges(bins + 1);
   for (hsize_t i = 0; i <= bins; ++i) edges[i] = -1.0 + 2.0 * double(i) / double(bins);
-  write_doubles(file.id, "rho_histogram_edges", {bins + 1}, edges);
+  h5::write_doubles(file.id, "rho_histogram_edges", {bins + 1}, edges);
 
-  string_attribute(file.id, "version", kVersion);
-  scalar_attribute<std::uint64_t>(file.id, "seed", H5T_NATIVE_UINT64, H5T_STD_U64LE, spec.seed);
-  scalar_attribute<std::uint64_t>(file.id, "ensemble_members", H5T_NATIVE_UINT64, H5T_STD_U64LE,
-                                  spec.members);
-  scalar_attribute<int>(file.id, "width", H5T_NATIVE_INT, H5T_STD_I32LE, spec.model.width);
-  scalar_attribute<int>(file.id, "tokens", H5T_NATIVE_INT, H5T_STD_I32LE, spec.model.tokens);
-  scalar_attribute<int>(file.id, "depth", H5T_NATIVE_INT, H5T_STD_I32LE, spec.model.depth);
-  string_attribute(file.id, "model", model_kind_name(spec.model));
-  string_attribute(file.id, "device", r.device);
-  string_attribute(file.id, "sampler", r.sampler);
-  check(H5Fflush(file.id, H5F_SCOPE_GLOBAL), "flushing stats.h5");
+  h5::attribute_string(file.id, "version", kVersion);
+  h5::attribute_u64(file.id, "seed", spec.seed);
+  h5::attribute_u64(file.id, "ensemble_members", spec.members);
+  h5::attribute_u64(file.id, "member_begin", spec.member_begin);
+  h5::attribute_u64(file.id, "member_end", spec.member_end > 0 ? spec.member_end : spec.members);
+  h5::attribute_i32(file.id, "width", spec.model.width);
+  h5::attribute_i32(file.id, "tokens", spec.model.tokens);
+  h5::attribute_i32(file.id, "depth", spec.model.depth);
+  h5::attribute_string(file.id, "model", model_kind_name(spec.model));
+  h5::attribute_string(file.id, "device", r.device);
+  h5::attribute_string(file.id, "sampler", r.sampler);
+
+  StatsIdentity id;
+  id.family = r.family;
+  id.config = canonical_config(r, family_config).dump();
+  id.seed = spec.seed;
+  id.members = spec.members;
+  id.member_begin = spec.member_begin;
+  id.member_end = spec.member_end > 0 ? spec.member_end : spec.members;
+  id.device = r.device;
+  id.sampler = r.sampler;
+  write_statistics_state(file.id, id, st);
+  h5::check(H5Fflush(file.id, H5F_SCOPE_GLOBAL), "flushing stats.h5");
 }
 
 nlohmann::json run_summary_json(const EnsembleResult& r) {
@@ -307,6 +279,19 @@ nlohmann::json run_summary_json(const EnsembleResult& r) {
   j["chunk"] = r.chunk;
   j["threads"] = r.threads;
   j["timings"] = {{"simulate_s", r.seconds_simulate}, {"statistics_s", r.seconds_statistics}};
+  j["members_range"] = {r.spec.member_begin,
+                        r.spec.member_end > 0 ? r.spec.member_end : r.spec.members};
+  const EnsembleStatistics& st = r.stats;
+  j["quantile_error_bound"] =
+      st.options().exact_quantiles
+          ? json{{"method", "exact (stored samples)"}}
+          : json{{"method", "sketch"},
+                 {"rho_max_abs_error", st.rho_quantile_error()},
+                 {"gram_max_rel_error", st.gram_quantile_error()},
+                 {"note",
+                  "rho: grid of rho_quantile_bins cells on [-1, 1], error <= half a cell; V: "
+                  "DDSketch, error <= quantile_accuracy * max(|x_lo|, |x_hi|) of the neighbouring "
+                  "order statistics; |V| outside [2^-64, 2^64] reads as 0 / +-inf"}};
   json layers = json::array();
   std::int64_t nonfinite = 0, overflow = 0;
   for (const LayerStatistics& L : r.stats.per_layer()) {

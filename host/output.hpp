@@ -44,12 +44,23 @@ void write_run_output(const std::string& dir, bool force, const EnsembleResult& 
                       const std::string& table);
 
 // The HDF5 file of a run's statistics (R records, Q quantile levels, m tokens):
-//   layers [R] int32, t [R] = layer / width, members/nonfinite/overflow [R] int64,
+//   layers [R] int32, t [R] = layer / width (SDE: record times),
+//   members/nonfinite/overflow/blowup [R] int64,
 //   gram_mean, gram_var, rho_mean, rho_var [R, m, m],
-//   gram_quantiles, rho_quantiles [R, Q, m, m], quantile_levels [Q],
-//   rho_histogram [R, pairs, bins] (pairs a < b row-major), rho_histogram_edges [bins + 1];
-//   file attributes version, seed, width, tokens, depth, members, device, sampler, model.
-void write_stats_h5(const std::string& path, const EnsembleResult& result);
+//   gram_quantiles, rho_quantiles [R, Q, m, m] (attributes quantile_levels and
+//   the stated error bound max_rel_error / max_abs_error, 0 when exact),
+//   quantile_levels [Q], rho_histogram [R, pairs, bins] (pairs a < b
+//   row-major), rho_histogram_edges [bins + 1];
+//   file attributes version, seed, ensemble_members, member_begin,
+//   member_end, width, tokens, depth, model, device, sampler;
+//   group state: the full mergeable state (host/stats_state.hpp).
+// family_config: what else identifies the run (the SDE's scheme, steps...).
+void write_stats_h5(const std::string& path, const EnsembleResult& result,
+                    const nlohmann::json& family_config = nullptr);
+
+// The resolved configuration without execution keys (chunk, memory cap,
+// member range, device, threads): pieces of one ensemble share it.
+nlohmann::json canonical_config(const EnsembleResult& result, const nlohmann::json& family_config);
 
 // summary.json: resolved configuration, version, seed, device, sampler,
 // chunk, threads, timings, per-layer non-finite/overflow counts.

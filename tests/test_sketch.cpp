@@ -38,7 +38,7 @@ std::vector<double> heavy_tailed(int n, unsigned seed) {
   std::mt19937_64 gen(seed);
   std::lognormal_distribution<double> logn(0.0, 3.0);
   std::bernoulli_distribution neg(0.3);
-  std::vector<double> v(std::size_t(n));
+  std::vector<double> v(static_cast<std::size_t>(n));
   for (double& x : v) x = (neg(gen) ? -1 : 1) * logn(gen);
   return v;
 }

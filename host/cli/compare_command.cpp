@@ -97,7 +97,7 @@ std::string sde_table(const SdeResult& r) {
     o << std::setw(9) << std::setprecision(4) << r.record_times[j] << std::setw(9) << l.blowup;
     for (double q : s.quantiles) o << std::setw(10) << r.stats.quantile(int(j), 0, 1, q, true);
     for (double q : s.quantiles) o << std::setw(10) << r.stats.quantile(int(j), 0, 0, q, false);
-    o << std::setw(11) << l.rho[1].mean << "\n";
+    o << std::setw(11) << l.rho[1].mean() << "\n";
   }
   return o.str();
 }
@@ -118,6 +118,11 @@ EnsembleResult as_ensemble(const SdeResult& r) {
   e.spec.threads = r.spec.threads;
   e.spec.histogram_bins = r.spec.histogram_bins;
   e.spec.quantiles = r.spec.quantiles;
+  e.spec.quantile_accuracy = r.spec.quantile_accuracy;
+  e.spec.rho_quantile_bins = r.spec.rho_quantile_bins;
+  e.spec.exact_quantiles = r.spec.exact_quantiles;
+  e.family = "sde";
+  e.record_times = r.record_times;
   e.device = r.device;
   e.sampler = std::string("sde-") + sde_scheme_name(r.spec.scheme);
   e.chunk = r.chunk;
@@ -130,9 +135,15 @@ EnsembleResult as_ensemble(const SdeResult& r) {
 void write_sde_output(const ModelOptions& o, const SdeResult& r, const std::string& table) {
   const EnsembleResult e = as_ensemble(r);
   StagedDirectory dir(o.output, o.force);
-  write_stats_h5(dir.file("stats.h5"), e);
-  nlohmann::json j = run_summary_json(e);
   const SdeSpec& s = r.spec;
+  const nlohmann::json identity = {{"dynamics", sde_dynamics_name(s.dynamics)},
+                                   {"scheme", sde_scheme_name(s.scheme)},
+                                   {"horizon", s.horizon},
+                                   {"steps", s.steps},
+                                   {"record_steps", s.record_steps},
+                                   {"blowup_threshold", s.blowup_threshold}};
+  write_stats_h5(dir.file("stats.h5"), e, identity);
+  nlohmann::json j = run_summary_json(e);
   j["sde"] = {{"dynamics", sde_dynamics_name(s.dynamics)},
               {"scheme", sde_scheme_name(s.scheme)},
               {"horizon", s.horizon},

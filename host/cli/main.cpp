@@ -24,6 +24,7 @@
 #include "host/cli/sphere_command.hpp"
 #include "host/config.hpp"
 #include "host/output.hpp"
+#include "host/stats_state.hpp"
 
 namespace attnmc::cli {
 namespace {
@@ -66,7 +67,7 @@ record_every = 1
 struct CommonOptions {
   std::string config;
   std::vector<std::string> set;
-  std::string device, seed, threads, members;
+  std::string device, seed, threads, members, range;
   std::string output;
   bool force = false, quiet = false, progress = false;
 
@@ -79,6 +80,9 @@ struct CommonOptions {
     c->add_option("--seed", seed, "random seed (= ensemble.seed)");
     c->add_option("--threads", threads, "CPU threads, 0 = all (= run.threads)");
     c->add_option("--members,-B", members, "ensemble size (= ensemble.members)");
+    c->add_option("--range", range,
+                  "run only members BEGIN:END of the ensemble, a piece for `attnmc merge` "
+                  "(= ensemble.member_begin, ensemble.member_end)");
     c->add_option("--output,-o", output, "output directory")->capture_default_str();
     c->add_flag("--force", force, "replace an existing non-empty output directory");
     c->add_flag("--quiet,-q", quiet, "print nothing but errors");
@@ -95,6 +99,13 @@ struct CommonOptions {
     if (!seed.empty()) s.overrides.push_back("ensemble.seed=" + seed);
     if (!threads.empty()) s.overrides.push_back("run.threads=" + threads);
     if (!members.empty()) s.overrides.push_back("ensemble.members=" + members);
+    if (!range.empty()) {
+      const std::size_t colon = range.find(':');
+      if (colon == std::string::npos || colon == 0 || colon + 1 == range.size())
+        throw InputError("--range", "expected BEGIN:END, e.g. 0:5000 (got '" + range + "')");
+      s.overrides.push_back("ensemble.member_begin=" + range.substr(0, colon));
+      s.overrides.push_back("ensemble.member_end=" + range.substr(colon + 1));
+    }
     return s;
   }
 
@@ -134,7 +145,7 @@ double mean_pair_rho(const LayerStatistics& L, int m) {
   double sum = 0;
   int pairs = 0;
   for (int a = 0; a < m; ++a)
-    for (int b = a + 1; b < m; ++b, ++pairs) sum += L.rho[std::size_t(a) * m + b].mean;
+    for (int b = a + 1; b < m; ++b, ++pairs) sum += L.rho[std::size_t(a) * m + b].mean();
   return pairs > 0 ? sum / pairs : std::nan("");
 }
 
@@ -189,13 +200,13 @@ std::string run_table(const EnsembleResult& r) {
     out += format("%6d %7.3f", L.layer, double(L.layer) / s.model.width);
     if (pairs) {
       const Moments& rho = L.rho[1];
-      out += format(" | %8.4f %8.4f %8.4f %8.4f %8.4f", rho.mean, rho.stddev(),
+      out += format(" | %8.4f %8.4f %8.4f %8.4f %8.4f", rho.mean(), rho.stddev(),
                     st.quantile(k, 0, 1, 0.1, true), st.quantile(k, 0, 1, 0.5, true),
                     st.quantile(k, 0, 1, 0.9, true));
     }
     if (many) out += format(" | %10.4f", mean_pair_rho(L, m));
     const Moments& v = L.gram[0];
-    out += format(" | %9.4g %9.4g %9.4g %9.4g %9.4g", v.mean, v.stddev(),
+    out += format(" | %9.4g %9.4g %9.4g %9.4g %9.4g", v.mean(), v.stddev(),
                   st.quantile(k, 0, 0, 0.1, false), st.quantile(k, 0, 0, 0.5, false),
                   st.quantile(k, 0, 0, 0.9, false));
     out += format(" | %9lld %9lld\n", static_cast<long long>(L.nonfinite),
@@ -265,7 +276,7 @@ void collapse_command(const CommonOptions& o, bool plot) {
       const Moments& rho = L.rho[1];
       csv +=
           format("%s,%d,%.6g,%.8g,%.8g,%.8g,%.8g,%.8g,%.8g,%lld,%lld,%lld\n", presets[i], L.layer,
-                 double(L.layer) / s0.model.width, mean_pair_rho(L, m), rho.mean, rho.stddev(),
+                 double(L.layer) / s0.model.width, mean_pair_rho(L, m), rho.mean(), rho.stddev(),
                  st.quantile(int(k), 0, 1, 0.1, true), st.quantile(int(k), 0, 1, 0.5, true),
                  st.quantile(int(k), 0, 1, 0.9, true), static_cast<long long>(L.members),
                  static_cast<long long>(L.nonfinite), static_cast<long long>(L.overflow));
@@ -326,6 +337,50 @@ void collapse_command(const CommonOptions& o, bool plot) {
   if (!o.quiet) std::printf("%s(written to %s)\n", table.c_str(), o.output.c_str());
 }
 
+// `attnmc merge A B ... -o C`: pieces of one ensemble (output directories or
+// stats.h5 files) into the statistics of the whole, to the bit.
+void merge_command(const std::vector<std::string>& inputs, const std::string& output, bool force,
+                   bool quiet) {
+  check_output_dir(output, force);
+  std::vector<StatisticsState> pieces;
+  for (const std::string& in : inputs) pieces.push_back(read_statistics_state(in));
+  const StatisticsState merged = merge_states(pieces, inputs);
+  EnsembleResult r;
+  r.family = merged.id.family;
+  r.device = merged.id.device;
+  r.sampler = merged.id.sampler;
+  r.stats = merged.stats;
+  nlohmann::json config = nlohmann::json::parse(merged.id.config);
+  nlohmann::json family = config.contains("family") ? config["family"] : nlohmann::json(nullptr);
+  config.erase("family");
+  r.spec = run_spec_from_json(config);
+  r.spec.record_layers = merged.stats.layers();
+  r.spec.member_begin = merged.id.member_begin;
+  r.spec.member_end = merged.id.member_end;
+  if (r.family != "run") r.record_times = merged.t;  // SDE records are steps: keep their times
+  std::string table;
+  if (r.family == "run") {
+    r.spec = resolve_run(r.spec);
+    table = run_table(r);
+  }
+  StagedDirectory stage(output, force);
+  write_stats_h5(stage.file("stats.h5"), r, family);
+  nlohmann::json j = run_summary_json(r);
+  j["merged_from"] = inputs;
+  j.erase("timings");
+  j.erase("chunk");
+  j.erase("threads");
+  stage.write_text("summary.json", j.dump(2) + "\n");
+  if (!table.empty()) stage.write_text("table.txt", table);
+  stage.commit();
+  if (!quiet)
+    std::printf("%smerged %zu pieces: members [%llu, %llu) of %llu (written to %s)\n",
+                table.c_str(), inputs.size(),
+                static_cast<unsigned long long>(merged.id.member_begin),
+                static_cast<unsigned long long>(merged.id.member_end),
+                static_cast<unsigned long long>(merged.id.members), output.c_str());
+}
+
 void presets_command() {
   for (const std::string& name : model_preset_names()) {
     const ModelSpec m = resolve_model(model_preset(name));
@@ -368,6 +423,16 @@ int main(int argc, char** argv) {
   collapse->add_flag("--no-plot", no_plot, "write the CSV only, do not call plot_collapse.py");
 
   CLI::App* presets = app.add_subcommand("presets", "List the model presets");
+  std::vector<std::string> merge_inputs;
+  std::string merge_output;
+  bool merge_force = false, merge_quiet = false;
+  CLI::App* merge = app.add_subcommand(
+      "merge", "Merge pieces of one ensemble (attnmc run --range) into the whole, to the bit");
+  merge->add_option("pieces", merge_inputs, "output directories (or stats.h5 files) of the pieces")
+      ->required();
+  merge->add_option("--output,-o", merge_output, "output directory")->required();
+  merge->add_flag("--force", merge_force, "replace an existing non-empty output directory");
+  merge->add_flag("--quiet,-q", merge_quiet, "print nothing but errors");
   add_sphere_commands(app);
   add_compare_command(app);
 
@@ -376,6 +441,7 @@ int main(int argc, char** argv) {
     if (run->parsed()) run_command(run_opts);
     if (collapse->parsed()) collapse_command(collapse_opts, !no_plot);
     if (presets->parsed()) presets_command();
+    if (merge->parsed()) merge_command(merge_inputs, merge_output, merge_force, merge_quiet);
     return 0;
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version

@@ -191,7 +191,7 @@ nlohmann::json result_json(const SphereResult& r) {
         const Moments& m = r.stats.per_layer()[k].gram[std::size_t(a) * s.tokens + b];
         pairs.push_back({{"i", a},
                          {"j", b},
-                         {"mean", m.mean},
+                         {"mean", m.mean()},
                          {"sd", m.stddev()},
                          {"q10", r.stats.quantile(int(k), a, b, 0.1, false)},
                          {"q50", r.stats.quantile(int(k), a, b, 0.5, false)},

@@ -90,7 +90,11 @@ std::size_t GridSketch::bucket(double x) const {
   return std::size_t(std::clamp(c, 0.0, double(cells_ - 1)));
 }
 
-void GridSketch::add(double x) { store_.add(bucket(x)); }
+void GridSketch::add(double x) {
+  store_.add(bucket(x));
+  min_ = std::min(min_, x);
+  max_ = std::max(max_, x);
+}
 
 double GridSketch::representative(std::size_t b) const {
   if (b >= std::size_t(cells_)) return std::numeric_limits<double>::infinity();
@@ -99,13 +103,16 @@ double GridSketch::representative(std::size_t b) const {
 
 double GridSketch::quantile(double q) const {
   if (count() == 0) return std::numeric_limits<double>::quiet_NaN();
-  return linear_quantile(count(), q,
-                         [&](std::int64_t r) { return representative(store_.bucket_of_rank(r)); });
+  return linear_quantile(count(), q, [&](std::int64_t r) {
+    return std::clamp(representative(store_.bucket_of_rank(r)), min_, max_);
+  });
 }
 
 void GridSketch::merge(const GridSketch& o) {
   if (o.cells_ != cells_) throw Error("GridSketch::merge: different grids");
   store_.merge(o.store_);
+  min_ = std::min(min_, o.min_);
+  max_ = std::max(max_, o.max_);
 }
 
 // ---------------------------------------------------------------- LogSketch
@@ -161,7 +168,11 @@ std::size_t LogSketch::bucket(double x) const {
   return 2 + std::size_t(hi_ - j);
 }
 
-void LogSketch::add(double x) { store_.add(bucket(x)); }
+void LogSketch::add(double x) {
+  store_.add(bucket(x));
+  min_ = std::min(min_, x);
+  max_ = std::max(max_, x);
+}
 
 double LogSketch::representative(std::size_t b) const {
   const std::size_t K = k_;
@@ -176,14 +187,17 @@ double LogSketch::representative(std::size_t b) const {
 
 double LogSketch::quantile(double q) const {
   if (count() == 0) return std::numeric_limits<double>::quiet_NaN();
-  return linear_quantile(count(), q,
-                         [&](std::int64_t r) { return representative(store_.bucket_of_rank(r)); });
+  return linear_quantile(count(), q, [&](std::int64_t r) {
+    return std::clamp(representative(store_.bucket_of_rank(r)), min_, max_);
+  });
 }
 
 void LogSketch::merge(const LogSketch& o) {
   if (!(o.accuracy_ == accuracy_ && o.lo_ == lo_ && o.hi_ == hi_))
     throw Error("LogSketch::merge: different sketches");
   store_.merge(o.store_);
+  min_ = std::min(min_, o.min_);
+  max_ = std::max(max_, o.max_);
 }
 
 }  // namespace attnmc

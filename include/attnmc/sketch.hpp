@@ -11,6 +11,8 @@
 //    underflow (-min > x < 0), exact zero, positive underflow, positive
 //    overflow and +inf. Underflow buckets read as 0 (|error| < min),
 //    overflow buckets as +-inf, +-inf as themselves.
+// Both also keep the exact least and largest value added; estimates are
+// clamped into that range (the true quantile lies in it, so the bound holds).
 // Counts live in pages allocated on first use (CountStore), so memory
 // follows the range the data actually cover; max_bytes() is the worst case
 // the memory cap counts.
@@ -18,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -55,7 +58,12 @@ class GridSketch {
   GridSketch() = default;
   explicit GridSketch(int cells);
   void add(double x);  // x in [-1, 1] (clamped) or +inf
-  void add_inf() { store_.add(std::size_t(cells_)); }
+  void add_inf() { add(std::numeric_limits<double>::infinity()); }
+  // The least and largest value added (exact): estimates are clamped into
+  // [min, max], which keeps the bound and makes q = 0, 1 and constant data exact.
+  double min() const { return min_; }
+  double max() const { return max_; }
+  void set_range(double mn, double mx) { min_ = mn, max_ = mx; }  // state I/O
   std::size_t bucket(double x) const;
   double representative(std::size_t bucket) const;
   double quantile(double q) const;  // numpy-linear on representatives; NaN when empty
@@ -65,11 +73,15 @@ class GridSketch {
   const CountStore& store() const { return store_; }
   void merge(const GridSketch& o);
   static std::size_t max_bytes(int cells) { return CountStore::max_bytes(std::size_t(cells) + 1); }
-  bool operator==(const GridSketch& o) const { return cells_ == o.cells_ && store_ == o.store_; }
+  bool operator==(const GridSketch& o) const {
+    return cells_ == o.cells_ && store_ == o.store_ && min_ == o.min_ && max_ == o.max_;
+  }
 
  private:
   int cells_ = 0;
   CountStore store_;
+  double min_ = std::numeric_limits<double>::infinity();
+  double max_ = -std::numeric_limits<double>::infinity();
 };
 
 class LogSketch {
@@ -82,6 +94,9 @@ class LogSketch {
   explicit LogSketch(double accuracy, double min_magnitude = kMinMagnitude,
                      double max_magnitude = kMaxMagnitude);
   void add(double x);  // any value but NaN
+  double min() const { return min_; }  // as for GridSketch
+  double max() const { return max_; }
+  void set_range(double mn, double mx) { min_ = mn, max_ = mx; }
   std::size_t bucket(double x) const;
   double representative(std::size_t bucket) const;
   double quantile(double q) const;  // numpy-linear on representatives; NaN when empty
@@ -93,7 +108,8 @@ class LogSketch {
   static std::size_t max_bytes(double accuracy, double min_magnitude = kMinMagnitude,
                                double max_magnitude = kMaxMagnitude);
   bool operator==(const LogSketch& o) const {
-    return accuracy_ == o.accuracy_ && lo_ == o.lo_ && hi_ == o.hi_ && store_ == o.store_;
+    return accuracy_ == o.accuracy_ && lo_ == o.lo_ && hi_ == o.hi_ && store_ == o.store_ &&
+           min_ == o.min_ && max_ == o.max_;
   }
 
  private:
@@ -104,6 +120,8 @@ class LogSketch {
   std::int64_t lo_ = 0, hi_ = 0;  // bucket indices j covered: [lo_, hi_]
   std::size_t k_ = 0;             // hi_ - lo_ + 1 buckets per sign
   CountStore store_;
+  double min_ = std::numeric_limits<double>::infinity();
+  double max_ = -std::numeric_limits<double>::infinity();
 };
 
 // numpy's default ("linear") quantile of the values of a sorted multiset
