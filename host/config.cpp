@@ -203,10 +203,12 @@ const std::map<std::string, std::map<std::string, Setter>>& setters() {
     ens["histogram_bins"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
       s.histogram_bins = get_int(n, k);
     };
-    ens["quantile_accuracy"] = [](RunSpec& s, Pending&, const toml::node& n,
-                                  const std::string& k) { s.quantile_accuracy = get_double(n, k); };
-    ens["rho_quantile_bins"] = [](RunSpec& s, Pending&, const toml::node& n,
-                                  const std::string& k) { s.rho_quantile_bins = get_int(n, k); };
+    ens["quantile_accuracy"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
+      s.quantile_accuracy = get_double(n, k);
+    };
+    ens["rho_quantile_bins"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
+      s.rho_quantile_bins = get_int(n, k);
+    };
     ens["exact_quantiles"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
       s.exact_quantiles = get_bool(n, k);
     };

@@ -57,7 +57,8 @@ void scalar_attribute(hid_t obj, const char* name, hid_t mem_type, hid_t file_ty
 
 template <typename T>
 T read_scalar_attribute(hid_t obj, const char* name, hid_t mem_type) {
-  if (H5Aexists(obj, name) <= 0) throw Error(std::string("stats file: attribute ") + name + " missing");
+  if (H5Aexists(obj, name) <= 0)
+    throw Error(std::string("stats file: attribute ") + name + " missing");
   Id attr(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose, name);
   T value{};
   check(H5Aread(attr.id, mem_type, &value), name);
@@ -134,7 +135,8 @@ std::vector<int> read_ints(hid_t loc, const char* name) {
 }
 
 std::string read_attribute_string(hid_t obj, const char* name) {
-  if (H5Aexists(obj, name) <= 0) throw Error(std::string("stats file: attribute ") + name + " missing");
+  if (H5Aexists(obj, name) <= 0)
+    throw Error(std::string("stats file: attribute ") + name + " missing");
   Id attr(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose, name);
   Id type(H5Tcopy(H5T_C_S1), H5Tclose, name);
   check(H5Tset_size(type.id, H5T_VARIABLE), name);

@@ -76,12 +76,11 @@ std::size_t EnsembleStatistics::max_bytes(int m, std::size_t records, const Stat
                                           std::uint64_t stored_members) {
   const std::size_t mm = std::size_t(m) * m, pairs = std::size_t(m) * (m - 1) / 2;
   const std::size_t upper = std::size_t(m) * (m + 1) / 2;
-  const std::size_t per_record = sizeof(LayerStatistics) + 2 * mm * sizeof(Moments) +
-                                 pairs * o.histogram_bins * sizeof(std::int64_t) +
-                                 upper * (LogSketch::max_bytes(o.quantile_accuracy) +
-                                          sizeof(LogSketch)) +
-                                 pairs * (GridSketch::max_bytes(o.rho_quantile_bins) +
-                                          sizeof(GridSketch));
+  const std::size_t per_record =
+      sizeof(LayerStatistics) + 2 * mm * sizeof(Moments) +
+      pairs * o.histogram_bins * sizeof(std::int64_t) +
+      upper * (LogSketch::max_bytes(o.quantile_accuracy) + sizeof(LogSketch)) +
+      pairs * (GridSketch::max_bytes(o.rho_quantile_bins) + sizeof(GridSketch));
   std::size_t samples = 0;
   if (o.exact_quantiles) samples = std::size_t(stored_members) * mm * sizeof(float);
   return records * (per_record + samples);

@@ -17,7 +17,8 @@ constexpr int kCounters = 4;  // members, nonfinite, overflow, blowup
 
 static_assert(sizeof(hid_t) == sizeof(std::int64_t), "hid_t is a 64-bit id");
 
-void write_statistics_state(std::int64_t file, const StatsIdentity& id, const EnsembleStatistics& st) {
+void write_statistics_state(std::int64_t file, const StatsIdentity& id,
+                            const EnsembleStatistics& st) {
   h5::Id g(h5::create_group(file, "state"), H5Gclose, "state group");
   const StatisticsOptions& o = st.options();
   h5::attribute_string(g.id, "format", kFormat);
@@ -89,8 +90,10 @@ void write_statistics_state(std::int64_t file, const StatsIdentity& id, const En
   h5::write_uint64s(g.id, "rho_sketch_index", ridx);
   h5::write_int64s(g.id, "rho_sketch_count", {hsize_t(rcnt.size())}, rcnt);
   std::vector<std::int64_t> hist;
-  for (const LayerStatistics& s : L) hist.insert(hist.end(), s.rho_histogram.begin(), s.rho_histogram.end());
-  h5::write_int64s(g.id, "rho_histogram", {R, hsize_t(st.pairs()), hsize_t(o.histogram_bins)}, hist);
+  for (const LayerStatistics& s : L)
+    hist.insert(hist.end(), s.rho_histogram.begin(), s.rho_histogram.end());
+  h5::write_int64s(g.id, "rho_histogram", {R, hsize_t(st.pairs()), hsize_t(o.histogram_bins)},
+                   hist);
   h5::write(g.id, "samples", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, {hsize_t(samples.size())},
             samples.data());
   h5::write_uint64s(g.id, "sample_offsets", soff);
@@ -101,13 +104,15 @@ StatisticsState read_statistics_state(const std::string& where) {
   std::error_code ec;
   const std::string path = fs::is_directory(where, ec) ? where + "/stats.h5" : where;
   if (!fs::is_regular_file(path, ec))
-    throw InputError("merge", "'" + where + "' is not a stats.h5 file or an output directory holding one");
+    throw InputError("merge",
+                     "'" + where + "' is not a stats.h5 file or an output directory holding one");
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
   const hid_t fid = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (fid < 0) throw InputError("merge", "cannot open '" + path + "' as HDF5");
   h5::Id file(fid, H5Fclose, path);
   if (!h5::exists(file.id, "state"))
-    throw InputError("merge", "'" + path + "' holds no statistics state (written by an older attnmc?)");
+    throw InputError("merge",
+                     "'" + path + "' holds no statistics state (written by an older attnmc?)");
   try {
     h5::Id g(H5Gopen2(file.id, "state", H5P_DEFAULT), H5Gclose, "state group");
     if (h5::read_attribute_string(g.id, "format") != kFormat)
@@ -223,22 +228,26 @@ StatisticsState merge_states(std::vector<StatisticsState> pieces,
     const StatsIdentity& id = pieces[i].id;
     const std::string vs = name(i) + " and " + name(order[0]);
     if (id.family != first.family)
-      throw InputError("merge", vs + " are different families (" + id.family + ", " + first.family + ")");
-    if (id.config != first.config)
-      throw InputError("merge", vs + " have different configurations (compare their summary.json 'config')");
+      throw InputError("merge",
+                       vs + " are different families (" + id.family + ", " + first.family + ")");
     if (id.seed != first.seed)
       throw InputError("merge", vs + " have different seeds (" + std::to_string(id.seed) + ", " +
                                     std::to_string(first.seed) + ")");
     if (id.members != first.members)
       throw InputError("merge", vs + " are pieces of ensembles of different sizes");
     if (id.device != first.device)
-      throw InputError("merge", vs + " ran on different devices (" + id.device + ", " + first.device +
-                                    "): their bits differ");
+      throw InputError("merge", vs + " ran on different devices (" + id.device + ", " +
+                                    first.device + "): their bits differ");
     if (id.sampler != first.sampler)
-      throw InputError("merge", vs + " used different samplers (" + id.sampler + ", " + first.sampler + ")");
+      throw InputError("merge",
+                       vs + " used different samplers (" + id.sampler + ", " + first.sampler + ")");
+    if (id.config != first.config)
+      throw InputError("merge",
+                       vs + " have different configurations (compare their summary.json 'config')");
     const std::size_t prev = order[k - 1];
     if (id.member_begin < pieces[prev].id.member_end)
-      throw InputError("merge", name(i) + " " + range(i) + " overlaps " + name(prev) + " " + range(prev));
+      throw InputError("merge",
+                       name(i) + " " + range(i) + " overlaps " + name(prev) + " " + range(prev));
     if (id.member_begin > pieces[prev].id.member_end)
       throw InputError("merge", "members [" + std::to_string(pieces[prev].id.member_end) + ", " +
                                     std::to_string(id.member_begin) + ") are missing between " +

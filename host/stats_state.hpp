@@ -31,7 +31,8 @@ struct StatisticsState {
 };
 
 // `file`: an open HDF5 file id (hid_t), kept out of this header.
-void write_statistics_state(std::int64_t file, const StatsIdentity& id, const EnsembleStatistics& stats);
+void write_statistics_state(std::int64_t file, const StatsIdentity& id,
+                            const EnsembleStatistics& stats);
 
 // Reads the state of a stats.h5 (or of an output directory holding one).
 // Throws InputError("merge", ...) naming the file when it is unreadable or

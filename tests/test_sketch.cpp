@@ -61,13 +61,13 @@ TEST(LogSketch, EveryRepresentativeWithinRelativeAccuracy) {
 TEST(LogSketch, BucketsAreOrderedAndSpecialValuesHaveTheirOwn) {
   const LogSketch s(1e-3);
   const double inf = std::numeric_limits<double>::infinity();
-  const std::vector<double> ascending = {-inf, -1e30, -1e5, -1.0, -1e-5, -1e-30, 0.0,
+  const std::vector<double> ascending = {-inf,  -1e30, -1e5, -1.0, -1e-5, -1e-30, 0.0,
                                          1e-30, 1e-5,  1.0,  1e5,  1e30,  inf};
   for (std::size_t i = 1; i < ascending.size(); ++i)
     EXPECT_LT(s.bucket(ascending[i - 1]), s.bucket(ascending[i])) << ascending[i];
   EXPECT_EQ(s.representative(s.bucket(inf)), inf);
   EXPECT_EQ(s.representative(s.bucket(-inf)), -inf);
-  EXPECT_EQ(s.representative(s.bucket(1e30)), inf);  // overflow reads as +inf
+  EXPECT_EQ(s.representative(s.bucket(1e30)), inf);   // overflow reads as +inf
   EXPECT_EQ(s.representative(s.bucket(1e-30)), 0.0);  // underflow reads as 0
   EXPECT_EQ(s.representative(s.bucket(0.0)), 0.0);
   EXPECT_EQ(s.bucket(0.0), s.store().size() / 2);
@@ -161,13 +161,16 @@ TEST(EngineSketches, WithinTheStatedBoundsOfExactQuantiles) {
       for (double q : {0.0, 0.01, 0.1, 0.5, 0.9, 0.99, 1.0})
         for (int a = 0; a < m; ++a)
           for (int b = a; b < m; ++b) {
-            const double ev = st.quantile(k, a, b, q, false), sv = st.sketch_quantile(k, a, b, q, false);
+            const double ev = st.quantile(k, a, b, q, false),
+                         sv = st.sketch_quantile(k, a, b, q, false);
             // Bound in terms of the neighbouring order statistics: use |exact| with slack
             // for the interpolation across a sign change (none at these quantiles here).
-            EXPECT_LE(std::fabs(sv - ev), st.gram_quantile_error() * std::fabs(ev) * (1 + 1e-6) + 1e-300)
+            EXPECT_LE(std::fabs(sv - ev),
+                      st.gram_quantile_error() * std::fabs(ev) * (1 + 1e-6) + 1e-300)
                 << preset << " layer " << st.layers()[k] << " V" << a << b << " q " << q;
             if (a == b) continue;
-            const double er = st.quantile(k, a, b, q, true), sr = st.sketch_quantile(k, a, b, q, true);
+            const double er = st.quantile(k, a, b, q, true),
+                         sr = st.sketch_quantile(k, a, b, q, true);
             EXPECT_LE(std::fabs(sr - er), st.rho_quantile_error() * (1 + 1e-9))
                 << preset << " layer " << st.layers()[k] << " rho" << a << b << " q " << q;
             max_rho = std::max(max_rho, er);

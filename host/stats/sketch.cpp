@@ -70,8 +70,8 @@ std::size_t CountStore::bytes() const {
 
 std::size_t CountStore::max_bytes(std::size_t size) {
   const std::size_t pages = (size + kPage - 1) / kPage;
-  return pages * (kPage * sizeof(std::int64_t) + sizeof(std::vector<std::int64_t>) +
-                  sizeof(std::int64_t));
+  return pages *
+         (kPage * sizeof(std::int64_t) + sizeof(std::vector<std::int64_t>) + sizeof(std::int64_t));
 }
 
 bool CountStore::operator==(const CountStore& o) const {

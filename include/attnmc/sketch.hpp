@@ -93,7 +93,7 @@ class LogSketch {
   LogSketch() = default;
   explicit LogSketch(double accuracy, double min_magnitude = kMinMagnitude,
                      double max_magnitude = kMaxMagnitude);
-  void add(double x);  // any value but NaN
+  void add(double x);                  // any value but NaN
   double min() const { return min_; }  // as for GridSketch
   double max() const { return max_; }
   void set_range(double mn, double mx) { min_ = mn, max_ = mx; }

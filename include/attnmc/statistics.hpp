@@ -40,11 +40,11 @@ struct Moments {
 
 // What the statistics keep, beside counts and moments.
 struct StatisticsOptions {
-  int histogram_bins = 200;           // rho histogram (output) bins over [-1, 1]
-  double overflow_threshold = 1e30;   // |V_ab| above: overflow (excluded from moments)
-  double quantile_accuracy = 1e-3;    // relative accuracy a of the V sketches
-  int rho_quantile_bins = 1 << 15;    // grid cells over [-1, 1] of the rho sketches
-  bool exact_quantiles = false;       // also keep every member's V (memory ~ members)
+  int histogram_bins = 200;          // rho histogram (output) bins over [-1, 1]
+  double overflow_threshold = 1e30;  // |V_ab| above: overflow (excluded from moments)
+  double quantile_accuracy = 1e-3;   // relative accuracy a of the V sketches
+  int rho_quantile_bins = 1 << 15;   // grid cells over [-1, 1] of the rho sketches
+  bool exact_quantiles = false;      // also keep every member's V (memory ~ members)
   bool operator==(const StatisticsOptions& o) const;
   bool operator!=(const StatisticsOptions& o) const { return !(*this == o); }
 };
