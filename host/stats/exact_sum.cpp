@@ -2,6 +2,7 @@
 #include "attnmc/exact_sum.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 namespace attnmc {
@@ -23,15 +24,19 @@ Quad quad_value(const ExactSum::Limbs& l) {
 }  // namespace
 
 void ExactSum::add(double x) {
-  if (x == 0.0) return;
-  if (!std::isfinite(x)) {
+  // |x| = mant 2^e read off the IEEE bits (faster than frexp/ldexp).
+  std::uint64_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  const int biased = int((bits >> 52) & 0x7ff);
+  std::uint64_t mant = bits & ((std::uint64_t(1) << 52) - 1);
+  if (biased == 0x7ff) {  // inf or NaN
     overflow_ = true;
     return;
   }
-  int e = 0;
-  const double f = std::frexp(std::fabs(x), &e);  // |x| = f 2^e, f in [0.5, 1)
-  std::uint64_t mant = std::uint64_t(std::ldexp(f, 53));
-  int p = e - 53 - kLowBit;  // bit position of mant's lowest bit
+  if (biased == 0 && mant == 0) return;  // +-0
+  if (biased != 0) mant |= std::uint64_t(1) << 52;
+  const int e = (biased == 0 ? 1 : biased) - 1075;
+  int p = e - kLowBit;  // bit position of mant's lowest bit
   if (p < 0) {
     if (-p >= 64) return;
     mant >>= -p;  // truncation toward zero, the same for every order of adds
@@ -47,7 +52,7 @@ void ExactSum::add(double x) {
   const std::int64_t d0 = std::int64_t(std::uint64_t(v) & 0xffffffffu);
   const std::int64_t d1 = std::int64_t(std::uint64_t(v >> 32) & 0xffffffffu);
   const std::int64_t d2 = std::int64_t(std::uint64_t(v >> 64));
-  if (x > 0) {
+  if ((bits >> 63) == 0) {
     limb_[k] += d0;
     limb_[k + 1] += d1;
     limb_[k + 2] += d2;

@@ -18,8 +18,8 @@ void CountStore::add(std::size_t index, std::int64_t count) {
   std::vector<std::int64_t>& page = pages_[index / kPage];
   if (page.empty()) page.assign(kPage, 0);
   page[index % kPage] += count;
-  page_total_[index / kPage] += count;
   total_ += count;
+  totals_valid_ = false;  // page totals are rebuilt on the next rank query
 }
 
 std::int64_t CountStore::at(std::size_t index) const {
@@ -33,12 +33,19 @@ void CountStore::merge(const CountStore& o) {
     if (o.pages_[p].empty()) continue;
     if (pages_[p].empty()) pages_[p].assign(kPage, 0);
     for (std::size_t i = 0; i < kPage; ++i) pages_[p][i] += o.pages_[p][i];
-    page_total_[p] += o.page_total_[p];
   }
   total_ += o.total_;
+  totals_valid_ = false;
 }
 
 std::size_t CountStore::bucket_of_rank(std::int64_t rank) const {
+  if (!totals_valid_) {
+    for (std::size_t p = 0; p < pages_.size(); ++p) {
+      page_total_[p] = 0;
+      for (std::int64_t c : pages_[p]) page_total_[p] += c;
+    }
+    totals_valid_ = true;
+  }
   std::int64_t seen = 0;
   for (std::size_t p = 0; p < pages_.size(); ++p) {
     if (seen + page_total_[p] <= rank) {

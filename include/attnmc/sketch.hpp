@@ -50,7 +50,8 @@ class CountStore {
   std::size_t size_ = 0;
   std::int64_t total_ = 0;
   std::vector<std::vector<std::int64_t>> pages_;  // empty page = all zero
-  std::vector<std::int64_t> page_total_;
+  mutable std::vector<std::int64_t> page_total_;  // per page, for rank queries
+  mutable bool totals_valid_ = true;
 };
 
 class GridSketch {
