@@ -75,6 +75,11 @@ memory_cap = "512MiB"
 overflow_threshold = 1e20
 histogram_bins = 50
 quantiles = [0.25, 0.75]
+quantile_accuracy = 2e-4
+rho_quantile_bins = 4096
+exact_quantiles = true
+member_begin = 100
+member_end = 200
 [run]
 device = "cpu"
 threads = 3
@@ -102,6 +107,11 @@ threads = 3
   EXPECT_DOUBLE_EQ(s.overflow_threshold, 1e20);
   EXPECT_EQ(s.histogram_bins, 50);
   EXPECT_EQ(s.quantiles, (std::vector<double>{0.25, 0.75}));
+  EXPECT_DOUBLE_EQ(s.quantile_accuracy, 2e-4);
+  EXPECT_EQ(s.rho_quantile_bins, 4096);
+  EXPECT_TRUE(s.exact_quantiles);
+  EXPECT_EQ(s.member_begin, 100u);
+  EXPECT_EQ(s.member_end, 200u);
   EXPECT_EQ(s.device, Device::cpu);
   EXPECT_EQ(s.threads, 3);
 }
@@ -280,6 +290,11 @@ TEST(Config, BadInputNamesTheKey) {
       {"[ensemble]\nhistogram_bins = 0\n", {}, "ensemble.histogram_bins"},
       {"[ensemble]\nquantiles = [0.5, 1.5]\n", {}, "ensemble.quantiles"},
       {"[ensemble]\nquantiles = [0.5, nan]\n", {}, "ensemble.quantiles"},
+      {"[ensemble]\nquantile_accuracy = 0.5\n", {}, "ensemble.quantile_accuracy"},
+      {"[ensemble]\nquantile_accuracy = 0\n", {}, "ensemble.quantile_accuracy"},
+      {"[ensemble]\nrho_quantile_bins = 1\n", {}, "ensemble.rho_quantile_bins"},
+      {"[ensemble]\nexact_quantiles = 3\n", {}, "ensemble.exact_quantiles"},
+      {"[ensemble]\nmember_end = 99999999\n", {}, "ensemble.member_end"},
       {"[run]\ndevice = \"gpu\"\n", {}, "run.device"},
       {"[run]\nthreads = -1\n", {}, "run.threads"},
       {"[run]\nthreads = 2\nspeed = 3\n", {}, "run.speed"},

@@ -33,8 +33,8 @@ namespace fs = std::filesystem;
 
 // The default experiment: a shaped-attention ensemble that runs in about a
 // minute on two CPU cores (sampler "auto" picks the exact Gram chain, whose
-// cost does not grow with width; about 250 MB, mostly the samples kept for
-// exact quantiles).
+// cost does not grow with width; statistics stream into sketches, so memory
+// does not grow with the number of networks).
 const char* const kDefaultRun = R"(
 [model]
 preset = "shaped"
