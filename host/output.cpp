@@ -276,6 +276,7 @@ nlohmann::json run_summary_json(const EnsembleResult& r) {
   j["config"] = run_spec_json(r.spec);
   j["device"] = r.device;
   j["sampler"] = r.sampler;
+  if (!r.sampler_reason.empty()) j["sampler_reason"] = r.sampler_reason;
   j["chunk"] = r.chunk;
   j["threads"] = r.threads;
   j["timings"] = {{"simulate_s", r.seconds_simulate}, {"statistics_s", r.seconds_statistics}};
