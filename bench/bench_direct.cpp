@@ -15,6 +15,9 @@
 
 #include "attnmc/engine.hpp"
 #include "bench/bench_args.hpp"
+#include "host/backend.hpp"
+#include "host/chunking.hpp"
+#include "host/context.hpp"
 #include "kernels/chunk_job.hpp"
 
 using namespace attnmc;
@@ -56,18 +59,20 @@ double weights_only_seconds(const RunSpec& s, std::uint64_t chunk) {
   kernels::ChunkJob job;
   job.model = kernels::coefficients_of(s.model);
   job.seed = s.seed;
-  job.threads = s.threads;
+  const host::Backend backend = host::select_backend(s.device);
+  const host::Context context(backend, s.threads > 0 ? s.threads : 0);
+  const auto weights_only = host::on_backend(backend, &omp::direct_weights_only,
+#if defined(ATTNMC_WITH_CUDA)
+                                             &cuda::direct_weights_only
+#else
+                                             &omp::direct_weights_only
+#endif
+  );
   const auto t0 = Clock::now();
   for (std::uint64_t done = 0; done < s.members; done += chunk) {
     job.first_member = done;
     job.count = std::min(chunk, s.members - done);
-#if defined(ATTNMC_WITH_CUDA)
-    if (s.device == Device::cuda) {
-      cuda::direct_weights_only(job);
-      continue;
-    }
-#endif
-    omp::direct_weights_only(job);
+    weights_only(context.get(), job);
   }
   return seconds(t0);
 }

@@ -295,7 +295,7 @@ TEST(SdeStatistics, BlownUpMembersAreInfiniteInQuantiles) {
   st.add_member(g, &yes);
   EXPECT_EQ(st.per_layer()[0].blowup, 1);
   EXPECT_EQ(st.per_layer()[0].gram[0].count, 3);
-  EXPECT_DOUBLE_EQ(st.quantile(0, 0, 1, 0.5, true), 0.5);
+  EXPECT_NEAR(st.quantile(0, 0, 1, 0.5, true), 0.5, st.rho_quantile_error());  // sketch bound
   EXPECT_TRUE(std::isinf(st.quantile(0, 0, 1, 1.0, true)));
   EXPECT_TRUE(std::isinf(st.quantile(0, 0, 0, 1.0, false)));
 }
