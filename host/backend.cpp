@@ -36,20 +36,21 @@ Backend select_backend(Device requested) {
 #if defined(ATTNMC_WITH_CUDA)
   if (cuda) {
     b.device = Device::cuda;
-    b.direct_chunk = &attnmc::cuda::direct_chunk;
-    b.direct_bytes_per_network = &attnmc::cuda::direct_bytes_per_network;
-    b.exact_chunk = &attnmc::cuda::exact_chunk;
-    b.exact_bytes_per_network = &attnmc::cuda::exact_bytes_per_network;
+    b.create_context = &attnmc::cuda::create_context;
+    b.destroy_context = &attnmc::cuda::destroy_context;
     std::size_t free_bytes = 0, total = 0;
-    if (cudaMemGetInfo(&free_bytes, &total) == cudaSuccess) b.free_memory = free_bytes / 10 * 8;
+    const cudaError_t err = cudaMemGetInfo(&free_bytes, &total);
+    if (err != cudaSuccess)
+      throw Error(std::string("cudaMemGetInfo failed: ") + cudaGetErrorString(err));
+    // 80%: the CUDA context, cuBLAS workspace and Thrust temporaries live
+    // outside what the driver counts.
+    b.free_memory = free_bytes / 10 * 8;
     return b;
   }
 #endif
   b.device = Device::cpu;
-  b.direct_chunk = &attnmc::omp::direct_chunk;
-  b.direct_bytes_per_network = &attnmc::omp::direct_bytes_per_network;
-  b.exact_chunk = &attnmc::omp::exact_chunk;
-  b.exact_bytes_per_network = &attnmc::omp::exact_bytes_per_network;
+  b.create_context = &attnmc::omp::create_context;
+  b.destroy_context = &attnmc::omp::destroy_context;
   return b;
 }
 

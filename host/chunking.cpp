@@ -3,28 +3,98 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "attnmc/error.hpp"
 
 namespace attnmc::host {
+namespace {
 
-int resolve_threads(int requested) { return requested > 0 ? requested : omp_get_num_procs(); }
+constexpr std::size_t kMax = std::numeric_limits<std::size_t>::max();
 
-std::uint64_t chunk_size(std::size_t memory_cap, std::size_t free_memory, std::size_t per_item,
-                         std::uint64_t requested, std::uint64_t total, const std::string& cap_key,
-                         const std::string& chunk_key) {
-  const std::size_t cap = std::min(memory_cap, free_memory) / 10 * 9;
-  if (per_item > cap)
-    throw InputError(cap_key, "one item needs " + std::to_string(per_item) +
-                                  " bytes of buffers but only " + std::to_string(cap) +
-                                  " bytes are allowed (raise " + cap_key +
-                                  " or reduce the problem size)");
-  if (requested > 0 && requested * per_item > cap)
-    throw InputError(chunk_key, "a chunk of " + std::to_string(requested) + " needs " +
-                                    std::to_string(requested * per_item) + " bytes, more than " +
-                                    cap_key + " allows");
-  const std::uint64_t chunk = requested > 0 ? requested : std::uint64_t(cap / per_item);
-  return std::max<std::uint64_t>(1, std::min(chunk, total));
+std::size_t saturating_add(std::size_t a, std::size_t b) { return a > kMax - b ? kMax : a + b; }
+
+std::string bytes_text(std::size_t b) {
+  if (b == kMax) return "more than 2^64 bytes";
+  return std::to_string(b) + " bytes";
+}
+
+}  // namespace
+
+int machine_cores() { return omp_get_num_procs(); }
+
+int resolve_threads(int requested) { return requested > 0 ? requested : machine_cores(); }
+
+void check_threads(int requested, const std::string& key) {
+  if (requested < 0) throw InputError(key, "must be >= 0");
+  const int cores = machine_cores();
+  if (requested > cores)
+    throw InputError(key, std::to_string(requested) + " threads requested but this machine has " +
+                              std::to_string(cores) + " cores (use at most " +
+                              std::to_string(cores) + ", or 0 for all)");
+}
+
+std::size_t saturating_mul(std::size_t a, std::size_t b) {
+  std::size_t r = 0;
+  return __builtin_mul_overflow(a, b, &r) ? kMax : r;
+}
+
+std::size_t memory_budget(const MemoryRule& rule) {
+  return std::min(rule.memory_cap, rule.free_memory) / 10 * 9;
+}
+
+std::uint64_t chunk_size(const MemoryRule& rule) {
+  const std::size_t budget = memory_budget(rule);
+  std::size_t fixed = 0;
+  const MemoryCost* largest = nullptr;
+  for (const MemoryCost& c : rule.fixed) {
+    fixed = saturating_add(fixed, c.bytes);
+    if (largest == nullptr || c.bytes > largest->bytes) largest = &c;
+  }
+  if (fixed > budget) {
+    const bool alone = largest->bytes > budget && !largest->key.empty();
+    const std::string key = alone ? largest->key : rule.cap_key;
+    std::string parts;
+    for (const MemoryCost& c : rule.fixed)
+      if (c.bytes > 0) parts += (parts.empty() ? "" : ", ") + c.what + " " + bytes_text(c.bytes);
+    throw InputError(key, "the run needs " + bytes_text(fixed) + " before its first chunk (" +
+                              parts + ") but " + rule.cap_key + " allows " + bytes_text(budget) +
+                              (alone ? " (reduce " + key + ")" : " (raise " + rule.cap_key + ")"));
+  }
+  const std::size_t left = budget - fixed;
+  const std::size_t per_item = std::max<std::size_t>(1, rule.per_item);
+  if (per_item > left)
+    throw InputError(rule.cap_key, "one item needs " + bytes_text(per_item) +
+                                       " of buffers but only " + bytes_text(left) +
+                                       " are left under the cap (raise " + rule.cap_key +
+                                       " or reduce the problem size)");
+  if (rule.requested > 0 && saturating_mul(rule.requested, per_item) > left)
+    throw InputError(rule.chunk_key, "a chunk of " + std::to_string(rule.requested) + " needs " +
+                                         bytes_text(saturating_mul(rule.requested, per_item)) +
+                                         ", more than the " + bytes_text(left) + " " +
+                                         rule.cap_key + " leaves for chunks");
+  const std::uint64_t chunk = rule.requested > 0 ? rule.requested : std::uint64_t(left / per_item);
+  return std::max<std::uint64_t>(1, std::min(chunk, rule.items));
+}
+
+std::vector<MemoryCost> statistics_costs(int tokens, std::size_t records,
+                                         const StatisticsOptions& options,
+                                         std::uint64_t stored_members, const StatisticsKeys& keys) {
+  // Each part is what max_bytes loses when that parameter is at its minimum.
+  const std::size_t all = EnsembleStatistics::max_bytes(tokens, records, options, stored_members);
+  StatisticsOptions o = options;
+  o.exact_quantiles = false;
+  const std::size_t unstored = EnsembleStatistics::max_bytes(tokens, records, o, 0);
+  o.histogram_bins = 1;
+  const std::size_t one_bin = EnsembleStatistics::max_bytes(tokens, records, o, 0);
+  o.rho_quantile_bins = 2;
+  const std::size_t base = EnsembleStatistics::max_bytes(tokens, records, o, 0);
+  return {
+      {base, "statistics (moments, V sketches)", ""},
+      {one_bin - base, "rho quantile grids", keys.rho_quantile_bins},
+      {unstored - one_bin, "rho histograms", keys.histogram_bins},
+      {all - unstored, "stored samples for exact quantiles", keys.exact_quantiles},
+  };
 }
 
 }  // namespace attnmc::host

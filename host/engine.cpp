@@ -1,18 +1,18 @@
-// Engine driver: validates a run, picks the backend and sampler, splits the
-// ensemble into chunks that fit the memory cap, and streams each chunk's Gram
-// matrices into the statistics in member order (so chunking and threading
-// never change the result).
+// The finite-network family on the driver: validates a run, picks the
+// backend and the sampler (host/samplers.hpp), checks the memory cap for
+// everything the run will hold before any work, and streams each chunk's
+// Gram matrices into the statistics in member order (so chunking and
+// threading never change the result).
 #include "attnmc/engine.hpp"
 
-#include <algorithm>
 #include <chrono>
 #include <string>
 
 #include "attnmc/error.hpp"
 #include "host/backend.hpp"
 #include "host/chunking.hpp"
-#include "kernels/attention_math.hpp"
-#include "kernels/exact_chain.hpp"
+#include "host/driver.hpp"
+#include "host/samplers.hpp"
 
 namespace attnmc {
 namespace {
@@ -23,78 +23,94 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-// The sampler that runs a job: its chunk function and memory need.
-struct SamplerOps {
-  Sampler sampler;
-  void (*chunk)(const kernels::ChunkJob&, float*);
-  std::size_t bytes_per_network;
+// One chunk's results on the host: count x records x m x m.
+struct GramBuffer {
+  std::size_t per_member = 0;
+  std::vector<float> grams;
+  void resize(std::uint64_t members) { grams.resize(members * per_member); }
 };
 
-SamplerOps select_sampler(const RunSpec& spec, const host::Backend& backend) {
-  const kernels::ModelCoefficients coef = kernels::coefficients_of(spec.model);
-  // Every model of the family has i.i.d. Gaussian weights, so the exact
-  // (Gram-chain) sampler applies whenever its token limit allows; its cost
-  // does not grow with width, so "automatic" prefers it.
-  const bool exact =
-      spec.sampler == Sampler::exact ||
-      (spec.sampler == Sampler::automatic && spec.model.tokens <= kernels::kExactMaxTokens);
-  if (exact) {
-    if (spec.model.tokens > kernels::kExactMaxTokens)
-      throw InputError("model.tokens", "the exact sampler supports at most " +
-                                           std::to_string(kernels::kExactMaxTokens) + " tokens");
-    return {Sampler::exact, backend.exact_chunk, backend.exact_bytes_per_network(coef)};
-  }
-  if (spec.model.tokens > kernels::kMaxTokens)
-    throw InputError("model.tokens", "the direct sampler supports at most " +
-                                         std::to_string(kernels::kMaxTokens) + " tokens");
-  return {Sampler::direct, backend.direct_chunk, backend.direct_bytes_per_network(coef)};
+// Everything decided before the first chunk.
+struct NetworkPlan {
+  host::Backend backend;
+  host::SamplerChoice choice;
+  kernels::ModelCoefficients coef;
+  std::size_t per_member = 0;  // floats of one member's records
+  host::ChunkPlan chunks;
+};
+
+// `statistics`: the fixed costs of what the caller aggregates into.
+NetworkPlan plan_networks(const RunSpec& spec, std::uint64_t first, std::uint64_t end,
+                          std::vector<host::MemoryCost> statistics) {
+  NetworkPlan p;
+  p.backend = host::select_backend(spec.device);
+  p.choice = host::choose_sampler(spec);
+  p.coef = kernels::coefficients_of(spec.model);
+  const int records = int(spec.record_layers.size());
+  const std::size_t m = std::size_t(spec.model.tokens), n = std::size_t(spec.model.width);
+  p.per_member = std::size_t(records) * m * m;
+  const host::SamplerInfo& s = *p.choice.sampler;
+  host::MemoryRule rule;
+  rule.memory_cap = spec.memory_cap;
+  rule.free_memory = p.backend.free_memory;
+  rule.per_item = s.bytes_per_network(p.coef, records) + p.per_member * sizeof(float);
+  rule.fixed = std::move(statistics);
+  rule.fixed.push_back(
+      {host::saturating_mul(m * n, sizeof(double)), "input tokens", "model.width"});
+  rule.fixed.push_back(
+      {s.fixed_bytes(p.coef, records), std::string(s.name) + " sampler constants", "model.width"});
+  rule.requested = spec.chunk;
+  rule.items = end - first;
+  rule.cap_key = "ensemble.memory_cap";
+  rule.chunk_key = "ensemble.chunk";
+  p.chunks.begin = first;
+  p.chunks.end = end;
+  p.chunks.chunk = host::chunk_size(rule);
+  p.chunks.threads = host::resolve_threads(spec.threads);
+  return p;
 }
 
-// Runs members [first, first + count) chunk by chunk; `sink(grams, members)`
-// receives each chunk's Gram matrices in member order.
+// Runs the plan; sink(grams, members) gets each chunk in member order.
 template <typename Sink>
-std::uint64_t for_each_chunk(const RunSpec& spec, const host::Backend& backend,
-                             const SamplerOps& ops, std::uint64_t first, std::uint64_t count,
-                             Sink sink) {
+void run_networks(const RunSpec& spec, const NetworkPlan& p, Sink sink) {
   const std::vector<double> x0 = initial_tokens(spec.input, spec.model);
-  const std::uint64_t chunk =
-      host::chunk_size(spec.memory_cap, backend.free_memory, ops.bytes_per_network, spec.chunk,
-                       count, "ensemble.memory_cap", "ensemble.chunk");
-  const std::size_t per_member =
-      spec.record_layers.size() * std::size_t(spec.model.tokens) * std::size_t(spec.model.tokens);
-  std::vector<float> grams(std::size_t(chunk) * per_member);
   kernels::ChunkJob job;
-  job.model = kernels::coefficients_of(spec.model);
+  job.model = p.coef;
   job.seed = spec.seed;
   job.x0 = x0.data();
   job.record_layers = spec.record_layers.data();
   job.records = int(spec.record_layers.size());
-  job.threads = host::resolve_threads(spec.threads);
-  for (std::uint64_t done = 0; done < count; done += chunk) {
-    job.first_member = first + done;
-    job.count = std::min(chunk, count - done);
-    ops.chunk(job, grams.data());
-    sink(grams.data(), job.count);
-  }
-  return chunk;
+  const host::NetworkChunkFn chunk = p.choice.sampler->chunk(p.backend);
+  GramBuffer out;
+  out.per_member = p.per_member;
+  host::drive(
+      p.backend, p.chunks, out,
+      [&](const kernels::ExecContext& cx, std::uint64_t first, std::uint64_t count, GramBuffer& o) {
+        job.first_member = first;
+        job.count = count;
+        chunk(cx, job, o.grams.data());
+      },
+      [&](const GramBuffer& o, std::uint64_t, std::uint64_t count) {
+        sink(o.grams.data(), count);
+      });
 }
 
 }  // namespace
 
 std::size_t bytes_per_network(const RunSpec& spec) {
   const RunSpec s = resolve_run(spec);
-  return select_sampler(s, host::select_backend(s.device)).bytes_per_network;
+  const host::SamplerInfo& sampler = *host::choose_sampler(s).sampler;
+  const std::size_t m = std::size_t(s.model.tokens);
+  return sampler.bytes_per_network(kernels::coefficients_of(s.model), int(s.record_layers.size())) +
+         s.record_layers.size() * m * m * sizeof(float);
 }
 
 std::vector<float> simulate_grams(const RunSpec& spec, std::uint64_t first, std::uint64_t count) {
-  const host::Backend backend = host::select_backend(spec.device);
-  const SamplerOps ops = select_sampler(spec, backend);
-  const std::size_t per_member =
-      spec.record_layers.size() * std::size_t(spec.model.tokens) * std::size_t(spec.model.tokens);
+  const NetworkPlan p = plan_networks(spec, first, first + count, {});
   std::vector<float> all;
-  all.reserve(std::size_t(count) * per_member);
-  for_each_chunk(spec, backend, ops, first, count, [&](const float* g, std::uint64_t members) {
-    all.insert(all.end(), g, g + members * per_member);
+  all.reserve(std::size_t(count) * p.per_member);
+  run_networks(spec, p, [&](const float* g, std::uint64_t members) {
+    all.insert(all.end(), g, g + members * p.per_member);
   });
   return all;
 }
@@ -103,28 +119,31 @@ EnsembleResult run_ensemble(const RunSpec& in, const Progress& progress) {
   EnsembleResult result;
   result.spec = resolve_run(in);
   const RunSpec& spec = result.spec;
-  const host::Backend backend = host::select_backend(spec.device);
-  const SamplerOps ops = select_sampler(spec, backend);
-  result.device = device_name(backend.device);
-  result.sampler = sampler_name(ops.sampler);
-  result.threads = host::resolve_threads(spec.threads);
-  result.stats = EnsembleStatistics(spec.model.tokens, spec.record_layers, spec.histogram_bins,
-                                    spec.overflow_threshold);
-  const std::size_t per_member =
-      spec.record_layers.size() * std::size_t(spec.model.tokens) * std::size_t(spec.model.tokens);
+  const std::uint64_t total = spec.member_end - spec.member_begin;
+  const StatisticsOptions options = spec.statistics_options();
+  const NetworkPlan p = plan_networks(
+      spec, spec.member_begin, spec.member_end,
+      host::statistics_costs(
+          spec.model.tokens, spec.record_layers.size(), options,
+          options.exact_quantiles ? total : 0,
+          {"ensemble.histogram_bins", "ensemble.rho_quantile_bins", "ensemble.exact_quantiles"}));
+  result.device = device_name(p.backend.device);
+  result.sampler = sampler_name(p.choice.sampler->id);
+  result.sampler_reason = p.choice.reason;
+  result.threads = p.chunks.threads;
+  result.chunk = p.chunks.chunk;
+  result.stats = EnsembleStatistics(spec.model.tokens, spec.record_layers, options);
   std::uint64_t done = 0;
   auto t_chunk = Clock::now();
-  result.chunk = for_each_chunk(spec, backend, ops, 0, spec.members,
-                                [&](const float* g, std::uint64_t members) {
-                                  result.seconds_simulate += seconds_since(t_chunk);
-                                  const auto t_stats = Clock::now();
-                                  for (std::uint64_t i = 0; i < members; ++i)
-                                    result.stats.add_member(g + i * per_member);
-                                  result.seconds_statistics += seconds_since(t_stats);
-                                  done += members;
-                                  if (progress) progress(done, spec.members);
-                                  t_chunk = Clock::now();
-                                });
+  run_networks(spec, p, [&](const float* g, std::uint64_t members) {
+    result.seconds_simulate += seconds_since(t_chunk);
+    const auto t_stats = Clock::now();
+    result.stats.add_members(g, members, nullptr, result.threads);
+    result.seconds_statistics += seconds_since(t_stats);
+    done += members;
+    if (progress) progress(done, total);
+    t_chunk = Clock::now();
+  });
   return result;
 }
 

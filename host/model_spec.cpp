@@ -39,10 +39,33 @@ std::string model_kind_name(const ModelSpec& s) {
   return name;
 }
 
+const char* weight_law_name(WeightLaw law) {
+  switch (law) {
+    case WeightLaw::gaussian_iid:
+      return "gaussian-iid";
+    case WeightLaw::prescribed_spectrum:
+      return "prescribed-spectrum";
+    case WeightLaw::fixed:
+      return "fixed";
+  }
+  return "?";
+}
+
 namespace {
 
 void require_finite(const char* key, double v) {
   if (!std::isfinite(v)) throw InputError(key, "must be a finite number");
+}
+
+// Explicit tokens: m x n finite values.
+void check_token_values(const InputSpec& input, const ModelSpec& model) {
+  const int m = model.tokens, n = model.width;
+  if (input.values.size() != std::size_t(m) * n)
+    throw InputError("input.tokens_file", "expected " + std::to_string(m) + " x " +
+                                              std::to_string(n) + " values, got " +
+                                              std::to_string(input.values.size()));
+  for (double v : input.values)
+    if (!std::isfinite(v)) throw InputError("input.tokens_file", "contains a non-finite value");
 }
 
 }  // namespace
@@ -86,12 +109,7 @@ ModelSpec resolve_model(const ModelSpec& in) {
 std::vector<double> initial_tokens(const InputSpec& input, const ModelSpec& model) {
   const int m = model.tokens, n = model.width;
   if (input.kind == InputSpec::Kind::tokens) {
-    if (input.values.size() != std::size_t(m) * n)
-      throw InputError("input.tokens_file", "expected " + std::to_string(m) + " x " +
-                                                std::to_string(n) + " values, got " +
-                                                std::to_string(input.values.size()));
-    for (double v : input.values)
-      if (!std::isfinite(v)) throw InputError("input.tokens_file", "contains a non-finite value");
+    check_token_values(input, model);
     return input.values;
   }
   std::vector<double> g(std::size_t(m) * m);
@@ -134,6 +152,18 @@ std::vector<double> initial_tokens(const InputSpec& input, const ModelSpec& mode
   for (int a = 0; a < m; ++a)
     for (int k = 0; k <= a; ++k) x[std::size_t(a) * n + k] = sqrt_n * L[a * m + k];
   return x;
+}
+
+void validate_input(const InputSpec& input, const ModelSpec& model) {
+  if (input.kind == InputSpec::Kind::tokens) {
+    check_token_values(input, model);
+    return;
+  }
+  // A Gram matrix or correlation does not depend on the width: validate it
+  // at width m (the smallest the model allows).
+  ModelSpec small = model;
+  small.width = model.tokens;
+  (void)initial_tokens(input, small);
 }
 
 }  // namespace attnmc

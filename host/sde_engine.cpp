@@ -1,7 +1,7 @@
-// SDE driver: validates a spec, turns the model into SDE coefficients,
-// picks the backend, splits the trajectories into chunks that fit the
-// memory cap, and folds each chunk into the statistics in trajectory order
-// (so chunking and threading never change the result).
+// The covariance-SDE family on the driver (host/driver.hpp): validates a
+// spec, turns the model into SDE coefficients, picks the backend, checks
+// the memory cap before any work, and folds each chunk into the statistics
+// in trajectory order (so chunking and threading never change the result).
 
 #include <algorithm>
 #include <chrono>
@@ -12,27 +12,13 @@
 #include "attnmc/sde.hpp"
 #include "host/backend.hpp"
 #include "host/chunking.hpp"
+#include "host/driver.hpp"
 #include "kernels/sde_job.hpp"
 
 namespace attnmc {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using ChunkFn = void (*)(const kernels::SdeJob&, const kernels::SdeChunkOut&);
-
-struct SdeBackend {
-  Device device;
-  ChunkFn chunk;
-  std::size_t free_memory;
-};
-
-SdeBackend sde_backend(Device requested) {
-  const host::Backend b = host::select_backend(requested);
-#if defined(ATTNMC_WITH_CUDA)
-  if (b.device == Device::cuda) return {Device::cuda, &attnmc::cuda::sde_chunk, b.free_memory};
-#endif
-  return {Device::cpu, &attnmc::omp::sde_chunk, b.free_memory};
-}
 
 void require(bool ok, const char* parameter, const std::string& message) {
   if (!ok) throw InputError(parameter, message);
@@ -73,15 +59,6 @@ kernels::SdeCoefficients sde_coefficients_of(const SdeSpec& s, const std::vector
 kernels::SdeCoefficients kernels::sde_coefficients(const SdeSpec& s) {
   return sde_coefficients_of(s, sde_initial_gram(s));
 }
-
-namespace {
-
-std::size_t bytes_per_trajectory(const SdeSpec& s) {
-  const std::size_t grams = s.record_steps.size() * std::size_t(s.model.tokens) * s.model.tokens;
-  return 2 * grams * sizeof(float) + 2 * (8 + 4 + 4);  // device + host copies
-}
-
-}  // namespace
 
 const char* sde_scheme_name(SdeScheme s) {
   switch (s) {
@@ -129,6 +106,16 @@ SdeDynamics parse_sde_dynamics(const std::string& name) {
                                        "' (auto, attention, mlp, both, neural-covariance)");
 }
 
+StatisticsOptions SdeSpec::statistics_options() const {
+  StatisticsOptions o;
+  o.histogram_bins = histogram_bins;
+  o.overflow_threshold = std::numeric_limits<double>::infinity();
+  o.quantile_accuracy = quantile_accuracy;
+  o.rho_quantile_bins = rho_quantile_bins;
+  o.exact_quantiles = exact_quantiles;
+  return o;
+}
+
 SdeSpec resolve_sde(const SdeSpec& in) {
   SdeSpec s = in;
   s.model = resolve_model(in.model);
@@ -160,7 +147,7 @@ SdeSpec resolve_sde(const SdeSpec& in) {
   require(s.blowup_threshold > 1, "sde.blowup_threshold", "must be > 1");
   require(s.histogram_bins >= 1 && s.histogram_bins <= 100000, "sde.histogram_bins",
           "must be in [1, 100000]");
-  require(s.threads >= 0, "run.threads", "must be >= 0");
+  host::check_threads(s.threads, "run.threads");
   require(s.memory_cap > 0, "sde.memory_cap", "must be positive");
   for (double q : s.quantiles) require(q >= 0 && q <= 1, "sde.quantiles", "must lie in [0, 1]");
   require(s.record_every >= 0, "sde.record_every", "must be >= 0");
@@ -213,14 +200,56 @@ std::vector<double> sde_initial_gram(const SdeSpec& s) {
 
 namespace {
 
-// Runs trajectories [first, first + count) chunk by chunk; sink(buf, k) gets
-// each chunk in trajectory order.
+// One chunk's results on the host, plus the blow-up flags of every record.
+struct SdeBuffer {
+  std::size_t per_gram = 0, records = 0;
+  SdeTrajectories t;
+  std::vector<unsigned char> blown;  // count x records: record blown up (+inf in quantiles)
+  void resize(std::uint64_t count) {
+    t.grams.resize(count * per_gram);
+    t.blowup_step.resize(count);
+    t.projections.resize(count);
+    t.rho_clips.resize(count);
+    blown.resize(count * records);
+  }
+};
+
+struct SdePlan {
+  host::Backend backend;
+  host::ChunkPlan chunks;
+};
+
+// Backend and chunk size of trajectories [first, end) with `statistics` as
+// the fixed costs of what the caller aggregates into; throws before any work
+// when the run cannot fit the memory cap.
+SdePlan plan_sde(const SdeSpec& s, std::uint64_t first, std::uint64_t end,
+                 std::vector<host::MemoryCost> statistics) {
+  SdePlan p;
+  p.backend = host::select_backend(s.device);
+  const std::size_t records = s.record_steps.size(), m = std::size_t(s.model.tokens);
+  const std::size_t grams = records * m * m * sizeof(float);
+  const std::size_t outputs = sizeof(std::int64_t) + 2 * sizeof(std::int32_t);
+  host::MemoryRule rule;
+  rule.memory_cap = s.memory_cap;
+  rule.free_memory = p.backend.free_memory;
+  rule.per_item = 2 * (grams + outputs) + records;  // device + host copies, blow-up flags
+  rule.fixed = std::move(statistics);
+  rule.fixed.push_back({2 * m * m * sizeof(double) + records * sizeof(std::int64_t),
+                        "initial covariance and record steps", ""});
+  rule.requested = s.chunk;
+  rule.items = end - first;
+  rule.cap_key = "sde.memory_cap";
+  rule.chunk_key = "sde.chunk";
+  p.chunks.begin = first;
+  p.chunks.end = end;
+  p.chunks.chunk = host::chunk_size(rule);
+  p.chunks.threads = host::resolve_threads(s.threads);
+  return p;
+}
+
+// Runs the plan; sink(buffer, count) gets each chunk in trajectory order.
 template <typename Sink>
-std::uint64_t for_each_sde_chunk(const SdeSpec& s, const SdeBackend& backend, std::uint64_t first,
-                                 std::uint64_t count, Sink sink) {
-  const std::size_t per = bytes_per_trajectory(s);
-  const std::uint64_t chunk = host::chunk_size(s.memory_cap, backend.free_memory, per, s.chunk,
-                                               count, "sde.memory_cap", "sde.chunk");
+void run_sde_chunks(const SdeSpec& s, const SdePlan& p, Sink sink) {
   const std::vector<double> v0 = sde_initial_gram(s);
   kernels::SdeJob job;
   job.model = sde_coefficients_of(s, v0);
@@ -228,31 +257,41 @@ std::uint64_t for_each_sde_chunk(const SdeSpec& s, const SdeBackend& backend, st
   job.v0 = v0.data();
   job.record_steps = s.record_steps.data();
   job.records = int(s.record_steps.size());
-  job.threads = host::resolve_threads(s.threads);
-  const std::size_t mm = std::size_t(s.model.tokens) * s.model.tokens;
-  SdeTrajectories buf;
-  buf.grams.resize(chunk * job.records * mm);
-  buf.blowup_step.resize(chunk);
-  buf.projections.resize(chunk);
-  buf.rho_clips.resize(chunk);
-  const kernels::SdeChunkOut out{buf.grams.data(), buf.blowup_step.data(), buf.projections.data(),
-                                 buf.rho_clips.data()};
-  for (std::uint64_t done = 0; done < count; done += chunk) {
-    job.first_member = first + done;
-    job.count = std::min(chunk, count - done);
-    backend.chunk(job, out);
-    sink(buf, job.count);
-  }
-  return chunk;
+  const auto chunk = host::on_backend(p.backend, &attnmc::omp::sde_chunk,
+#if defined(ATTNMC_WITH_CUDA)
+                                      &attnmc::cuda::sde_chunk
+#else
+                                      &attnmc::omp::sde_chunk
+#endif
+  );
+  SdeBuffer buf;
+  buf.records = s.record_steps.size();
+  buf.per_gram = buf.records * std::size_t(s.model.tokens) * s.model.tokens;
+  host::drive(
+      p.backend, p.chunks, buf,
+      [&](const kernels::ExecContext& cx, std::uint64_t first, std::uint64_t count, SdeBuffer& b) {
+        job.first_member = first;
+        job.count = count;
+        const kernels::SdeChunkOut out{b.t.grams.data(), b.t.blowup_step.data(),
+                                       b.t.projections.data(), b.t.rho_clips.data()};
+        chunk(cx, job, out);
+        // Record q of a path that blew up at step `at` is a blow-up from q on.
+        for (std::uint64_t t = 0; t < count; ++t)
+          for (std::size_t q = 0; q < b.records; ++q)
+            b.blown[t * b.records + q] =
+                b.t.blowup_step[t] >= 0 && s.record_steps[q] >= b.t.blowup_step[t];
+      },
+      [&](const SdeBuffer& b, std::uint64_t, std::uint64_t count) { sink(b, count); });
 }
 
 }  // namespace
 
 SdeTrajectories simulate_sde(const SdeSpec& s, std::uint64_t first, std::uint64_t count) {
-  const SdeBackend backend = sde_backend(s.device);
+  const SdePlan p = plan_sde(s, first, first + count, {});
   const std::size_t per_gram = s.record_steps.size() * std::size_t(s.model.tokens) * s.model.tokens;
   SdeTrajectories all;
-  for_each_sde_chunk(s, backend, first, count, [&](const SdeTrajectories& b, std::uint64_t k) {
+  run_sde_chunks(s, p, [&](const SdeBuffer& buf, std::uint64_t k) {
+    const SdeTrajectories& b = buf.t;
     all.grams.insert(all.grams.end(), b.grams.begin(), b.grams.begin() + k * per_gram);
     all.blowup_step.insert(all.blowup_step.end(), b.blowup_step.begin(), b.blowup_step.begin() + k);
     all.projections.insert(all.projections.end(), b.projections.begin(), b.projections.begin() + k);
@@ -266,35 +305,35 @@ SdeResult run_sde(const SdeSpec& in, const Progress& progress) {
   SdeResult r;
   r.spec = resolve_sde(in);
   const SdeSpec& s = r.spec;
-  const SdeBackend backend = sde_backend(s.device);
-  r.device = device_name(backend.device);
-  r.threads = host::resolve_threads(s.threads);
+  const StatisticsOptions options = s.statistics_options();
+  const std::size_t records = s.record_steps.size();
+  const SdePlan p =
+      plan_sde(s, 0, s.trajectories,
+               host::statistics_costs(
+                   s.model.tokens, records, options, options.exact_quantiles ? s.trajectories : 0,
+                   {"sde.histogram_bins", "sde.rho_quantile_bins", "sde.exact_quantiles"}));
+  r.device = device_name(p.backend.device);
+  r.threads = p.chunks.threads;
+  r.chunk = p.chunks.chunk;
   std::vector<int> layers;
   for (std::int64_t k : s.record_steps) {
     layers.push_back(int(k));
     r.record_times.push_back(double(k) * s.dt);
   }
-  r.stats = EnsembleStatistics(s.model.tokens, layers, s.histogram_bins,
-                               std::numeric_limits<double>::infinity());
-  const std::size_t records = s.record_steps.size();
-  const std::size_t per_gram = records * std::size_t(s.model.tokens) * s.model.tokens;
-  std::vector<unsigned char> blown(records);
+  r.stats = EnsembleStatistics(s.model.tokens, layers, options);
   std::uint64_t done = 0;
-  r.chunk = for_each_sde_chunk(s, backend, 0, s.trajectories,
-                               [&](const SdeTrajectories& b, std::uint64_t k) {
-                                 for (std::uint64_t t = 0; t < k; ++t) {
-                                   const std::int64_t at = b.blowup_step[t];
-                                   for (std::size_t q = 0; q < records; ++q)
-                                     blown[q] = at >= 0 && s.record_steps[q] >= at;
-                                   r.stats.add_member(b.grams.data() + t * per_gram, blown.data());
-                                   if (at >= 0) ++r.blowups;
-                                   r.projections += b.projections[t];
-                                   if (b.projections[t] > 0) ++r.projected_trajectories;
-                                   r.rho_clips += b.rho_clips[t];
-                                 }
-                                 done += k;
-                                 if (progress) progress(done, s.trajectories);
-                               });
+  run_sde_chunks(s, p, [&](const SdeBuffer& buf, std::uint64_t k) {
+    const SdeTrajectories& b = buf.t;
+    for (std::uint64_t t = 0; t < k; ++t) {
+      if (b.blowup_step[t] >= 0) ++r.blowups;
+      r.projections += b.projections[t];
+      if (b.projections[t] > 0) ++r.projected_trajectories;
+      r.rho_clips += b.rho_clips[t];
+    }
+    r.stats.add_members(b.grams.data(), k, buf.blown.data(), r.threads);
+    done += k;
+    if (progress) progress(done, s.trajectories);
+  });
   r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return r;
 }

@@ -1,8 +1,8 @@
-// Sphere-model driver: validates a spec, picks the backend, splits the
-// ensemble into chunks that fit the memory cap, and folds each chunk's
-// per-trajectory results into the outcome counts and inner-product
-// statistics in trajectory order (so chunking and threading never change
-// the result).
+// The sphere-model family on the driver (host/driver.hpp): validates a
+// spec, picks the backend, checks the memory cap before any work, and folds
+// each chunk's per-trajectory results into the outcome counts and
+// inner-product statistics in trajectory order (so chunking and threading
+// never change the result).
 
 #include <algorithm>
 #include <chrono>
@@ -15,28 +15,13 @@
 #include "attnmc/sphere.hpp"
 #include "host/backend.hpp"
 #include "host/chunking.hpp"
+#include "host/driver.hpp"
 #include "kernels/sphere_job.hpp"
 
 namespace attnmc {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-using ChunkFn = void (*)(const kernels::SphereJob&, const kernels::SphereChunkOut&);
-
-struct SphereBackend {
-  Device device;
-  ChunkFn chunk;
-  std::size_t free_memory;
-};
-
-SphereBackend sphere_backend(Device requested) {
-  const host::Backend b = host::select_backend(requested);
-#if defined(ATTNMC_WITH_CUDA)
-  if (b.device == Device::cuda) return {Device::cuda, &attnmc::cuda::sphere_chunk, b.free_memory};
-#endif
-  return {Device::cpu, &attnmc::omp::sphere_chunk, b.free_memory};
-}
 
 kernels::SphereCoefficients coefficients_of(const SphereSpec& s) {
   kernels::SphereCoefficients c;
@@ -51,14 +36,6 @@ kernels::SphereCoefficients coefficients_of(const SphereSpec& s) {
   c.sigma = s.sigma;
   c.eps = s.eps;
   return c;
-}
-
-std::size_t bytes_per_trajectory(const SphereSpec& s) {
-  const kernels::SphereCoefficients c = coefficients_of(s);
-  // Device buffers + the host copy of the results (same size again).
-  const std::size_t grams =
-      s.record_steps.size() * std::size_t(s.tokens) * s.tokens * sizeof(float);
-  return omp::sphere_bytes_per_trajectory(c) + 2 * grams + std::size_t(s.tokens) * s.dim * 8;
 }
 
 void require(bool ok, const char* parameter, const std::string& message) {
@@ -169,6 +146,7 @@ SphereSpec resolve_sphere(const SphereSpec& in) {
   rec.erase(std::unique(rec.begin(), rec.end()), rec.end());
   s.record_steps = rec;
   require(s.memory_cap > 0, "memory_cap", "must be positive");
+  host::check_threads(s.threads, "threads");
   return s;
 }
 
@@ -212,14 +190,57 @@ std::vector<double> read_sphere_tokens(const std::string& path, int tokens, int 
 
 namespace {
 
-// Runs trajectories [first, first + count) of a resolved spec chunk by chunk;
-// sink(out, members) gets each chunk in trajectory order.
+// One chunk's results on the host.
+struct SphereBuffer {
+  std::size_t per_gram = 0, nd = 0;
+  SphereTrajectories t;
+  void resize(std::uint64_t count) {
+    t.grams.resize(count * per_gram);
+    t.outcome.resize(count);
+    t.clusters.resize(count);
+    t.norm_error.resize(count);
+    t.final_tokens.resize(count * nd);
+  }
+};
+
+struct SpherePlan {
+  host::Backend backend;
+  host::ChunkPlan chunks;
+};
+
+// Backend and chunk size of trajectories [first, end) with `statistics` as
+// the fixed costs of what the caller aggregates into; throws before any work
+// when the run cannot fit the memory cap.
+SpherePlan plan_sphere(const SphereSpec& s, std::uint64_t first, std::uint64_t end,
+                       std::vector<host::MemoryCost> statistics) {
+  SpherePlan p;
+  p.backend = host::select_backend(s.device);
+  const kernels::SphereCoefficients c = coefficients_of(s);
+  const std::size_t records = s.record_steps.size(), nd = std::size_t(s.tokens) * s.dim;
+  const std::size_t grams = records * std::size_t(s.tokens) * s.tokens * sizeof(float);
+  host::MemoryRule rule;
+  rule.memory_cap = s.memory_cap;
+  rule.free_memory = p.backend.free_memory;
+  // Device buffers, then the host copy of the records, outcomes and final tokens.
+  rule.per_item = omp::sphere_bytes_per_trajectory(c) + 2 * grams + nd * sizeof(double) + 16;
+  rule.fixed = std::move(statistics);
+  // Start tokens and Q^T K on the host and the device (d x d: the dimension sets it).
+  rule.fixed.push_back({2 * (nd + s.qk.size()) * sizeof(double) + records * sizeof(std::int64_t),
+                        "start tokens and Q^T K", "dim"});
+  rule.requested = s.chunk;
+  rule.items = end - first;
+  rule.cap_key = "memory_cap";
+  rule.chunk_key = "chunk";
+  p.chunks.begin = first;
+  p.chunks.end = end;
+  p.chunks.chunk = host::chunk_size(rule);
+  p.chunks.threads = host::resolve_threads(s.threads);
+  return p;
+}
+
+// Runs the plan; sink(trajectories, count) gets each chunk in trajectory order.
 template <typename Sink>
-std::uint64_t for_each_sphere_chunk(const SphereSpec& s, const SphereBackend& backend,
-                                    std::uint64_t first, std::uint64_t count, Sink sink) {
-  const std::size_t per = bytes_per_trajectory(s);
-  const std::uint64_t chunk = host::chunk_size(s.memory_cap, backend.free_memory, per, s.chunk,
-                                               count, "memory_cap", "chunk");
+void run_sphere_chunks(const SphereSpec& s, const SpherePlan& p, Sink sink) {
   const std::vector<double> x0 = sphere_start(s);
   kernels::SphereJob job;
   job.model = coefficients_of(s);
@@ -228,41 +249,44 @@ std::uint64_t for_each_sphere_chunk(const SphereSpec& s, const SphereBackend& ba
   job.qk = s.qk.empty() ? nullptr : s.qk.data();
   job.record_steps = s.record_steps.data();
   job.records = int(s.record_steps.size());
-  job.threads = host::resolve_threads(s.threads);
-  const std::size_t nn = std::size_t(s.tokens) * s.tokens, nd = std::size_t(s.tokens) * s.dim;
-  SphereTrajectories buf;
-  buf.grams.resize(chunk * job.records * nn);
-  buf.outcome.resize(chunk);
-  buf.clusters.resize(chunk);
-  buf.norm_error.resize(chunk);
-  buf.final_tokens.resize(chunk * nd);
-  const kernels::SphereChunkOut out{buf.grams.data(), buf.outcome.data(), buf.clusters.data(),
-                                    buf.norm_error.data(), buf.final_tokens.data()};
-  for (std::uint64_t done = 0; done < count; done += chunk) {
-    job.first_member = first + done;
-    job.count = std::min(chunk, count - done);
-    backend.chunk(job, out);
-    sink(buf, job.count);
-  }
-  return chunk;
+  const auto chunk = host::on_backend(p.backend, &attnmc::omp::sphere_chunk,
+#if defined(ATTNMC_WITH_CUDA)
+                                      &attnmc::cuda::sphere_chunk
+#else
+                                      &attnmc::omp::sphere_chunk
+#endif
+  );
+  SphereBuffer buf;
+  buf.per_gram = s.record_steps.size() * std::size_t(s.tokens) * s.tokens;
+  buf.nd = std::size_t(s.tokens) * s.dim;
+  host::drive(
+      p.backend, p.chunks, buf,
+      [&](const kernels::ExecContext& cx, std::uint64_t first, std::uint64_t count,
+          SphereBuffer& b) {
+        job.first_member = first;
+        job.count = count;
+        const kernels::SphereChunkOut out{b.t.grams.data(), b.t.outcome.data(), b.t.clusters.data(),
+                                          b.t.norm_error.data(), b.t.final_tokens.data()};
+        chunk(cx, job, out);
+      },
+      [&](const SphereBuffer& b, std::uint64_t, std::uint64_t count) { sink(b.t, count); });
 }
 
 }  // namespace
 
 SphereTrajectories simulate_sphere(const SphereSpec& s, std::uint64_t first, std::uint64_t count) {
-  const SphereBackend backend = sphere_backend(s.device);
+  const SpherePlan p = plan_sphere(s, first, first + count, {});
   const std::size_t nn = std::size_t(s.tokens) * s.tokens, nd = std::size_t(s.tokens) * s.dim;
   const std::size_t per_gram = s.record_steps.size() * nn;
   SphereTrajectories all;
-  for_each_sphere_chunk(
-      s, backend, first, count, [&](const SphereTrajectories& b, std::uint64_t k) {
-        all.grams.insert(all.grams.end(), b.grams.begin(), b.grams.begin() + k * per_gram);
-        all.outcome.insert(all.outcome.end(), b.outcome.begin(), b.outcome.begin() + k);
-        all.clusters.insert(all.clusters.end(), b.clusters.begin(), b.clusters.begin() + k);
-        all.norm_error.insert(all.norm_error.end(), b.norm_error.begin(), b.norm_error.begin() + k);
-        all.final_tokens.insert(all.final_tokens.end(), b.final_tokens.begin(),
-                                b.final_tokens.begin() + k * nd);
-      });
+  run_sphere_chunks(s, p, [&](const SphereTrajectories& b, std::uint64_t k) {
+    all.grams.insert(all.grams.end(), b.grams.begin(), b.grams.begin() + k * per_gram);
+    all.outcome.insert(all.outcome.end(), b.outcome.begin(), b.outcome.begin() + k);
+    all.clusters.insert(all.clusters.end(), b.clusters.begin(), b.clusters.begin() + k);
+    all.norm_error.insert(all.norm_error.end(), b.norm_error.begin(), b.norm_error.begin() + k);
+    all.final_tokens.insert(all.final_tokens.end(), b.final_tokens.begin(),
+                            b.final_tokens.begin() + k * nd);
+  });
   return all;
 }
 
@@ -271,41 +295,46 @@ SphereResult run_sphere(const SphereSpec& in, const Progress& progress) {
   SphereResult r;
   r.spec = resolve_sphere(in);
   const SphereSpec& s = r.spec;
-  const SphereBackend backend = sphere_backend(s.device);
-  r.device = device_name(backend.device);
-  r.threads = host::resolve_threads(s.threads);
+  // The compatibility form of the statistics: default sketches, no stored samples.
+  StatisticsOptions options;
+  options.histogram_bins = s.histogram_bins;
+  options.overflow_threshold = std::numeric_limits<double>::infinity();
+  const SpherePlan p = plan_sphere(s, 0, s.trajectories,
+                                   host::statistics_costs(s.tokens, s.record_steps.size(), options,
+                                                          0, {"histogram_bins", "", ""}));
+  r.device = device_name(p.backend.device);
+  r.threads = p.chunks.threads;
+  r.chunk = p.chunks.chunk;
   std::vector<int> layers(s.record_steps.begin(), s.record_steps.end());
   r.stats = EnsembleStatistics(s.tokens, layers, s.histogram_bins,
                                std::numeric_limits<double>::infinity());
   r.clusters.assign(std::size_t(s.tokens) + 1, 0);
-  const std::size_t per_gram = s.record_steps.size() * std::size_t(s.tokens) * s.tokens;
   std::uint64_t done = 0;
-  r.chunk = for_each_sphere_chunk(
-      s, backend, 0, s.trajectories, [&](const SphereTrajectories& b, std::uint64_t k) {
-        for (std::uint64_t t = 0; t < k; ++t) {
-          r.stats.add_member(b.grams.data() + t * per_gram);
-          switch (SphereOutcome(b.outcome[t])) {
-            case SphereOutcome::collapse:
-              ++r.collapse;
-              break;
-            case SphereOutcome::antipodal:
-              ++r.antipodal;
-              break;
-            case SphereOutcome::other:
-              ++r.other;
-              break;
-            case SphereOutcome::nonfinite:
-              ++r.nonfinite;
-              break;
-          }
-          if (b.outcome[t] != std::int8_t(SphereOutcome::nonfinite)) {
-            ++r.clusters[std::size_t(b.clusters[t])];
-            r.max_norm_error = std::max(r.max_norm_error, b.norm_error[t]);
-          }
-        }
-        done += k;
-        if (progress) progress(done, s.trajectories);
-      });
+  run_sphere_chunks(s, p, [&](const SphereTrajectories& b, std::uint64_t k) {
+    r.stats.add_members(b.grams.data(), k, nullptr, r.threads);
+    for (std::uint64_t t = 0; t < k; ++t) {
+      switch (SphereOutcome(b.outcome[t])) {
+        case SphereOutcome::collapse:
+          ++r.collapse;
+          break;
+        case SphereOutcome::antipodal:
+          ++r.antipodal;
+          break;
+        case SphereOutcome::other:
+          ++r.other;
+          break;
+        case SphereOutcome::nonfinite:
+          ++r.nonfinite;
+          break;
+      }
+      if (b.outcome[t] != std::int8_t(SphereOutcome::nonfinite)) {
+        ++r.clusters[std::size_t(b.clusters[t])];
+        r.max_norm_error = std::max(r.max_norm_error, b.norm_error[t]);
+      }
+    }
+    done += k;
+    if (progress) progress(done, s.trajectories);
+  });
   r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return r;
 }

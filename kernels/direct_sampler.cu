@@ -9,14 +9,7 @@
 // m x n_k; A is m x m; W_Q, W_K are n x n_k; W_V (reused for the MLP's
 // W_pre and W_post) is n x n. The CPU reference of each step is in
 // reference/reference_model.cpp.
-#include <thrust/copy.h>
-#include <thrust/device_vector.h>
-#include <thrust/execution_policy.h>
-#include <thrust/for_each.h>
-#include <thrust/iterator/counting_iterator.h>
-
 #include <cstdint>
-#include <vector>
 
 #include "attnmc/rng.hpp"
 #include "kernels/attention_math.hpp"
@@ -27,10 +20,10 @@
 namespace attnmc::ATTNMC_BACKEND_NS {
 namespace {
 
+using kernels::ExecContext;
 using kernels::ModelCoefficients;
 using kernels::launch::for_each_index;
 using kernels::launch::Index;
-using kernels::launch::raw;
 
 // One rows x cols standard-normal matrix per network, element e of network c
 // keyed by (seed, weights, member first + c, layer, slot, e). One call
@@ -145,75 +138,90 @@ struct GramEntries {
   }
 };
 
-// Broadcast the m x n input tokens to every network of the chunk.
+// Broadcast the m x n input tokens (double) to every network of the chunk,
+// rounded to float.
 struct BroadcastInput {
-  const float* x0;
+  const double* x0;
   float* x;
   Index per_network;
-  ATTNMC_HD void operator()(Index i) const { x[i] = x0[i % per_network]; }
+  ATTNMC_HD void operator()(Index i) const { x[i] = float(x0[i % per_network]); }
 };
 
-void fill_gaussian(thrust::device_vector<float>& buf, Index rows, Index cols,
+void fill_gaussian(const ExecContext& cx, float* buf, Index rows, Index cols,
                    const kernels::ChunkJob& job, int layer, std::uint32_t slot) {
   const Index size = rows * cols, blocks = (size + 3) / 4;
   for_each_index(
-      Index(job.count) * blocks,
-      FillGaussian{raw(buf), size, blocks, job.seed, job.first_member, std::uint32_t(layer), slot});
+      cx, Index(job.count) * blocks,
+      FillGaussian{buf, size, blocks, job.seed, job.first_member, std::uint32_t(layer), slot});
 }
 
 }  // namespace
 
-std::size_t direct_bytes_per_network(const ModelCoefficients& p) {
+std::size_t direct_bytes_per_network(const ModelCoefficients& p, int records) {
   const std::size_t n = p.n, m = p.m, nk = p.head_dim;
   const std::size_t floats = m * n * (p.pre_norm ? 4 : 3) + 2 * m * nk + m * m + 2 * n * nk +
-                             n * n + m * m * std::size_t(p.depth + 1);
+                             n * n + m * m * std::size_t(records);
   return floats * sizeof(float);
 }
 
-void direct_weights_only(const kernels::ChunkJob& job) {
-  kernels::launch::use_cpu_threads(job.threads);
-  const ModelCoefficients& p = job.model;
-  const Index count = Index(job.count), n = p.n, nk = p.head_dim;
-  thrust::device_vector<float> wq(count * n * nk), wk(count * n * nk), w(count * n * n);
-  for (int layer = 1; layer <= p.depth; ++layer) {
-    for (int h = 0; h < p.heads; ++h) {
-      fill_gaussian(wq, n, nk, job, layer, rng::slot_of(h, rng::Matrix::query));
-      fill_gaussian(wk, n, nk, job, layer, rng::slot_of(h, rng::Matrix::key));
-      fill_gaussian(w, n, n, job, layer, rng::slot_of(h, rng::Matrix::value));
-    }
-    if (p.mlp) {
-      fill_gaussian(w, n, n, job, layer, rng::slot_of(0, rng::Matrix::mlp_pre));
-      fill_gaussian(w, n, n, job, layer, rng::slot_of(0, rng::Matrix::mlp_post));
-    }
-  }
-#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
-  ATTNMC_CUDA_CHECK(cudaDeviceSynchronize());
-#endif
+std::size_t direct_fixed_bytes(const ModelCoefficients& p, int) {
+  return std::size_t(p.m) * std::size_t(p.n) * sizeof(double);  // the input tokens
 }
 
-void direct_chunk(const kernels::ChunkJob& job, float* grams) {
-  kernels::launch::use_cpu_threads(job.threads);
+void direct_weights_only(const ExecContext& cx, const kernels::ChunkJob& job) {
+  const kernels::launch::Scope scope(cx);
+  const ModelCoefficients& p = job.model;
+  const Index count = Index(job.count), n = p.n, nk = p.head_dim;
+  auto buffers = cx.arena->frame();
+  float* wq = buffers.take<float>(count * n * nk);
+  float* wk = buffers.take<float>(count * n * nk);
+  float* w = buffers.take<float>(count * n * n);
+  for (int layer = 1; layer <= p.depth; ++layer) {
+    for (int h = 0; h < p.heads; ++h) {
+      fill_gaussian(cx, wq, n, nk, job, layer, rng::slot_of(h, rng::Matrix::query));
+      fill_gaussian(cx, wk, n, nk, job, layer, rng::slot_of(h, rng::Matrix::key));
+      fill_gaussian(cx, w, n, n, job, layer, rng::slot_of(h, rng::Matrix::value));
+    }
+    if (p.mlp) {
+      fill_gaussian(cx, w, n, n, job, layer, rng::slot_of(0, rng::Matrix::mlp_pre));
+      fill_gaussian(cx, w, n, n, job, layer, rng::slot_of(0, rng::Matrix::mlp_post));
+    }
+  }
+  kernels::launch::synchronize(cx);
+}
+
+void direct_chunk(const ExecContext& cx, const kernels::ChunkJob& job, float* grams) {
+  const kernels::launch::Scope scope(cx);
+  const kernels::SingleThreadedBlas blas_scope;
   const ModelCoefficients& p = job.model;
   const Index count = Index(job.count), m = p.m, n = p.n, nk = p.head_dim;
   const Index rows = count * m, mn = m * n;
 
-  std::vector<float> x0_host(job.x0, job.x0 + mn);
-  thrust::device_vector<float> x0(x0_host.begin(), x0_host.end());
-  thrust::device_vector<float> x(count * mn), acc(count * mn), xv(count * mn);
-  thrust::device_vector<float> xin_buf(p.pre_norm ? count * mn : 0);
-  thrust::device_vector<float> q(count * m * nk), k(count * m * nk), attn(count * m * m);
-  thrust::device_vector<float> wq(count * n * nk), wk(count * n * nk), w(count * n * n);
-  thrust::device_vector<float> out(count * job.records * m * m);
+  // Buffers from the arena, in a fixed order (kept across chunks, never
+  // zero-filled: every one is written before it is read).
+  auto buffers = cx.arena->frame();
+  double* x0 = buffers.take<double>(mn);
+  float* x = buffers.take<float>(count * mn);
+  float* acc = buffers.take<float>(count * mn);
+  float* xv = buffers.take<float>(count * mn);
+  float* xin_buf = buffers.take<float>(p.pre_norm ? count * mn : 0);
+  float* q = buffers.take<float>(count * m * nk);
+  float* k = buffers.take<float>(count * m * nk);
+  float* attn = buffers.take<float>(count * m * m);
+  float* wq = buffers.take<float>(count * n * nk);
+  float* wk = buffers.take<float>(count * n * nk);
+  float* w = buffers.take<float>(count * n * n);
+  float* out = buffers.take<float>(count * job.records * m * m);
 
-  for_each_index(count * mn, BroadcastInput{raw(x0), raw(x), mn});
-  float* xin = p.pre_norm ? raw(xin_buf) : raw(x);
-  if (p.pre_norm) for_each_index(rows, ResidualNorm{raw(x), nullptr, xin, int(n), 1.0f, 0.0f});
+  kernels::launch::copy_to_device(cx, x0, job.x0, std::size_t(mn));
+  for_each_index(cx, count * mn, BroadcastInput{x0, x, mn});
+  float* xin = p.pre_norm ? xin_buf : x;
+  if (p.pre_norm) for_each_index(cx, rows, ResidualNorm{x, nullptr, xin, int(n), 1.0f, 0.0f});
 
   int record = 0;
   auto record_if_due = [&](int layer) {
     if (record < job.records && job.record_layers[record] == layer) {
-      for_each_index(count * m * m,
-                     GramEntries{raw(x), raw(out), int(m), int(n), job.records, record});
+      for_each_index(cx, count * m * m, GramEntries{x, out, int(m), int(n), job.records, record});
       ++record;
     }
   };
@@ -221,38 +229,35 @@ void direct_chunk(const kernels::ChunkJob& job, float* grams) {
 
   for (int layer = 1; layer <= p.depth; ++layer) {
     for (int h = 0; h < p.heads; ++h) {
-      fill_gaussian(wq, n, nk, job, layer, rng::slot_of(h, rng::Matrix::query));
-      fill_gaussian(wk, n, nk, job, layer, rng::slot_of(h, rng::Matrix::key));
-      fill_gaussian(w, n, n, job, layer, rng::slot_of(h, rng::Matrix::value));
-      kernels::batched_gemm(int(m), int(nk), int(n), 1.0f, xin, mn, raw(wq), n * nk, raw(q), m * nk,
+      fill_gaussian(cx, wq, n, nk, job, layer, rng::slot_of(h, rng::Matrix::query));
+      fill_gaussian(cx, wk, n, nk, job, layer, rng::slot_of(h, rng::Matrix::key));
+      fill_gaussian(cx, w, n, n, job, layer, rng::slot_of(h, rng::Matrix::value));
+      kernels::batched_gemm(cx, int(m), int(nk), int(n), 1.0f, xin, mn, wq, n * nk, q, m * nk,
                             count);
-      kernels::batched_gemm(int(m), int(nk), int(n), 1.0f, xin, mn, raw(wk), n * nk, raw(k), m * nk,
+      kernels::batched_gemm(cx, int(m), int(nk), int(n), 1.0f, xin, mn, wk, n * nk, k, m * nk,
                             count);
-      kernels::batched_gemm(int(m), int(n), int(n), 1.0f, xin, mn, raw(w), n * n, raw(xv), mn,
-                            count);
-      for_each_index(
-          rows, AttentionRows{raw(q), raw(k), raw(attn), int(m), int(nk), p.logit_scale, p.shaped});
-      for_each_index(count * mn,
-                     AccumulateHead{raw(attn), raw(xv), raw(acc), int(m), int(n), h == 0});
+      kernels::batched_gemm(cx, int(m), int(n), int(n), 1.0f, xin, mn, w, n * n, xv, mn, count);
+      for_each_index(cx, rows, AttentionRows{q, k, attn, int(m), int(nk), p.logit_scale, p.shaped});
+      for_each_index(cx, count * mn, AccumulateHead{attn, xv, acc, int(m), int(n), h == 0});
     }
     // The next layer's pre-normalised input is fused into the last residual.
     float* next_xin = (p.pre_norm && !p.mlp) ? xin : nullptr;
-    for_each_index(rows, ResidualNorm{raw(x), raw(acc), next_xin, int(n), float(p.lambda),
-                                      float(p.attn_scale)});
+    for_each_index(cx, rows,
+                   ResidualNorm{x, acc, next_xin, int(n), float(p.lambda), float(p.attn_scale)});
     if (p.mlp) {
-      fill_gaussian(w, n, n, job, layer, rng::slot_of(0, rng::Matrix::mlp_pre));
-      kernels::batched_gemm(int(m), int(n), int(n), float(p.mlp_in_scale), raw(x), mn, raw(w),
-                            n * n, raw(xv), mn, count);
-      for_each_index(count * mn, ShapedReluInPlace{raw(xv), float(p.s_plus), float(p.s_minus)});
-      fill_gaussian(w, n, n, job, layer, rng::slot_of(0, rng::Matrix::mlp_post));
-      kernels::batched_gemm(int(m), int(n), int(n), 1.0f, raw(xv), mn, raw(w), n * n, raw(acc), mn,
-                            count);
-      for_each_index(rows, ResidualNorm{raw(x), raw(acc), p.pre_norm ? xin : nullptr, int(n),
-                                        float(p.lambda), float(p.mlp_out_scale)});
+      fill_gaussian(cx, w, n, n, job, layer, rng::slot_of(0, rng::Matrix::mlp_pre));
+      kernels::batched_gemm(cx, int(m), int(n), int(n), float(p.mlp_in_scale), x, mn, w, n * n, xv,
+                            mn, count);
+      for_each_index(cx, count * mn, ShapedReluInPlace{xv, float(p.s_plus), float(p.s_minus)});
+      fill_gaussian(cx, w, n, n, job, layer, rng::slot_of(0, rng::Matrix::mlp_post));
+      kernels::batched_gemm(cx, int(m), int(n), int(n), 1.0f, xv, mn, w, n * n, acc, mn, count);
+      for_each_index(cx, rows,
+                     ResidualNorm{x, acc, p.pre_norm ? xin : nullptr, int(n), float(p.lambda),
+                                  float(p.mlp_out_scale)});
     }
     record_if_due(layer);
   }
-  thrust::copy(out.begin(), out.end(), grams);
+  kernels::launch::copy_to_host(cx, grams, out, std::size_t(count * job.records * m * m));
 }
 
 }  // namespace attnmc::ATTNMC_BACKEND_NS

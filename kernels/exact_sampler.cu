@@ -4,31 +4,19 @@
 // recorded Gram matrices cross the host/device boundary. One source, two
 // backends: nvcc (namespace attnmc::cuda) and the host compiler with
 // Thrust's OpenMP device system (namespace attnmc::omp).
-#include <thrust/copy.h>
-#include <thrust/device_vector.h>
-#include <thrust/execution_policy.h>
-#include <thrust/for_each.h>
-#include <thrust/iterator/counting_iterator.h>
-
 #include <cstdint>
 #include <string>
-#include <vector>
 
 #include "attnmc/error.hpp"
 #include "kernels/chunk_job.hpp"
 #include "kernels/exact_chain.hpp"
 #include "kernels/launch.hpp"
 
-#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
-#include "kernels/cuda_check.hpp"
-#endif
-
 namespace attnmc::ATTNMC_BACKEND_NS {
 namespace {
 
 using kernels::launch::for_each_index;
 using kernels::launch::Index;
-using kernels::launch::raw;
 
 struct ExactNetworks {
   kernels::ChainParams params;
@@ -57,27 +45,35 @@ void validate(const kernels::ModelCoefficients& p) {
 
 }  // namespace
 
-std::size_t exact_bytes_per_network(const kernels::ModelCoefficients& p) {
+std::size_t exact_bytes_per_network(const kernels::ModelCoefficients& p, int records) {
   // Only the recorded Gram matrices live in buffers; the chain itself is on
   // the stack of the thread that runs the network.
-  return std::size_t(p.depth + 1) * std::size_t(p.m) * std::size_t(p.m) * sizeof(float);
+  return std::size_t(records) * std::size_t(p.m) * std::size_t(p.m) * sizeof(float);
 }
 
-void exact_chunk(const kernels::ChunkJob& job, float* grams) {
+std::size_t exact_fixed_bytes(const kernels::ModelCoefficients& p, int records) {
+  return std::size_t(p.m) * std::size_t(p.m) * sizeof(double) + std::size_t(records) * sizeof(int);
+}
+
+void exact_chunk(const kernels::ExecContext& cx, const kernels::ChunkJob& job, float* grams) {
   const kernels::ModelCoefficients& p = job.model;
   validate(p);
-  kernels::launch::use_cpu_threads(job.threads);
-  std::vector<double> c0_host(std::size_t(p.m) * p.m);
-  kernels::initial_factor(job.x0, p.m, p.n, c0_host.data());
-  thrust::device_vector<double> c0(c0_host.begin(), c0_host.end());
-  thrust::device_vector<int> records(job.record_layers, job.record_layers + job.records);
-  thrust::device_vector<float> out(std::size_t(job.count) * job.records * p.m * p.m);
+  const kernels::launch::Scope scope(cx);
+  // C0 is m x m (m <= kExactMaxTokens): on the stack, no per-chunk allocation.
+  double c0_host[kernels::kExactMaxTokens * kernels::kExactMaxTokens];
+  kernels::initial_factor(job.x0, p.m, p.n, c0_host);
+  auto buffers = cx.arena->frame();
+  double* c0 = buffers.take<double>(std::size_t(p.m) * p.m);
+  int* records = buffers.take<int>(std::size_t(job.records));
+  float* out = buffers.take<float>(std::size_t(job.count) * job.records * p.m * p.m);
+  kernels::launch::copy_to_device(cx, c0, c0_host, std::size_t(p.m) * p.m);
+  kernels::launch::copy_to_device(cx, records, job.record_layers, std::size_t(job.records));
   kernels::ChainParams params;
   params.model = p;
   params.seed = job.seed;
-  for_each_index(Index(job.count), ExactNetworks{params, job.first_member, raw(c0), raw(records),
-                                                 job.records, raw(out)});
-  thrust::copy(out.begin(), out.end(), grams);
+  for_each_index(cx, Index(job.count),
+                 ExactNetworks{params, job.first_member, c0, records, job.records, out});
+  kernels::launch::copy_to_host(cx, grams, out, std::size_t(job.count) * job.records * p.m * p.m);
 }
 
 }  // namespace attnmc::ATTNMC_BACKEND_NS

@@ -1,19 +1,25 @@
 // Launch helpers shared by the kernel sources (the role of tiny-cuda-nn's
-// linear_kernel): a Thrust for_each over [0, count) on the current device
-// system, raw pointers of device vectors, and the CPU thread count. Each
-// kernel source is compiled once per device system (CUDA, OpenMP); the
-// anonymous namespace gives every copy internal linkage so the two
-// translation units never clash.
+// linear_kernel): a Thrust for_each over [0, count) on the context's stream,
+// host <-> device copies, and the scope a chunk function runs in (the
+// context's device on CUDA, its thread count on the CPU, both restored on
+// exit so nothing process-wide is left behind). Each kernel source is
+// compiled once per device system (CUDA, OpenMP); the anonymous namespace
+// gives every copy internal linkage so the two translation units never clash.
 #pragma once
 
-#include <thrust/device_vector.h>
 #include <thrust/execution_policy.h>
 #include <thrust/for_each.h>
 #include <thrust/iterator/counting_iterator.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 
-#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_OMP
+#include "kernels/exec_context.hpp"
+
+#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
+#include "kernels/cuda_check.hpp"
+#else
 #include <omp.h>
 #endif
 
@@ -22,26 +28,96 @@ namespace {
 
 using Index = std::int64_t;
 
-// f(i) for every i in [0, count), in parallel on the device system.
+#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
+inline cudaStream_t stream_of(const ExecContext& cx) {
+  return static_cast<cudaStream_t>(cx.stream);
+}
+#endif
+
+// f(i) for every i in [0, count), in parallel on the device system. On CUDA
+// the launch is asynchronous on the context's stream (par_nosync: no
+// synchronisation per launch); copy_to_host waits for it.
 template <typename F>
-void for_each_index(Index count, F f) {
+void for_each_index(const ExecContext& cx, Index count, F f) {
+  if (count <= 0) return;
+#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
+  thrust::for_each(thrust::cuda::par_nosync.on(stream_of(cx)), thrust::counting_iterator<Index>(0),
+                   thrust::counting_iterator<Index>(count), f);
+#else
+  (void)cx;
   thrust::for_each(thrust::device, thrust::counting_iterator<Index>(0),
                    thrust::counting_iterator<Index>(count), f);
-}
-
-template <typename T>
-T* raw(thrust::device_vector<T>& v) {
-  return thrust::raw_pointer_cast(v.data());
-}
-
-// OpenMP threads for the next kernels (0 = keep the default); no-op on CUDA.
-inline void use_cpu_threads(int threads) {
-#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_OMP
-  if (threads > 0) omp_set_num_threads(threads);
-#else
-  (void)threads;
 #endif
 }
+
+// count elements host -> device (the source may be freed on return).
+template <typename T>
+void copy_to_device(const ExecContext& cx, T* device, const T* host, std::size_t count) {
+  if (count == 0) return;
+#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
+  ATTNMC_CUDA_CHECK(
+      cudaMemcpyAsync(device, host, count * sizeof(T), cudaMemcpyHostToDevice, stream_of(cx)));
+  // Pageable sources are staged before the call returns; a pinned one
+  // would not be, so wait (these copies are tiny: inputs of a chunk).
+  ATTNMC_CUDA_CHECK(cudaStreamSynchronize(stream_of(cx)));
+#else
+  (void)cx;
+  std::copy(host, host + count, device);
+#endif
+}
+
+// count elements device -> host, after all work queued before it.
+template <typename T>
+void copy_to_host(const ExecContext& cx, T* host, const T* device, std::size_t count) {
+#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
+  if (count > 0)
+    ATTNMC_CUDA_CHECK(
+        cudaMemcpyAsync(host, device, count * sizeof(T), cudaMemcpyDeviceToHost, stream_of(cx)));
+  ATTNMC_CUDA_CHECK(cudaStreamSynchronize(stream_of(cx)));
+#else
+  (void)cx;
+  std::copy(device, device + count, host);
+#endif
+}
+
+// Waits for every launch queued on the context (no-op on the CPU).
+inline void synchronize(const ExecContext& cx) {
+#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
+  ATTNMC_CUDA_CHECK(cudaStreamSynchronize(stream_of(cx)));
+#else
+  (void)cx;
+#endif
+}
+
+// The scope of one chunk function: CUDA makes the context's device current,
+// the CPU sets the OpenMP thread count of the calling thread; the previous
+// value comes back on exit.
+class Scope {
+ public:
+  explicit Scope(const ExecContext& cx) {
+#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
+    ATTNMC_CUDA_CHECK(cudaGetDevice(&previous_));
+    if (previous_ != cx.device) ATTNMC_CUDA_CHECK(cudaSetDevice(cx.device));
+    current_ = cx.device;
+#else
+    previous_ = omp_get_max_threads();
+    current_ = cx.threads > 0 ? cx.threads : previous_;
+    if (current_ != previous_) omp_set_num_threads(current_);
+#endif
+  }
+  ~Scope() {
+#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
+    if (current_ != previous_) (void)cudaSetDevice(previous_);  // teardown cannot throw
+#else
+    if (current_ != previous_) omp_set_num_threads(previous_);
+#endif
+  }
+  Scope(const Scope&) = delete;
+  Scope& operator=(const Scope&) = delete;
+
+ private:
+  int previous_ = 0, current_ = 0;
+};
 
 }  // namespace
 }  // namespace attnmc::kernels::launch

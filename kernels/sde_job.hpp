@@ -1,12 +1,14 @@
 // One chunk of an SDE ensemble as the kernels see it, and the entry points
 // each backend (namespace attnmc::omp, attnmc::cuda) provides. The host
-// driver (host/sde_engine.cpp) splits a run into chunks and calls these.
+// driver (host/driver.hpp, run from host/sde_engine.cpp) splits a run into
+// chunks and calls these with the run's execution context.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
 #include "attnmc/sde.hpp"
+#include "kernels/exec_context.hpp"
 #include "kernels/sde_math.hpp"
 
 namespace attnmc::kernels {
@@ -19,7 +21,6 @@ struct SdeJob {
   const double* v0 = nullptr;                  // host, m x m start (shared)
   const std::int64_t* record_steps = nullptr;  // host, sorted, in [0, steps]
   int records = 0;
-  int threads = 0;  // OpenMP threads (CPU backend); 0 = default
 };
 
 // The SDE coefficients of a resolved spec (drift and noise weights of the
@@ -36,10 +37,11 @@ struct SdeChunkOut {
 
 }  // namespace attnmc::kernels
 
-#define ATTNMC_DECLARE_SDE_BACKEND(NS)                                                         \
-  namespace attnmc::NS {                                                                       \
-  /* Simulates job.count SDE trajectories, one per functor call. */                            \
-  void sde_chunk(const attnmc::kernels::SdeJob& job, const attnmc::kernels::SdeChunkOut& out); \
+#define ATTNMC_DECLARE_SDE_BACKEND(NS)                                                       \
+  namespace attnmc::NS {                                                                     \
+  /* Simulates job.count SDE trajectories, one per functor call. */                          \
+  void sde_chunk(const attnmc::kernels::ExecContext& cx, const attnmc::kernels::SdeJob& job, \
+                 const attnmc::kernels::SdeChunkOut& out);                                   \
   }
 
 ATTNMC_DECLARE_SDE_BACKEND(omp)

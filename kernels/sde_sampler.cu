@@ -8,12 +8,6 @@
 // trajectory's path does not depend on which thread or chunk ran it. Small m
 // gets its own instantiation (loops of fixed length unroll); larger m runs
 // the generic one.
-#include <thrust/copy.h>
-#include <thrust/device_vector.h>
-#include <thrust/execution_policy.h>
-#include <thrust/for_each.h>
-#include <thrust/iterator/counting_iterator.h>
-
 #include <cstdint>
 #include <limits>
 
@@ -24,10 +18,10 @@
 namespace attnmc::ATTNMC_BACKEND_NS {
 namespace {
 
+using kernels::ExecContext;
 using kernels::SdeCoefficients;
 using kernels::launch::for_each_index;
 using kernels::launch::Index;
-using kernels::launch::raw;
 
 template <int M, int CAP>
 struct RunSdeTrajectory {
@@ -88,27 +82,30 @@ struct RunSdeTrajectory {
 };
 
 template <int M, int CAP>
-void run_chunk(const kernels::SdeJob& job, const double* v0, const std::int64_t* rec, float* grams,
-               std::int64_t* blow, std::int32_t* proj, std::int32_t* clips) {
+void run_chunk(const ExecContext& cx, const kernels::SdeJob& job, const double* v0,
+               const std::int64_t* rec, float* grams, std::int64_t* blow, std::int32_t* proj,
+               std::int32_t* clips) {
   RunSdeTrajectory<M, CAP> f{
       job.model, job.seed, job.first_member, v0, rec, job.records, grams, blow, proj, clips};
-  for_each_index(Index(job.count), f);
+  for_each_index(cx, Index(job.count), f);
 }
 
 }  // namespace
 
-void sde_chunk(const kernels::SdeJob& job, const kernels::SdeChunkOut& out) {
-  kernels::launch::use_cpu_threads(job.threads);
+void sde_chunk(const ExecContext& cx, const kernels::SdeJob& job, const kernels::SdeChunkOut& out) {
+  const kernels::launch::Scope scope(cx);
   const int m = job.model.m;
-  const std::size_t count = job.count;
-  thrust::device_vector<double> v0(job.v0, job.v0 + m * m);
-  thrust::device_vector<std::int64_t> rec(job.record_steps, job.record_steps + job.records);
-  thrust::device_vector<float> grams(count * job.records * m * m);
-  thrust::device_vector<std::int64_t> blow(count);
-  thrust::device_vector<std::int32_t> proj(count), clips(count);
-  auto go = [&](auto fn) {
-    fn(job, raw(v0), raw(rec), raw(grams), raw(blow), raw(proj), raw(clips));
-  };
+  const std::size_t count = job.count, mm = std::size_t(m) * m;
+  auto buffers = cx.arena->frame();
+  double* v0 = buffers.take<double>(mm);
+  std::int64_t* rec = buffers.take<std::int64_t>(std::size_t(job.records));
+  float* grams = buffers.take<float>(count * job.records * mm);
+  std::int64_t* blow = buffers.take<std::int64_t>(count);
+  std::int32_t* proj = buffers.take<std::int32_t>(count);
+  std::int32_t* clips = buffers.take<std::int32_t>(count);
+  kernels::launch::copy_to_device(cx, v0, job.v0, mm);
+  kernels::launch::copy_to_device(cx, rec, job.record_steps, std::size_t(job.records));
+  auto go = [&](auto fn) { fn(cx, job, v0, rec, grams, blow, proj, clips); };
   switch (m) {
     case 2:
       go(run_chunk<2, 2>);
@@ -128,10 +125,10 @@ void sde_chunk(const kernels::SdeJob& job, const kernels::SdeChunkOut& out) {
       else
         go(run_chunk<0, kernels::kMaxSdeTokens>);
   }
-  thrust::copy(grams.begin(), grams.end(), out.grams);
-  thrust::copy(blow.begin(), blow.end(), out.blowup_step);
-  thrust::copy(proj.begin(), proj.end(), out.projections);
-  thrust::copy(clips.begin(), clips.end(), out.rho_clips);
+  kernels::launch::copy_to_host(cx, out.grams, grams, count * job.records * mm);
+  kernels::launch::copy_to_host(cx, out.blowup_step, blow, count);
+  kernels::launch::copy_to_host(cx, out.projections, proj, count);
+  kernels::launch::copy_to_host(cx, out.rho_clips, clips, count);
 }
 
 }  // namespace attnmc::ATTNMC_BACKEND_NS

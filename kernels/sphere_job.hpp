@@ -1,11 +1,13 @@
 // One chunk of a sphere-model ensemble as the kernels see it, and the entry
 // points each backend (namespace attnmc::omp, attnmc::cuda) provides. The host
-// driver (host/sphere_engine.cpp) splits a run into chunks and calls these.
+// driver (host/driver.hpp, run from host/sphere_engine.cpp) splits a run into
+// chunks and calls these with the run's execution context.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/exec_context.hpp"
 #include "kernels/sphere_math.hpp"
 
 namespace attnmc::kernels {
@@ -19,7 +21,6 @@ struct SphereJob {
   const double* qk = nullptr;                  // host, d x d Q^T K (null: identity)
   const std::int64_t* record_steps = nullptr;  // host, sorted, in [0, steps]
   int records = 0;
-  int threads = 0;  // OpenMP threads (CPU backend); 0 = default
 };
 
 // Where a chunk's results go (host arrays sized for job.count trajectories).
@@ -33,12 +34,13 @@ struct SphereChunkOut {
 
 }  // namespace attnmc::kernels
 
-#define ATTNMC_DECLARE_SPHERE_BACKEND(NS)                                                \
-  namespace attnmc::NS {                                                                 \
-  /* Simulates job.count trajectories, one per functor call. */                          \
-  void sphere_chunk(const attnmc::kernels::SphereJob& job,                               \
-                    const attnmc::kernels::SphereChunkOut& out);                         \
-  std::size_t sphere_bytes_per_trajectory(const attnmc::kernels::SphereCoefficients& c); \
+#define ATTNMC_DECLARE_SPHERE_BACKEND(NS)                                                          \
+  namespace attnmc::NS {                                                                           \
+  /* Simulates job.count trajectories, one per functor call. */                                    \
+  void sphere_chunk(const attnmc::kernels::ExecContext& cx, const attnmc::kernels::SphereJob& job, \
+                    const attnmc::kernels::SphereChunkOut& out);                                   \
+  /* Device bytes per trajectory (workspace + per-trajectory outputs, without records). */         \
+  std::size_t sphere_bytes_per_trajectory(const attnmc::kernels::SphereCoefficients& c);           \
   }
 
 ATTNMC_DECLARE_SPHERE_BACKEND(omp)

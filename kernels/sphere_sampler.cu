@@ -7,14 +7,7 @@
 // A trajectory is sequential in its steps, so the parallelism is across
 // trajectories; randomness is keyed by (seed, sphere, trajectory, step), so a
 // trajectory's path does not depend on which thread or chunk ran it.
-#include <thrust/copy.h>
-#include <thrust/device_vector.h>
-#include <thrust/execution_policy.h>
-#include <thrust/for_each.h>
-#include <thrust/iterator/counting_iterator.h>
-
 #include <cstdint>
-#include <vector>
 
 #include "kernels/launch.hpp"
 #include "kernels/sphere_job.hpp"
@@ -26,7 +19,6 @@ namespace {
 using kernels::SphereCoefficients;
 using kernels::launch::for_each_index;
 using kernels::launch::Index;
-using kernels::launch::raw;
 
 struct RunTrajectory {
   SphereCoefficients c;
@@ -78,41 +70,36 @@ std::size_t sphere_bytes_per_trajectory(const SphereCoefficients& c) {
   return (kernels::sphere_workspace_doubles(c) + std::size_t(c.n) * c.d) * sizeof(double) + 16;
 }
 
-void sphere_chunk(const kernels::SphereJob& job, const kernels::SphereChunkOut& out) {
-  kernels::launch::use_cpu_threads(job.threads);
+void sphere_chunk(const kernels::ExecContext& cx, const kernels::SphereJob& job,
+                  const kernels::SphereChunkOut& out) {
+  const kernels::launch::Scope scope(cx);
   const SphereCoefficients& c = job.model;
-  const Index count = Index(job.count), nd = Index(c.n) * c.d;
+  const std::size_t count = job.count, nd = std::size_t(c.n) * c.d, dd = std::size_t(c.d) * c.d;
+  const std::size_t grams_size = count * job.records * c.n * c.n;
   const std::size_t per_work = kernels::sphere_workspace_doubles(c);
-  thrust::device_vector<double> x0, qk;
-  if (job.x0 != nullptr) x0.assign(job.x0, job.x0 + nd);
-  if (job.qk != nullptr) qk.assign(job.qk, job.qk + Index(c.d) * c.d);
-  thrust::device_vector<std::int64_t> rec(job.record_steps, job.record_steps + job.records);
-  thrust::device_vector<double> work(std::size_t(count) * per_work);
-  thrust::device_vector<float> grams(std::size_t(count) * job.records * c.n * c.n);
-  thrust::device_vector<std::int8_t> outcome(count);
-  thrust::device_vector<std::int16_t> clusters(count);
-  thrust::device_vector<double> norm_error(count), final_tokens(std::size_t(count) * nd);
+  auto buffers = cx.arena->frame();
+  double* x0 = buffers.take<double>(job.x0 != nullptr ? nd : 0);
+  double* qk = buffers.take<double>(job.qk != nullptr ? dd : 0);
+  std::int64_t* rec = buffers.take<std::int64_t>(std::size_t(job.records));
+  double* work = buffers.take<double>(count * per_work);
+  float* grams = buffers.take<float>(grams_size);
+  std::int8_t* outcome = buffers.take<std::int8_t>(count);
+  std::int16_t* clusters = buffers.take<std::int16_t>(count);
+  double* norm_error = buffers.take<double>(count);
+  double* final_tokens = buffers.take<double>(count * nd);
+  if (job.x0 != nullptr) kernels::launch::copy_to_device(cx, x0, job.x0, nd);
+  if (job.qk != nullptr) kernels::launch::copy_to_device(cx, qk, job.qk, dd);
+  kernels::launch::copy_to_device(cx, rec, job.record_steps, std::size_t(job.records));
 
-  RunTrajectory f{c,
-                  job.seed,
-                  job.first_member,
-                  job.x0 ? raw(x0) : nullptr,
-                  job.qk ? raw(qk) : nullptr,
-                  raw(rec),
-                  job.records,
-                  raw(work),
-                  per_work,
-                  raw(grams),
-                  raw(outcome),
-                  raw(clusters),
-                  raw(norm_error),
-                  raw(final_tokens)};
-  for_each_index(count, f);
-  thrust::copy(grams.begin(), grams.end(), out.grams);
-  thrust::copy(outcome.begin(), outcome.end(), out.outcome);
-  thrust::copy(clusters.begin(), clusters.end(), out.clusters);
-  thrust::copy(norm_error.begin(), norm_error.end(), out.norm_error);
-  thrust::copy(final_tokens.begin(), final_tokens.end(), out.final_tokens);
+  RunTrajectory f{c,           job.seed,    job.first_member, x0,    qk,      rec,
+                  job.records, work,        per_work,         grams, outcome, clusters,
+                  norm_error,  final_tokens};
+  for_each_index(cx, Index(count), f);
+  kernels::launch::copy_to_host(cx, out.grams, grams, grams_size);
+  kernels::launch::copy_to_host(cx, out.outcome, outcome, count);
+  kernels::launch::copy_to_host(cx, out.clusters, clusters, count);
+  kernels::launch::copy_to_host(cx, out.norm_error, norm_error, count);
+  kernels::launch::copy_to_host(cx, out.final_tokens, final_tokens, count * nd);
 }
 
 }  // namespace attnmc::ATTNMC_BACKEND_NS

@@ -15,6 +15,14 @@ enum class AttentionKind {
   softmax,  // A = softmax(Y / tau),                tau = tau0 sqrt(n_k)
 };
 
+// The law of the weight matrices. Samplers declare which laws they sample
+// exactly (host/samplers.hpp); only gaussian_iid is runnable today.
+enum class WeightLaw {
+  gaussian_iid,         // i.i.d. N(0, 1) entries, fresh every layer (models.md section 1)
+  prescribed_spectrum,  // given singular values, Haar singular vectors (oversmoothing study)
+  fixed,                // given matrices, the same for every network
+};
+
 struct ModelSpec {
   AttentionKind attention = AttentionKind::shaped;
   bool pre_norm = false;  // token-wise RMS normalisation of the attention block input
@@ -31,6 +39,7 @@ struct ModelSpec {
   bool mlp = false;      // shaped ReLU MLP block after attention
   double c_plus = 0.0;   // shaped ReLU slopes s_pm = 1 + c_pm / sqrt(n)
   double c_minus = -1.0;
+  WeightLaw weight_law = WeightLaw::gaussian_iid;
 };
 
 // Named presets used by the CLI and the rank-collapse picture.
@@ -38,6 +47,7 @@ struct ModelSpec {
 ModelSpec model_preset(const std::string& name);
 std::vector<std::string> model_preset_names();
 std::string model_kind_name(const ModelSpec& spec);
+const char* weight_law_name(WeightLaw law);  // "gaussian-iid", "prescribed-spectrum", "fixed"
 
 // Throws InputError naming the parameter; fills derived fields (head_dim,
 // lambda/gamma) in the returned copy.
@@ -57,5 +67,10 @@ struct InputSpec {
 // Throws InputError for a Gram matrix that is not symmetric positive
 // definite, or token data of the wrong shape.
 std::vector<double> initial_tokens(const InputSpec& input, const ModelSpec& model);
+
+// The checks of initial_tokens without building the m x n tokens (cost
+// O(m^3) for a Gram matrix or a correlation, whatever the width), so a
+// resolver can validate a run before the memory cap is checked.
+void validate_input(const InputSpec& input, const ModelSpec& model);
 
 }  // namespace attnmc
