@@ -52,14 +52,17 @@ std::uint64_t chunk_size(const MemoryRule& rule) {
     if (largest == nullptr || c.bytes > largest->bytes) largest = &c;
   }
   if (fixed > budget) {
-    const bool alone = largest->bytes > budget && !largest->key.empty();
-    const std::string key = alone ? largest->key : rule.cap_key;
+    // The parameter that made the run big: that of its largest fixed cost,
+    // unless that cost has none of its own (then only the cap can change).
+    const bool named = !largest->key.empty();
+    const std::string key = named ? largest->key : rule.cap_key;
     std::string parts;
     for (const MemoryCost& c : rule.fixed)
       if (c.bytes > 0) parts += (parts.empty() ? "" : ", ") + c.what + " " + bytes_text(c.bytes);
     throw InputError(key, "the run needs " + bytes_text(fixed) + " before its first chunk (" +
                               parts + ") but " + rule.cap_key + " allows " + bytes_text(budget) +
-                              (alone ? " (reduce " + key + ")" : " (raise " + rule.cap_key + ")"));
+                              (named ? " (reduce " + key + " or raise " + rule.cap_key + ")"
+                                     : " (raise " + rule.cap_key + ")"));
   }
   const std::size_t left = budget - fixed;
   const std::size_t per_item = std::max<std::size_t>(1, rule.per_item);
@@ -78,21 +81,31 @@ std::uint64_t chunk_size(const MemoryRule& rule) {
 }
 
 std::vector<MemoryCost> statistics_costs(int tokens, std::size_t records,
-                                         const StatisticsOptions& options,
+                                         const StatisticsOptions& options, std::uint64_t members,
                                          std::uint64_t stored_members, const StatisticsKeys& keys) {
-  // Each part is what max_bytes loses when that parameter is at its minimum.
+  const std::size_t m = std::size_t(tokens), pairs = m * (m - 1) / 2, upper = m * (m + 1) / 2;
   const std::size_t all = EnsembleStatistics::max_bytes(tokens, records, options, stored_members);
   StatisticsOptions o = options;
   o.exact_quantiles = false;
   const std::size_t unstored = EnsembleStatistics::max_bytes(tokens, records, o, 0);
   o.histogram_bins = 1;
-  const std::size_t one_bin = EnsembleStatistics::max_bytes(tokens, records, o, 0);
-  o.rho_quantile_bins = 2;
-  const std::size_t base = EnsembleStatistics::max_bytes(tokens, records, o, 0);
+  const std::size_t histograms = unstored - EnsembleStatistics::max_bytes(tokens, records, o, 0);
+  // Sketch counts live in pages allocated on first use, and one member adds
+  // one value to each sketch: a sketch fed `members` members holds at most
+  // that many pages, whatever its worst case over all inputs.
+  const std::size_t page = CountStore::max_bytes(CountStore::kPage);
+  const std::size_t touched = saturating_mul(std::size_t(members), page);
+  const std::size_t v_worst = LogSketch::max_bytes(options.quantile_accuracy);
+  const std::size_t rho_worst = GridSketch::max_bytes(options.rho_quantile_bins);
+  const std::size_t v_sketches = records * upper * v_worst;
+  const std::size_t rho_sketches = records * pairs * rho_worst;
+  const std::size_t base = unstored - histograms - v_sketches - rho_sketches;  // moments, records
   return {
-      {base, "statistics (moments, V sketches)", ""},
-      {one_bin - base, "rho quantile grids", keys.rho_quantile_bins},
-      {unstored - one_bin, "rho histograms", keys.histogram_bins},
+      {base, "statistics (moments, counters)", ""},
+      {records * upper * std::min(v_worst, touched), "V quantile sketches", ""},
+      {records * pairs * std::min(rho_worst, touched), "rho quantile grids",
+       keys.rho_quantile_bins},
+      {histograms, "rho histograms", keys.histogram_bins},
       {all - unstored, "stored samples for exact quantiles", keys.exact_quantiles},
   };
 }

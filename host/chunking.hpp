@@ -27,7 +27,7 @@ void check_threads(int requested, const std::string& key);
 struct MemoryCost {
   std::size_t bytes = 0;
   std::string what;  // "input tokens", "rho histograms", ... (for messages)
-  std::string key;   // parameter to change when this cost alone exceeds the cap ("" = the cap)
+  std::string key;   // parameter to change when this cost is the largest ("" = the cap)
 };
 
 struct MemoryRule {
@@ -46,9 +46,9 @@ std::size_t memory_budget(const MemoryRule& rule);
 
 // Items per chunk: `requested` when > 0, else as many as fit beside the
 // fixed costs, at most `items`. Throws InputError naming
-//  - the key of a fixed cost that alone exceeds the budget (model.width for
-//    huge input tokens, ensemble.histogram_bins, ...), else cap_key, when
-//    the fixed costs do not fit;
+//  - the key of the largest fixed cost (model.width for huge input tokens,
+//    ensemble.histogram_bins, ...), or cap_key when that cost has no key,
+//    when the fixed costs do not fit;
 //  - cap_key when one item does not fit beside them;
 //  - chunk_key when the requested chunk does not.
 std::uint64_t chunk_size(const MemoryRule& rule);
@@ -60,11 +60,12 @@ struct StatisticsKeys {
   std::string exact_quantiles;    // stored samples
 };
 
-// The fixed costs of EnsembleStatistics (EnsembleStatistics::max_bytes)
-// split by the parameter that sets each part; `stored_members` members are
-// kept when options.exact_quantiles.
+// The fixed costs of EnsembleStatistics fed `members` members
+// (EnsembleStatistics::max_bytes, with each sketch bounded by the pages
+// `members` values can touch), split by the parameter that sets each part;
+// `stored_members` members are kept when options.exact_quantiles.
 std::vector<MemoryCost> statistics_costs(int tokens, std::size_t records,
-                                         const StatisticsOptions& options,
+                                         const StatisticsOptions& options, std::uint64_t members,
                                          std::uint64_t stored_members, const StatisticsKeys& keys);
 
 // a * b, or SIZE_MAX when that overflows.

@@ -124,7 +124,7 @@ EnsembleResult run_ensemble(const RunSpec& in, const Progress& progress) {
   const NetworkPlan p = plan_networks(
       spec, spec.member_begin, spec.member_end,
       host::statistics_costs(
-          spec.model.tokens, spec.record_layers.size(), options,
+          spec.model.tokens, spec.record_layers.size(), options, total,
           options.exact_quantiles ? total : 0,
           {"ensemble.histogram_bins", "ensemble.rho_quantile_bins", "ensemble.exact_quantiles"}));
   result.device = device_name(p.backend.device);

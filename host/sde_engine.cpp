@@ -310,7 +310,8 @@ SdeResult run_sde(const SdeSpec& in, const Progress& progress) {
   const SdePlan p =
       plan_sde(s, 0, s.trajectories,
                host::statistics_costs(
-                   s.model.tokens, records, options, options.exact_quantiles ? s.trajectories : 0,
+                   s.model.tokens, records, options, s.trajectories,
+                   options.exact_quantiles ? s.trajectories : 0,
                    {"sde.histogram_bins", "sde.rho_quantile_bins", "sde.exact_quantiles"}));
   r.device = device_name(p.backend.device);
   r.threads = p.chunks.threads;

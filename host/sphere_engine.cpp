@@ -299,9 +299,10 @@ SphereResult run_sphere(const SphereSpec& in, const Progress& progress) {
   StatisticsOptions options;
   options.histogram_bins = s.histogram_bins;
   options.overflow_threshold = std::numeric_limits<double>::infinity();
-  const SpherePlan p = plan_sphere(s, 0, s.trajectories,
-                                   host::statistics_costs(s.tokens, s.record_steps.size(), options,
-                                                          0, {"histogram_bins", "", ""}));
+  const SpherePlan p =
+      plan_sphere(s, 0, s.trajectories,
+                  host::statistics_costs(s.tokens, s.record_steps.size(), options, s.trajectories,
+                                         0, {"histogram_bins", "", ""}));
   r.device = device_name(p.backend.device);
   r.threads = p.chunks.threads;
   r.chunk = p.chunks.chunk;

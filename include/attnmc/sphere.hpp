@@ -67,7 +67,7 @@ struct SphereSpec {
   Device device = Device::automatic;
   int threads = 0;                                // CPU threads; 0 = all cores
   std::uint64_t chunk = 0;                        // trajectories per chunk; 0 = fit memory_cap
-  std::size_t memory_cap = std::size_t(1) << 28;  // bytes of trajectory buffers
+  std::size_t memory_cap = std::size_t(2) << 30;  // bytes of everything the run allocates
   int histogram_bins = 200;
 };
 
