@@ -83,6 +83,10 @@ struct SdeSpec {
   double quantile_accuracy = 1e-3;  // relative accuracy of the V quantile sketches
   int rho_quantile_bins = 1 << 15;  // grid cells over [-1, 1] of the rho sketches
   bool exact_quantiles = false;     // keep every path's V (memory ~ trajectories)
+  // The piece this run computes: trajectories [member_begin, member_end)
+  // (member_end = 0: up to trajectories). Pieces merge into the whole.
+  std::uint64_t member_begin = 0;
+  std::uint64_t member_end = 0;
   StatisticsOptions statistics_options() const;  // overflow threshold +inf (blow-ups apart)
 
   // Filled by resolve_sde.

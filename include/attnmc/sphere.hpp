@@ -69,6 +69,10 @@ struct SphereSpec {
   std::uint64_t chunk = 0;                        // trajectories per chunk; 0 = fit memory_cap
   std::size_t memory_cap = std::size_t(2) << 30;  // bytes of everything the run allocates
   int histogram_bins = 200;
+  // The piece this run computes: trajectories [member_begin, member_end)
+  // (member_end = 0: up to trajectories). Pieces merge into the whole.
+  std::uint64_t member_begin = 0;
+  std::uint64_t member_end = 0;
 };
 
 // Validated copy with derived fields (steps, record_steps, normalised
