@@ -11,47 +11,41 @@ namespace attnmc {
 
 // ---------------------------------------------------------------- CountStore
 
-CountStore::CountStore(std::size_t size)
-    : size_(size), pages_((size + kPage - 1) / kPage), page_total_(pages_.size(), 0) {}
+CountStore::CountStore(std::size_t size) : size_(size), pages_((size + kPage - 1) / kPage) {}
 
-void CountStore::add(std::size_t index, std::int64_t count) {
-  std::vector<std::int64_t>& page = pages_[index / kPage];
-  if (page.empty()) page.assign(kPage, 0);
-  page[index % kPage] += count;
-  total_ += count;
-  totals_valid_ = false;  // page totals are rebuilt on the next rank query
+CountStore::CountStore(const CountStore& o)
+    : size_(o.size_), total_(o.total_), pages_(o.pages_.size()) {
+  for (std::size_t p = 0; p < pages_.size(); ++p)
+    if (o.pages_[p]) {
+      pages_[p] = std::make_unique<std::int64_t[]>(kPage);
+      std::copy_n(o.pages_[p].get(), kPage, pages_[p].get());
+    }
+}
+
+CountStore& CountStore::operator=(const CountStore& o) {
+  if (this != &o) *this = CountStore(o);
+  return *this;
 }
 
 std::int64_t CountStore::at(std::size_t index) const {
-  const std::vector<std::int64_t>& page = pages_[index / kPage];
-  return page.empty() ? 0 : page[index % kPage];
+  const auto& page = pages_[index / kPage];
+  return page ? page[index % kPage] : 0;
 }
 
 void CountStore::merge(const CountStore& o) {
   if (o.size_ != size_) throw Error("CountStore::merge: different sizes");
   for (std::size_t p = 0; p < pages_.size(); ++p) {
-    if (o.pages_[p].empty()) continue;
-    if (pages_[p].empty()) pages_[p].assign(kPage, 0);
+    if (!o.pages_[p]) continue;
+    if (!pages_[p]) pages_[p] = std::make_unique<std::int64_t[]>(kPage);
     for (std::size_t i = 0; i < kPage; ++i) pages_[p][i] += o.pages_[p][i];
   }
   total_ += o.total_;
-  totals_valid_ = false;
 }
 
 std::size_t CountStore::bucket_of_rank(std::int64_t rank) const {
-  if (!totals_valid_) {
-    for (std::size_t p = 0; p < pages_.size(); ++p) {
-      page_total_[p] = 0;
-      for (std::int64_t c : pages_[p]) page_total_[p] += c;
-    }
-    totals_valid_ = true;
-  }
   std::int64_t seen = 0;
   for (std::size_t p = 0; p < pages_.size(); ++p) {
-    if (seen + page_total_[p] <= rank) {
-      seen += page_total_[p];
-      continue;
-    }
+    if (!pages_[p]) continue;
     for (std::size_t i = 0; i < kPage; ++i) {
       seen += pages_[p][i];
       if (seen > rank) return p * kPage + i;
@@ -63,22 +57,22 @@ std::size_t CountStore::bucket_of_rank(std::int64_t rank) const {
 std::vector<std::pair<std::uint64_t, std::int64_t>> CountStore::nonzero() const {
   std::vector<std::pair<std::uint64_t, std::int64_t>> out;
   for (std::size_t p = 0; p < pages_.size(); ++p)
-    if (!pages_[p].empty())
+    if (pages_[p])
       for (std::size_t i = 0; i < kPage; ++i)
         if (pages_[p][i] != 0) out.emplace_back(p * kPage + i, pages_[p][i]);
   return out;
 }
 
 std::size_t CountStore::bytes() const {
-  std::size_t b = pages_.size() * (sizeof(std::vector<std::int64_t>) + sizeof(std::int64_t));
-  for (const auto& p : pages_) b += p.size() * sizeof(std::int64_t);
+  std::size_t b = pages_.size() * sizeof(pages_[0]);
+  for (const auto& p : pages_)
+    if (p) b += kPage * sizeof(std::int64_t);
   return b;
 }
 
 std::size_t CountStore::max_bytes(std::size_t size) {
   const std::size_t pages = (size + kPage - 1) / kPage;
-  return pages *
-         (kPage * sizeof(std::int64_t) + sizeof(std::vector<std::int64_t>) + sizeof(std::int64_t));
+  return pages * (kPage * sizeof(std::int64_t) + sizeof(std::unique_ptr<std::int64_t[]>) + 16);
 }
 
 bool CountStore::operator==(const CountStore& o) const {

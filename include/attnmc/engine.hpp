@@ -14,14 +14,14 @@
 namespace attnmc {
 
 struct EnsembleResult {
-  RunSpec spec;                // resolved
-  std::string device;          // "cpu" or "cuda"
+  RunSpec spec;                      // resolved
+  std::string device;                // "cpu" or "cuda"
   std::string family = "run";        // what produced the statistics: "run" or "sde"
   std::vector<double> record_times;  // SDE: t of each record (empty: layer / width)
-  std::string sampler;         // "direct" or "exact"
-  std::string sampler_reason;  // why that sampler (auto's choice, or "requested")
-  std::uint64_t chunk = 0;     // networks per chunk actually used
-  int threads = 0;             // CPU threads used
+  std::string sampler;               // "direct" or "exact"
+  std::string sampler_reason;        // why that sampler (auto's choice, or "requested")
+  std::uint64_t chunk = 0;           // networks per chunk actually used
+  int threads = 0;                   // CPU threads used
   EnsembleStatistics stats;
   double seconds_simulate = 0.0;
   double seconds_statistics = 0.0;

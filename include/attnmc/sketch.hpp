@@ -21,19 +21,31 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <utility>
 #include <vector>
 
 namespace attnmc {
 
-// Integer counts over bucket indices [0, size), paged.
+// Integer counts over bucket indices [0, size), in pages of kPage buckets
+// allocated on first use. Pages are small because the tails of a sketch are
+// sparse: a rare value should cost a few hundred bytes, not kilobytes.
 class CountStore {
  public:
-  static constexpr std::size_t kPage = 512;
+  static constexpr std::size_t kPage = 64;
   CountStore() = default;
   explicit CountStore(std::size_t size);
+  CountStore(const CountStore& o);
+  CountStore& operator=(const CountStore& o);
+  CountStore(CountStore&&) noexcept = default;
+  CountStore& operator=(CountStore&&) noexcept = default;
 
-  void add(std::size_t index, std::int64_t count = 1);
+  void add(std::size_t index, std::int64_t count = 1) {
+    std::unique_ptr<std::int64_t[]>& page = pages_[index / kPage];
+    if (!page) page = std::make_unique<std::int64_t[]>(kPage);  // zeroed
+    page[index % kPage] += count;
+    total_ += count;
+  }
   std::int64_t at(std::size_t index) const;
   std::int64_t total() const { return total_; }
   std::size_t size() const { return size_; }
@@ -49,9 +61,7 @@ class CountStore {
  private:
   std::size_t size_ = 0;
   std::int64_t total_ = 0;
-  std::vector<std::vector<std::int64_t>> pages_;  // empty page = all zero
-  mutable std::vector<std::int64_t> page_total_;  // per page, for rank queries
-  mutable bool totals_valid_ = true;
+  std::vector<std::unique_ptr<std::int64_t[]>> pages_;  // null page = all zero
 };
 
 class GridSketch {
