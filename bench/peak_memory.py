@@ -43,7 +43,7 @@ def main():
     sizes = [int(float(s)) for s in a.members.split(",")]
     model = ["--set", "model.width=64", "--set", "model.tokens=4", "--set", "model.depth=32",
              "--set", "ensemble.record_every=1", "--set", "ensemble.sampler=exact",
-             "--set", "ensemble.chunk=20000", "--threads", a.threads, "-q", "--force"]
+             "--set", "ensemble.chunk=5000", "--threads", a.threads, "-q", "--force"]
     print(f"{'binary':>28} {'members':>10} {'peak RSS MiB':>13} {'growth MiB':>11} {'seconds':>9}")
     with tempfile.TemporaryDirectory() as tmp:
         for binary in a.binary:
