@@ -119,10 +119,10 @@ EnsembleResult run_ensemble(const RunSpec& in, const Progress& progress) {
   EnsembleResult result;
   result.spec = resolve_run(in);
   const RunSpec& spec = result.spec;
-  const std::uint64_t total = spec.member_end - spec.member_begin;
+  const std::uint64_t total = spec.end_member() - spec.member_begin;
   const StatisticsOptions options = spec.statistics_options();
   const NetworkPlan p = plan_networks(
-      spec, spec.member_begin, spec.member_end,
+      spec, spec.member_begin, spec.end_member(),
       host::statistics_costs(
           spec.model.tokens, spec.record_layers.size(), options, total,
           options.exact_quantiles ? total : 0,

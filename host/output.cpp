@@ -247,7 +247,7 @@ void write_stats_h5(const std::string& path, const EnsembleResult& r,
   h5::attribute_u64(file.id, "seed", spec.seed);
   h5::attribute_u64(file.id, "ensemble_members", spec.members);
   h5::attribute_u64(file.id, "member_begin", spec.member_begin);
-  h5::attribute_u64(file.id, "member_end", spec.member_end > 0 ? spec.member_end : spec.members);
+  h5::attribute_u64(file.id, "member_end", spec.end_member());
   h5::attribute_i32(file.id, "width", spec.model.width);
   h5::attribute_i32(file.id, "tokens", spec.model.tokens);
   h5::attribute_i32(file.id, "depth", spec.model.depth);
@@ -261,7 +261,7 @@ void write_stats_h5(const std::string& path, const EnsembleResult& r,
   id.seed = spec.seed;
   id.members = spec.members;
   id.member_begin = spec.member_begin;
-  id.member_end = spec.member_end > 0 ? spec.member_end : spec.members;
+  id.member_end = spec.end_member();
   id.device = r.device;
   id.sampler = r.sampler;
   write_statistics_state(file.id, id, st);
@@ -280,9 +280,9 @@ nlohmann::json run_summary_json(const EnsembleResult& r) {
   j["chunk"] = r.chunk;
   j["threads"] = r.threads;
   j["timings"] = {{"simulate_s", r.seconds_simulate}, {"statistics_s", r.seconds_statistics}};
-  j["members_range"] = {r.spec.member_begin,
-                        r.spec.member_end > 0 ? r.spec.member_end : r.spec.members};
+  j["members_range"] = {r.spec.member_begin, r.spec.end_member()};
   const EnsembleStatistics& st = r.stats;
+  j["statistics_bytes"] = st.bytes();  // held at the end; the cap counts the worst case
   j["quantile_error_bound"] =
       st.options().exact_quantiles
           ? json{{"method", "exact (stored samples)"}}

@@ -49,15 +49,14 @@ RunSpec resolve_run(const RunSpec& in) {
   if (s.members == 0) throw InputError("ensemble.members", "must be positive");
   if (s.members > (std::uint64_t(1) << 32))
     throw InputError("ensemble.members", "at most 2^32 members (the RNG key holds 32 bits)");
-  if (s.member_end == 0) s.member_end = s.members;
   if (s.member_end > s.members)
     throw InputError("ensemble.member_end",
                      "must be <= ensemble.members = " + std::to_string(s.members) + " (got " +
                          std::to_string(s.member_end) + ")");
-  if (s.member_begin >= s.member_end)
+  if (s.member_begin >= s.end_member())
     throw InputError("ensemble.member_begin",
-                     "must be < ensemble.member_end = " + std::to_string(s.member_end) + " (got " +
-                         std::to_string(s.member_begin) + ")");
+                     "must be < ensemble.member_end = " + std::to_string(s.end_member()) +
+                         " (got " + std::to_string(s.member_begin) + ")");
   if (s.record_every < 0) throw InputError("ensemble.record_every", "must be >= 0");
   host::check_threads(s.threads, "run.threads");
   if (s.memory_cap == 0) throw InputError("ensemble.memory_cap", "must be positive");

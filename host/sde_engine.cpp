@@ -144,9 +144,8 @@ SdeSpec resolve_sde(const SdeSpec& in) {
   s.dt = s.horizon / double(s.steps);
   require(s.trajectories >= 1 && s.trajectories <= std::numeric_limits<std::uint32_t>::max(),
           "sde.trajectories", "must be in [1, 2^32)");
-  if (s.member_end == 0) s.member_end = s.trajectories;
   require(s.member_end <= s.trajectories, "sde.member_end", "must be <= sde.trajectories");
-  require(s.member_begin < s.member_end, "sde.member_begin", "must be < sde.member_end");
+  require(s.member_begin < s.end_member(), "sde.member_begin", "must be < sde.member_end");
   require(s.blowup_threshold > 1, "sde.blowup_threshold", "must be > 1");
   require(s.histogram_bins >= 1 && s.histogram_bins <= 100000, "sde.histogram_bins",
           "must be in [1, 100000]");
@@ -311,10 +310,10 @@ SdeResult run_sde(const SdeSpec& in, const Progress& progress) {
   const StatisticsOptions options = s.statistics_options();
   const std::size_t records = s.record_steps.size();
   const SdePlan p =
-      plan_sde(s, s.member_begin, s.member_end,
+      plan_sde(s, s.member_begin, s.end_member(),
                host::statistics_costs(
-                   s.model.tokens, records, options, s.member_end - s.member_begin,
-                   options.exact_quantiles ? s.member_end - s.member_begin : 0,
+                   s.model.tokens, records, options, s.end_member() - s.member_begin,
+                   options.exact_quantiles ? s.end_member() - s.member_begin : 0,
                    {"sde.histogram_bins", "sde.rho_quantile_bins", "sde.exact_quantiles"}));
   r.device = device_name(p.backend.device);
   r.threads = p.chunks.threads;
@@ -336,7 +335,7 @@ SdeResult run_sde(const SdeSpec& in, const Progress& progress) {
     }
     r.stats.add_members(b.grams.data(), k, buf.blown.data(), r.threads);
     done += k;
-    if (progress) progress(done, s.member_end - s.member_begin);
+    if (progress) progress(done, s.end_member() - s.member_begin);
   });
   r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return r;

@@ -114,9 +114,8 @@ SphereSpec resolve_sphere(const SphereSpec& in) {
   s.dt = s.horizon / double(s.steps);
   require(s.trajectories >= 1 && s.trajectories <= std::numeric_limits<std::uint32_t>::max(),
           "trajectories", "must be in [1, 2^32)");
-  if (s.member_end == 0) s.member_end = s.trajectories;
   require(s.member_end <= s.trajectories, "member_end", "must be <= trajectories");
-  require(s.member_begin < s.member_end, "member_begin", "must be < member_end");
+  require(s.member_begin < s.end_member(), "member_begin", "must be < member_end");
   require(s.qk.empty() || s.qk.size() == std::size_t(s.dim) * s.dim, "qk",
           "must hold d x d = " + std::to_string(s.dim * s.dim) + " numbers");
   for (double v : s.qk) require(std::isfinite(v), "qk", "contains a non-finite value");
@@ -303,9 +302,9 @@ SphereResult run_sphere(const SphereSpec& in, const Progress& progress) {
   options.histogram_bins = s.histogram_bins;
   options.overflow_threshold = std::numeric_limits<double>::infinity();
   const SpherePlan p = plan_sphere(
-      s, s.member_begin, s.member_end,
+      s, s.member_begin, s.end_member(),
       host::statistics_costs(s.tokens, s.record_steps.size(), options,
-                             s.member_end - s.member_begin, 0, {"histogram_bins", "", ""}));
+                             s.end_member() - s.member_begin, 0, {"histogram_bins", "", ""}));
   r.device = device_name(p.backend.device);
   r.threads = p.chunks.threads;
   r.chunk = p.chunks.chunk;
@@ -337,7 +336,7 @@ SphereResult run_sphere(const SphereSpec& in, const Progress& progress) {
       }
     }
     done += k;
-    if (progress) progress(done, s.member_end - s.member_begin);
+    if (progress) progress(done, s.end_member() - s.member_begin);
   });
   r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return r;

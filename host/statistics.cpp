@@ -86,6 +86,17 @@ std::size_t EnsembleStatistics::max_bytes(int m, std::size_t records, const Stat
   return records * (per_record + samples);
 }
 
+std::size_t EnsembleStatistics::bytes() const {
+  std::size_t b = 0;
+  for (const LayerStatistics& s : stats_) {
+    b += sizeof(LayerStatistics) + (s.gram.size() + s.rho.size()) * sizeof(Moments) +
+         s.rho_histogram.size() * sizeof(std::int64_t) + s.samples.size() * sizeof(float);
+    for (const LogSketch& k : s.gram_sketch) b += sizeof(LogSketch) + k.store().bytes();
+    for (const GridSketch& k : s.rho_sketch) b += sizeof(GridSketch) + k.store().bytes();
+  }
+  return b;
+}
+
 std::int64_t EnsembleStatistics::members() const {
   return stats_.empty() ? 0 : stats_.front().members;
 }

@@ -119,7 +119,7 @@ TEST(Driver, TheArenaAllocatesOnTheFirstChunkOnly) {
 
 TEST(Driver, MemberRangesAreValidatedByName) {
   RunSpec s = small(Sampler::exact);
-  EXPECT_EQ(resolve_run(s).member_end, 30u);  // 0 means all members
+  EXPECT_EQ(resolve_run(s).end_member(), 30u);  // 0 means all members
   s.member_end = 31;
   EXPECT_EQ(key_of(s), "ensemble.member_end");
   s.member_end = 10;
@@ -176,4 +176,12 @@ TEST(Driver, AutoSaysWhyItPickedTheSampler) {
   EXPECT_EQ(r.sampler, "exact");
   EXPECT_NE(r.sampler_reason.find("auto: exact"), std::string::npos) << r.sampler_reason;
   EXPECT_EQ(run_ensemble(small(Sampler::direct)).sampler_reason, "requested");
+}
+
+// member_end = 0 stays "all members" after resolve_run, so a resolved spec
+// whose ensemble size is changed afterwards (as the benchmarks do) runs it all.
+TEST(Driver, MembersChangedAfterResolveAreAllRun) {
+  RunSpec s = resolve_run(small(Sampler::exact));
+  s.members = 41;
+  EXPECT_EQ(run_ensemble(s).stats.members(), 41);
 }

@@ -39,11 +39,15 @@ struct RunSpec {
   std::uint64_t member_begin = 0;
   std::uint64_t member_end = 0;
 
+  // The end of the piece: member_end, or members when it is 0. Kept 0 by
+  // resolve_run, so that changing `members` afterwards still means "all".
+  std::uint64_t end_member() const { return member_end > 0 ? member_end : members; }
+
   StatisticsOptions statistics_options() const;
 };
 
 // Validated copy with derived fields filled (record_layers sorted, unique,
-// within [0, depth], always containing 0 and depth; member_end set).
+// within [0, depth], always containing 0 and depth; member range checked).
 // Throws InputError.
 RunSpec resolve_run(const RunSpec& spec);
 

@@ -87,6 +87,7 @@ struct SdeSpec {
   // (member_end = 0: up to trajectories). Pieces merge into the whole.
   std::uint64_t member_begin = 0;
   std::uint64_t member_end = 0;
+  std::uint64_t end_member() const { return member_end > 0 ? member_end : trajectories; }
   StatisticsOptions statistics_options() const;  // overflow threshold +inf (blow-ups apart)
 
   // Filled by resolve_sde.

@@ -73,6 +73,7 @@ struct SphereSpec {
   // (member_end = 0: up to trajectories). Pieces merge into the whole.
   std::uint64_t member_begin = 0;
   std::uint64_t member_end = 0;
+  std::uint64_t end_member() const { return member_end > 0 ? member_end : trajectories; }
 };
 
 // Validated copy with derived fields (steps, record_steps, normalised

@@ -120,6 +120,10 @@ class EnsembleStatistics {
   double rho_quantile_error() const { return 1.0 / double(options_.rho_quantile_bins); }
   double gram_quantile_error() const { return options_.quantile_accuracy; }
 
+  // Bytes held now (sketch pages touched so far, histograms, samples...):
+  // at most max_bytes(), growing only as the data reach new sketch buckets.
+  std::size_t bytes() const;
+
   // Same counts, moments, sketches and histograms (and samples).
   bool operator==(const EnsembleStatistics& o) const;
 
