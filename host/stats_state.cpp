@@ -176,7 +176,7 @@ StatisticsState read_statistics_state(const std::string& where) {
         auto& sketches = L[0].*member;
         const std::size_t per = sketches.size(), size = sketches.front().store().size();
         const std::size_t r = idx[i] / (per * size), e = (idx[i] / size) % per;
-        if (r >= R) throw InputError("merge", "'" + path + "': sketch index out of range");
+        if (r >= R || cnt[i] <= 0) throw InputError("merge", "'" + path + "': bad sketch bucket");
         (L[r].*member)[e].store().add(idx[i] % size, cnt[i]);
       }
     };
