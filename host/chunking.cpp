@@ -82,31 +82,15 @@ std::uint64_t chunk_size(const MemoryRule& rule) {
 
 std::vector<MemoryCost> statistics_costs(int tokens, std::size_t records,
                                          const StatisticsOptions& options, std::uint64_t members,
-                                         std::uint64_t stored_members, const StatisticsKeys& keys) {
-  const std::size_t m = std::size_t(tokens), pairs = m * (m - 1) / 2, upper = m * (m + 1) / 2;
-  const std::size_t all = EnsembleStatistics::max_bytes(tokens, records, options, stored_members);
-  StatisticsOptions o = options;
-  o.exact_quantiles = false;
-  const std::size_t unstored = EnsembleStatistics::max_bytes(tokens, records, o, 0);
-  o.histogram_bins = 1;
-  const std::size_t histograms = unstored - EnsembleStatistics::max_bytes(tokens, records, o, 0);
-  // Sketch counts live in pages allocated on first use, and one member adds
-  // one value to each sketch: a sketch fed `members` members holds at most
-  // that many pages, whatever its worst case over all inputs.
-  const std::size_t page = CountStore::max_bytes(CountStore::kPage);
-  const std::size_t touched = saturating_mul(std::size_t(members), page);
-  const std::size_t v_worst = LogSketch::max_bytes(options.quantile_accuracy);
-  const std::size_t rho_worst = GridSketch::max_bytes(options.rho_quantile_bins);
-  const std::size_t v_sketches = records * upper * v_worst;
-  const std::size_t rho_sketches = records * pairs * rho_worst;
-  const std::size_t base = unstored - histograms - v_sketches - rho_sketches;  // moments, records
+                                         const StatisticsKeys& keys) {
+  const EnsembleStatistics::MemoryParts p =
+      EnsembleStatistics::max_bytes_parts(tokens, records, options, members);
   return {
-      {base, "statistics (moments, counters)", ""},
-      {records * upper * std::min(v_worst, touched), "V quantile sketches", ""},
-      {records * pairs * std::min(rho_worst, touched), "rho quantile grids",
-       keys.rho_quantile_bins},
-      {histograms, "rho histograms", keys.histogram_bins},
-      {all - unstored, "stored samples for exact quantiles", keys.exact_quantiles},
+      {p.moments, "statistics (moments, counters)", ""},
+      {p.v_sketches, "V quantile sketches", ""},
+      {p.rho_sketches, "rho quantile grids", keys.rho_quantile_bins},
+      {p.histograms, "rho histograms", keys.histogram_bins},
+      {p.samples, "stored samples for exact quantiles", keys.exact_quantiles},
   };
 }
 

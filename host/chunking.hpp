@@ -61,12 +61,11 @@ struct StatisticsKeys {
 };
 
 // The fixed costs of EnsembleStatistics fed `members` members
-// (EnsembleStatistics::max_bytes, with each sketch bounded by the pages
-// `members` values can touch), split by the parameter that sets each part;
-// `stored_members` members are kept when options.exact_quantiles.
+// (EnsembleStatistics::max_bytes_parts), each named by the parameter that
+// sets its size.
 std::vector<MemoryCost> statistics_costs(int tokens, std::size_t records,
                                          const StatisticsOptions& options, std::uint64_t members,
-                                         std::uint64_t stored_members, const StatisticsKeys& keys);
+                                         const StatisticsKeys& keys);
 
 // a * b, or SIZE_MAX when that overflows.
 std::size_t saturating_mul(std::size_t a, std::size_t b);

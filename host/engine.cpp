@@ -125,7 +125,6 @@ EnsembleResult run_ensemble(const RunSpec& in, const Progress& progress) {
       spec, spec.member_begin, spec.end_member(),
       host::statistics_costs(
           spec.model.tokens, spec.record_layers.size(), options, total,
-          options.exact_quantiles ? total : 0,
           {"ensemble.histogram_bins", "ensemble.rho_quantile_bins", "ensemble.exact_quantiles"}));
   result.device = device_name(p.backend.device);
   result.sampler = sampler_name(p.choice.sampler->id);

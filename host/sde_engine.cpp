@@ -313,7 +313,6 @@ SdeResult run_sde(const SdeSpec& in, const Progress& progress) {
       plan_sde(s, s.member_begin, s.end_member(),
                host::statistics_costs(
                    s.model.tokens, records, options, s.end_member() - s.member_begin,
-                   options.exact_quantiles ? s.end_member() - s.member_begin : 0,
                    {"sde.histogram_bins", "sde.rho_quantile_bins", "sde.exact_quantiles"}));
   r.device = device_name(p.backend.device);
   r.threads = p.chunks.threads;

@@ -304,7 +304,7 @@ SphereResult run_sphere(const SphereSpec& in, const Progress& progress) {
   const SpherePlan p = plan_sphere(
       s, s.member_begin, s.end_member(),
       host::statistics_costs(s.tokens, s.record_steps.size(), options,
-                             s.end_member() - s.member_begin, 0, {"histogram_bins", "", ""}));
+                             s.end_member() - s.member_begin, {"histogram_bins", "", ""}));
   r.device = device_name(p.backend.device);
   r.threads = p.chunks.threads;
   r.chunk = p.chunks.chunk;

@@ -72,18 +72,24 @@ EnsembleStatistics::EnsembleStatistics(int tokens, std::vector<int> layers, int 
         return o;
       }()) {}
 
-std::size_t EnsembleStatistics::max_bytes(int m, std::size_t records, const StatisticsOptions& o,
-                                          std::uint64_t stored_members) {
+EnsembleStatistics::MemoryParts EnsembleStatistics::max_bytes_parts(int m, std::size_t records,
+                                                                    const StatisticsOptions& o,
+                                                                    std::uint64_t members) {
   const std::size_t mm = std::size_t(m) * m, pairs = std::size_t(m) * (m - 1) / 2;
   const std::size_t upper = std::size_t(m) * (m + 1) / 2;
-  const std::size_t per_record =
-      sizeof(LayerStatistics) + 2 * mm * sizeof(Moments) +
-      pairs * o.histogram_bins * sizeof(std::int64_t) +
-      upper * (LogSketch::max_bytes(o.quantile_accuracy) + sizeof(LogSketch)) +
-      pairs * (GridSketch::max_bytes(o.rho_quantile_bins) + sizeof(GridSketch));
-  std::size_t samples = 0;
-  if (o.exact_quantiles) samples = std::size_t(stored_members) * mm * sizeof(float);
-  return records * (per_record + samples);
+  const std::size_t touched =
+      std::size_t(std::min<std::uint64_t>(members, std::uint64_t(1) << 40)) *
+      CountStore::max_bytes(CountStore::kPage);
+  const std::size_t v = std::min(LogSketch::max_bytes(o.quantile_accuracy), touched);
+  const std::size_t rho = std::min(GridSketch::max_bytes(o.rho_quantile_bins), touched);
+  MemoryParts p;
+  p.moments = records * (sizeof(LayerStatistics) + 2 * mm * sizeof(Moments) +
+                         upper * sizeof(LogSketch) + pairs * sizeof(GridSketch));
+  p.v_sketches = records * upper * v;
+  p.rho_sketches = records * pairs * rho;
+  p.histograms = records * pairs * std::size_t(o.histogram_bins) * sizeof(std::int64_t);
+  if (o.exact_quantiles) p.samples = records * std::size_t(members) * mm * sizeof(float);
+  return p;
 }
 
 std::size_t EnsembleStatistics::bytes() const {

@@ -214,8 +214,23 @@ TEST(EnsembleStatistics, MergeOfPiecesInAnyOrderEqualsOneRun) {
 
 TEST(EnsembleStatistics, MaxBytesBoundsWhatIsAllocated) {
   StatisticsOptions o;
-  const std::size_t bound = EnsembleStatistics::max_bytes(4, 3, o, 0);
+  // Many members: every sketch at its worst case; few: bounded by the pages they can touch.
+  const std::size_t bound = EnsembleStatistics::max_bytes(4, 3, o, 1000000);
   EXPECT_GT(bound, 3 * 10 * LogSketch::max_bytes(o.quantile_accuracy));
+  EXPECT_LT(EnsembleStatistics::max_bytes(4, 3, o, 2), bound / 50);
+  // What is allocated after adding members never exceeds the bound for that many.
+  const std::vector<float> g = random_grams(500, 3, 8);
+  EnsembleStatistics st(2, {0, 1, 2}, o);
+  st.add_members(g.data(), 500, nullptr, 1);
+  EXPECT_LE(st.bytes(), EnsembleStatistics::max_bytes(2, 3, o, 500));
   o.exact_quantiles = true;
-  EXPECT_EQ(EnsembleStatistics::max_bytes(4, 3, o, 1000) - bound, 3u * 1000 * 16 * sizeof(float));
+  EXPECT_EQ(EnsembleStatistics::max_bytes(4, 3, o, 1000) - EnsembleStatistics::max_bytes(
+                                                               4, 3,
+                                                               [&] {
+                                                                 StatisticsOptions n = o;
+                                                                 n.exact_quantiles = false;
+                                                                 return n;
+                                                               }(),
+                                                               1000),
+            3u * 1000 * 16 * sizeof(float));
 }

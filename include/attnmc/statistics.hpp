@@ -73,10 +73,20 @@ class EnsembleStatistics {
   EnsembleStatistics(int tokens, std::vector<int> layers, int histogram_bins,
                      double overflow_threshold);
 
-  // Bytes these statistics can occupy at most (for the memory cap), with
-  // `stored_members` members kept when exact_quantiles is on.
+  // The most these statistics can occupy when fed `members` members, part
+  // by part (for the memory cap): a sketch fed B values touches at most B
+  // count pages, whatever its worst case over all inputs; samples are kept
+  // for every member only with exact_quantiles.
+  struct MemoryParts {
+    std::size_t moments = 0, v_sketches = 0, rho_sketches = 0, histograms = 0, samples = 0;
+    std::size_t total() const { return moments + v_sketches + rho_sketches + histograms + samples; }
+  };
+  static MemoryParts max_bytes_parts(int tokens, std::size_t records,
+                                     const StatisticsOptions& options, std::uint64_t members);
   static std::size_t max_bytes(int tokens, std::size_t records, const StatisticsOptions& options,
-                               std::uint64_t stored_members);
+                               std::uint64_t members) {
+    return max_bytes_parts(tokens, records, options, members).total();
+  }
 
   // One member's Gram matrices at every recorded layer: layers x m x m.
   void add_member(const float* grams);
