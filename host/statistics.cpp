@@ -174,7 +174,8 @@ void EnsembleStatistics::add_record(std::size_t r, const float* g, bool blown) {
   for (int a = 0; a < m_; ++a)
     for (int b = 0; b < m_; ++b) {
       s.gram[a * m_ + b].add(g[a * m_ + b]);
-      const double c = a == b ? 1.0 : correlation(g, m_, a, b);
+      // a < b: the value the sketch pass computed (same function, same bits).
+      const double c = a == b ? 1.0 : a < b ? rho[pair_index(m_, a, b)] : correlation(g, m_, a, b);
       s.rho[a * m_ + b].add(c);
       if (a < b) {
         const int bin = std::clamp(int((c + 1.0) * 0.5 * bins), 0, bins - 1);

@@ -181,12 +181,16 @@ std::string run_table(const EnsembleResult& r) {
       format("attnmc %s: model %s, width n=%d, tokens m=%d, depth d=%d (T=d/n=%g), heads %d, %s\n",
              kVersion, model_kind_name(s.model).c_str(), s.model.width, m, s.model.depth,
              double(s.model.depth) / s.model.width, s.model.heads, input_description(s).c_str());
-  out += format(
-      "members %llu, seed %llu, device %s, sampler %s, %d threads, chunk %llu; "
-      "%.2f s simulate + %.2f s statistics\n",
-      static_cast<unsigned long long>(s.members), static_cast<unsigned long long>(s.seed),
-      r.device.c_str(), r.sampler.c_str(), r.threads, static_cast<unsigned long long>(r.chunk),
-      r.seconds_simulate, r.seconds_statistics);
+  out += format("members %llu, seed %llu, device %s, sampler %s, ",
+                static_cast<unsigned long long>(s.members), static_cast<unsigned long long>(s.seed),
+                r.device.c_str(), r.sampler.c_str());
+  if (r.chunk == 0)  // nothing ran: the statistics of pieces, merged
+    out += format("merged: members [%llu, %llu)\n", static_cast<unsigned long long>(s.member_begin),
+                  static_cast<unsigned long long>(s.end_member()));
+  else
+    out +=
+        format("%d threads, chunk %llu; %.2f s simulate + %.2f s statistics\n", r.threads,
+               static_cast<unsigned long long>(r.chunk), r.seconds_simulate, r.seconds_statistics);
   const bool pairs = m > 1, many = m > 2;
   std::string head = format("%6s %7s", "layer", "t");
   if (pairs) head += format(" | %8s %8s %8s %8s %8s", "rho01", "sd", "q10", "q50", "q90");
