@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "attnmc/error.hpp"
+#include "kernels/gram_statistics.hpp"
 
 namespace attnmc::host {
 namespace {
@@ -92,6 +93,30 @@ std::vector<MemoryCost> statistics_costs(int tokens, std::size_t records,
       {p.histograms, "rho histograms", keys.histogram_bins},
       {p.samples, "stored samples for exact quantiles", keys.exact_quantiles},
   };
+}
+
+GramDeliveryCosts gram_delivery_costs(const Backend& backend, int m, int records, bool reduce,
+                                      bool host_grams) {
+  GramDeliveryCosts c;
+  const std::size_t mm = std::size_t(m) * std::size_t(m), R = std::size_t(records);
+  if (host_grams) c.per_item += 2 * R * mm * sizeof(float);
+  if (!reduce) return c;
+#if defined(ATTNMC_WITH_CUDA)
+  const auto per_member = on_backend(backend, &omp::gram_statistics_bytes_per_member,
+                                     &cuda::gram_statistics_bytes_per_member);
+  const auto fixed =
+      on_backend(backend, &omp::gram_statistics_fixed_bytes, &cuda::gram_statistics_fixed_bytes);
+#else
+  (void)backend;
+  const auto per_member = &omp::gram_statistics_bytes_per_member;
+  const auto fixed = &omp::gram_statistics_fixed_bytes;
+#endif
+  const std::size_t keys = R * std::size_t(kernels::GramSlots(m).per_record());
+  c.per_item +=
+      per_member(m, records) + 2 * (keys * (sizeof(std::uint64_t) + sizeof(std::int64_t)) + R);
+  c.fixed = {fixed(m, records) + 2 * R * 2 * mm * sizeof(kernels::SegmentSums),
+             "device statistics reduction", ""};
+  return c;
 }
 
 }  // namespace attnmc::host

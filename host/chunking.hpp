@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "attnmc/statistics.hpp"
+#include "host/backend.hpp"
 
 namespace attnmc::host {
 
@@ -66,6 +67,18 @@ struct StatisticsKeys {
 std::vector<MemoryCost> statistics_costs(int tokens, std::size_t records,
                                          const StatisticsOptions& options, std::uint64_t members,
                                          const StatisticsKeys& keys);
+
+// What delivering a chunk's Gram matrices costs (kernels/gram_statistics.hpp):
+// the device reduction's buffers when `reduce`, its aggregate on the host at
+// worst (every key distinct) and, with `host_grams`, the host copy; host
+// buffers twice, because the driver fills one chunk's while the previous
+// one is being added.
+struct GramDeliveryCosts {
+  std::size_t per_item = 0;  // bytes per member of a chunk
+  MemoryCost fixed;          // whatever the chunk size
+};
+GramDeliveryCosts gram_delivery_costs(const Backend& backend, int tokens, int records, bool reduce,
+                                      bool host_grams);
 
 // a * b, or SIZE_MAX when that overflows.
 std::size_t saturating_mul(std::size_t a, std::size_t b);

@@ -7,13 +7,18 @@
 //  - chunk(context, first, count, out): runs items [first, first + count)
 //    on the backend (one of the family's or sampler's chunk functions);
 //  - sink(out, first, count): consumes them.
-// The driver sizes `out` once, creates one execution context (stream,
-// library handles, buffer arena) that every chunk reuses, and calls the
-// sink in item order, so chunking and threading never change the result.
+// The driver creates one execution context (stream, library handles, buffer
+// arena) that every chunk reuses and keeps two copies of `out` (sized once,
+// from the prototype it is given): while the sink consumes chunk k on a
+// host thread, chunk k + 1 runs on the backend into the other copy. Sinks
+// run one at a time, in item order, so chunking, threading and the overlap
+// never change the result; an exception in either is rethrown here after
+// both have stopped.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <future>
 
 #include "host/backend.hpp"
 #include "host/context.hpp"
@@ -27,15 +32,24 @@ struct ChunkPlan {
 };
 
 template <typename Out, typename Chunk, typename Sink>
-void drive(const Backend& backend, const ChunkPlan& plan, Out& out, Chunk&& chunk, Sink&& sink) {
+void drive(const Backend& backend, const ChunkPlan& plan, const Out& prototype, Chunk&& chunk,
+           Sink&& sink) {
   if (plan.end <= plan.begin) return;
-  out.resize(std::min(plan.chunk, plan.end - plan.begin));
+  Out out[2] = {prototype, prototype};
+  for (Out& o : out) o.resize(std::min(plan.chunk, plan.end - plan.begin));
   const Context context(backend, plan.threads);
-  for (std::uint64_t first = plan.begin; first < plan.end; first += plan.chunk) {
+  std::future<void> consuming;  // the sink of the previous chunk (declared after `out`)
+  std::uint64_t k = 0;
+  for (std::uint64_t first = plan.begin; first < plan.end; first += plan.chunk, ++k) {
     const std::uint64_t count = std::min(plan.chunk, plan.end - first);
-    chunk(context.get(), first, count, out);
-    sink(static_cast<const Out&>(out), first, count);
+    Out& o = out[k % 2];
+    chunk(context.get(), first, count, o);
+    if (consuming.valid()) consuming.get();  // the other copy is free again
+    consuming = std::async(std::launch::async, [&sink, &o, first, count] {
+      sink(static_cast<const Out&>(o), first, count);
+    });
   }
+  consuming.get();
 }
 
 }  // namespace attnmc::host

@@ -23,11 +23,14 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-// One chunk's results on the host: count x records x m x m.
+// One chunk's results on the host: the device reduction's aggregate and,
+// when asked, the Gram matrices themselves (count x records x m x m).
 struct GramBuffer {
   std::size_t per_member = 0;
+  bool keep_grams = false;
   std::vector<float> grams;
-  void resize(std::uint64_t members) { grams.resize(members * per_member); }
+  kernels::GramAggregate aggregate;
+  void resize(std::uint64_t members) { grams.resize(keep_grams ? members * per_member : 0); }
 };
 
 // Everything decided before the first chunk.
@@ -39,9 +42,10 @@ struct NetworkPlan {
   host::ChunkPlan chunks;
 };
 
-// `statistics`: the fixed costs of what the caller aggregates into.
+// `statistics`: the fixed costs of what the caller aggregates into (none:
+// no device reduction); `host_grams`: the caller reads every member's grams.
 NetworkPlan plan_networks(const RunSpec& spec, std::uint64_t first, std::uint64_t end,
-                          std::vector<host::MemoryCost> statistics) {
+                          std::vector<host::MemoryCost> statistics, bool host_grams) {
   NetworkPlan p;
   p.backend = host::select_backend(spec.device);
   p.choice = host::choose_sampler(spec);
@@ -53,8 +57,12 @@ NetworkPlan plan_networks(const RunSpec& spec, std::uint64_t first, std::uint64_
   host::MemoryRule rule;
   rule.memory_cap = spec.memory_cap;
   rule.free_memory = p.backend.free_memory;
-  rule.per_item = s.bytes_per_network(p.coef, records) + p.per_member * sizeof(float);
+  const bool reduce = !statistics.empty();
+  const host::GramDeliveryCosts delivery =
+      host::gram_delivery_costs(p.backend, int(m), records, reduce, host_grams);
+  rule.per_item = s.bytes_per_network(p.coef, records) + delivery.per_item;
   rule.fixed = std::move(statistics);
+  if (reduce) rule.fixed.push_back(delivery.fixed);
   rule.fixed.push_back(
       {host::saturating_mul(m * n, sizeof(double)), "input tokens", "model.width"});
   rule.fixed.push_back(
@@ -70,9 +78,12 @@ NetworkPlan plan_networks(const RunSpec& spec, std::uint64_t first, std::uint64_
   return p;
 }
 
-// Runs the plan; sink(grams, members) gets each chunk in member order.
+// Runs the plan; sink(buffer, members) gets each chunk in member order,
+// reduced on the device by `reduction` (null: none) and with its grams when
+// `host_grams`.
 template <typename Sink>
-void run_networks(const RunSpec& spec, const NetworkPlan& p, Sink sink) {
+void run_networks(const RunSpec& spec, const NetworkPlan& p,
+                  const kernels::GramStatisticsJob* reduction, bool host_grams, Sink sink) {
   const std::vector<double> x0 = initial_tokens(spec.input, spec.model);
   kernels::ChunkJob job;
   job.model = p.coef;
@@ -81,18 +92,22 @@ void run_networks(const RunSpec& spec, const NetworkPlan& p, Sink sink) {
   job.record_layers = spec.record_layers.data();
   job.records = int(spec.record_layers.size());
   const host::NetworkChunkFn chunk = p.choice.sampler->chunk(p.backend);
-  GramBuffer out;
-  out.per_member = p.per_member;
+  GramBuffer proto;
+  proto.per_member = p.per_member;
+  proto.keep_grams = host_grams;
   host::drive(
-      p.backend, p.chunks, out,
+      p.backend, p.chunks, proto,
       [&](const kernels::ExecContext& cx, std::uint64_t first, std::uint64_t count, GramBuffer& o) {
-        job.first_member = first;
-        job.count = count;
-        chunk(cx, job, o.grams.data());
+        kernels::ChunkJob j = job;
+        j.first_member = first;
+        j.count = count;
+        kernels::GramChunkOutput output;
+        output.grams = host_grams ? o.grams.data() : nullptr;
+        output.statistics = reduction;
+        output.aggregate = reduction != nullptr ? &o.aggregate : nullptr;
+        chunk(cx, j, output);
       },
-      [&](const GramBuffer& o, std::uint64_t, std::uint64_t count) {
-        sink(o.grams.data(), count);
-      });
+      [&](const GramBuffer& o, std::uint64_t, std::uint64_t count) { sink(o, count); });
 }
 
 }  // namespace
@@ -100,17 +115,19 @@ void run_networks(const RunSpec& spec, const NetworkPlan& p, Sink sink) {
 std::size_t bytes_per_network(const RunSpec& spec) {
   const RunSpec s = resolve_run(spec);
   const host::SamplerInfo& sampler = *host::choose_sampler(s).sampler;
-  const std::size_t m = std::size_t(s.model.tokens);
-  return sampler.bytes_per_network(kernels::coefficients_of(s.model), int(s.record_layers.size())) +
-         s.record_layers.size() * m * m * sizeof(float);
+  const int records = int(s.record_layers.size());
+  return sampler.bytes_per_network(kernels::coefficients_of(s.model), records) +
+         host::gram_delivery_costs(host::select_backend(s.device), s.model.tokens, records, true,
+                                   s.statistics_options().exact_quantiles)
+             .per_item;
 }
 
 std::vector<float> simulate_grams(const RunSpec& spec, std::uint64_t first, std::uint64_t count) {
-  const NetworkPlan p = plan_networks(spec, first, first + count, {});
+  const NetworkPlan p = plan_networks(spec, first, first + count, {}, true);
   std::vector<float> all;
   all.reserve(std::size_t(count) * p.per_member);
-  run_networks(spec, p, [&](const float* g, std::uint64_t members) {
-    all.insert(all.end(), g, g + members * p.per_member);
+  run_networks(spec, p, nullptr, true, [&](const GramBuffer& b, std::uint64_t members) {
+    all.insert(all.end(), b.grams.data(), b.grams.data() + members * p.per_member);
   });
   return all;
 }
@@ -125,24 +142,29 @@ EnsembleResult run_ensemble(const RunSpec& in, const Progress& progress) {
       spec, spec.member_begin, spec.end_member(),
       host::statistics_costs(
           spec.model.tokens, spec.record_layers.size(), options, total,
-          {"ensemble.histogram_bins", "ensemble.rho_quantile_bins", "ensemble.exact_quantiles"}));
+          {"ensemble.histogram_bins", "ensemble.rho_quantile_bins", "ensemble.exact_quantiles"}),
+      options.exact_quantiles);
   result.device = device_name(p.backend.device);
   result.sampler = sampler_name(p.choice.sampler->id);
   result.sampler_reason = p.choice.reason;
   result.threads = p.chunks.threads;
   result.chunk = p.chunks.chunk;
   result.stats = EnsembleStatistics(spec.model.tokens, spec.record_layers, options);
+  result.stats.reserve_for(total);
+  const kernels::GramStatisticsJob reduction = result.stats.device_job();
   std::uint64_t done = 0;
-  auto t_chunk = Clock::now();
-  run_networks(spec, p, [&](const float* g, std::uint64_t members) {
-    result.seconds_simulate += seconds_since(t_chunk);
-    const auto t_stats = Clock::now();
-    result.stats.add_members(g, members, nullptr, result.threads);
-    result.seconds_statistics += seconds_since(t_stats);
-    done += members;
-    if (progress) progress(done, total);
-    t_chunk = Clock::now();
-  });
+  const auto t0 = Clock::now();
+  // The device reduces each chunk; the host adds its aggregate while the
+  // next chunk runs (host/driver.hpp).
+  run_networks(spec, p, &reduction, options.exact_quantiles,
+               [&](const GramBuffer& b, std::uint64_t members) {
+                 const auto t_stats = Clock::now();
+                 result.stats.add_aggregate(b.aggregate, b.grams.data(), members);
+                 result.seconds_statistics += seconds_since(t_stats);
+                 done += members;
+                 if (progress) progress(done, total);
+               });
+  result.seconds_simulate = seconds_since(t0) - result.seconds_statistics;
   return result;
 }
 

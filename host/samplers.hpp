@@ -26,7 +26,7 @@
 namespace attnmc::host {
 
 using NetworkChunkFn = void (*)(const kernels::ExecContext&, const kernels::ChunkJob&,
-                                float* grams);
+                                const kernels::GramChunkOutput& output);
 
 struct SamplerInfo {
   Sampler id = Sampler::automatic;

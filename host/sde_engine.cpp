@@ -202,17 +202,18 @@ std::vector<double> sde_initial_gram(const SdeSpec& s) {
 
 namespace {
 
-// One chunk's results on the host, plus the blow-up flags of every record.
+// One chunk's results on the host: per-trajectory counters, the device
+// reduction's aggregate and, when asked, the Gram matrices.
 struct SdeBuffer {
-  std::size_t per_gram = 0, records = 0;
+  std::size_t per_gram = 0;
+  bool keep_grams = false;
   SdeTrajectories t;
-  std::vector<unsigned char> blown;  // count x records: record blown up (+inf in quantiles)
+  kernels::GramAggregate aggregate;
   void resize(std::uint64_t count) {
-    t.grams.resize(count * per_gram);
+    t.grams.resize(keep_grams ? count * per_gram : 0);
     t.blowup_step.resize(count);
     t.projections.resize(count);
     t.rho_clips.resize(count);
-    blown.resize(count * records);
   }
 };
 
@@ -225,7 +226,7 @@ struct SdePlan {
 // the fixed costs of what the caller aggregates into; throws before any work
 // when the run cannot fit the memory cap.
 SdePlan plan_sde(const SdeSpec& s, std::uint64_t first, std::uint64_t end,
-                 std::vector<host::MemoryCost> statistics) {
+                 std::vector<host::MemoryCost> statistics, bool host_grams) {
   SdePlan p;
   p.backend = host::select_backend(s.device);
   const std::size_t records = s.record_steps.size(), m = std::size_t(s.model.tokens);
@@ -234,8 +235,12 @@ SdePlan plan_sde(const SdeSpec& s, std::uint64_t first, std::uint64_t end,
   host::MemoryRule rule;
   rule.memory_cap = s.memory_cap;
   rule.free_memory = p.backend.free_memory;
-  rule.per_item = 2 * (grams + outputs) + records;  // device + host copies, blow-up flags
+  const bool reduce = !statistics.empty();
+  const host::GramDeliveryCosts delivery =
+      host::gram_delivery_costs(p.backend, int(m), int(records), reduce, host_grams);
+  rule.per_item = grams + 3 * outputs + delivery.per_item;  // device, two host buffers
   rule.fixed = std::move(statistics);
+  if (reduce) rule.fixed.push_back(delivery.fixed);
   rule.fixed.push_back({2 * m * m * sizeof(double) + records * sizeof(std::int64_t),
                         "initial covariance and record steps", ""});
   rule.requested = s.chunk;
@@ -249,9 +254,12 @@ SdePlan plan_sde(const SdeSpec& s, std::uint64_t first, std::uint64_t end,
   return p;
 }
 
-// Runs the plan; sink(buffer, count) gets each chunk in trajectory order.
+// Runs the plan; sink(buffer, count) gets each chunk in trajectory order,
+// reduced on the device by `reduction` (null: none), with its grams when
+// `host_grams`.
 template <typename Sink>
-void run_sde_chunks(const SdeSpec& s, const SdePlan& p, Sink sink) {
+void run_sde_chunks(const SdeSpec& s, const SdePlan& p, const kernels::GramStatisticsJob* reduction,
+                    bool host_grams, Sink sink) {
   const std::vector<double> v0 = sde_initial_gram(s);
   kernels::SdeJob job;
   job.model = sde_coefficients_of(s, v0);
@@ -266,22 +274,23 @@ void run_sde_chunks(const SdeSpec& s, const SdePlan& p, Sink sink) {
                                       &attnmc::omp::sde_chunk
 #endif
   );
-  SdeBuffer buf;
-  buf.records = s.record_steps.size();
-  buf.per_gram = buf.records * std::size_t(s.model.tokens) * s.model.tokens;
+  SdeBuffer proto;
+  proto.per_gram = s.record_steps.size() * std::size_t(s.model.tokens) * s.model.tokens;
+  proto.keep_grams = host_grams;
   host::drive(
-      p.backend, p.chunks, buf,
+      p.backend, p.chunks, proto,
       [&](const kernels::ExecContext& cx, std::uint64_t first, std::uint64_t count, SdeBuffer& b) {
-        job.first_member = first;
-        job.count = count;
-        const kernels::SdeChunkOut out{b.t.grams.data(), b.t.blowup_step.data(),
-                                       b.t.projections.data(), b.t.rho_clips.data()};
-        chunk(cx, job, out);
-        // Record q of a path that blew up at step `at` is a blow-up from q on.
-        for (std::uint64_t t = 0; t < count; ++t)
-          for (std::size_t q = 0; q < b.records; ++q)
-            b.blown[t * b.records + q] =
-                b.t.blowup_step[t] >= 0 && s.record_steps[q] >= b.t.blowup_step[t];
+        kernels::SdeJob j = job;
+        j.first_member = first;
+        j.count = count;
+        kernels::SdeChunkOut out;
+        out.gram.grams = host_grams ? b.t.grams.data() : nullptr;
+        out.gram.statistics = reduction;
+        out.gram.aggregate = reduction != nullptr ? &b.aggregate : nullptr;
+        out.blowup_step = b.t.blowup_step.data();
+        out.projections = b.t.projections.data();
+        out.rho_clips = b.t.rho_clips.data();
+        chunk(cx, j, out);
       },
       [&](const SdeBuffer& b, std::uint64_t, std::uint64_t count) { sink(b, count); });
 }
@@ -289,10 +298,10 @@ void run_sde_chunks(const SdeSpec& s, const SdePlan& p, Sink sink) {
 }  // namespace
 
 SdeTrajectories simulate_sde(const SdeSpec& s, std::uint64_t first, std::uint64_t count) {
-  const SdePlan p = plan_sde(s, first, first + count, {});
+  const SdePlan p = plan_sde(s, first, first + count, {}, true);
   const std::size_t per_gram = s.record_steps.size() * std::size_t(s.model.tokens) * s.model.tokens;
   SdeTrajectories all;
-  run_sde_chunks(s, p, [&](const SdeBuffer& buf, std::uint64_t k) {
+  run_sde_chunks(s, p, nullptr, true, [&](const SdeBuffer& buf, std::uint64_t k) {
     const SdeTrajectories& b = buf.t;
     all.grams.insert(all.grams.end(), b.grams.begin(), b.grams.begin() + k * per_gram);
     all.blowup_step.insert(all.blowup_step.end(), b.blowup_step.begin(), b.blowup_step.begin() + k);
@@ -313,7 +322,8 @@ SdeResult run_sde(const SdeSpec& in, const Progress& progress) {
       plan_sde(s, s.member_begin, s.end_member(),
                host::statistics_costs(
                    s.model.tokens, records, options, s.end_member() - s.member_begin,
-                   {"sde.histogram_bins", "sde.rho_quantile_bins", "sde.exact_quantiles"}));
+                   {"sde.histogram_bins", "sde.rho_quantile_bins", "sde.exact_quantiles"}),
+               options.exact_quantiles);
   r.device = device_name(p.backend.device);
   r.threads = p.chunks.threads;
   r.chunk = p.chunks.chunk;
@@ -323,19 +333,22 @@ SdeResult run_sde(const SdeSpec& in, const Progress& progress) {
     r.record_times.push_back(double(k) * s.dt);
   }
   r.stats = EnsembleStatistics(s.model.tokens, layers, options);
+  r.stats.reserve_for(s.end_member() - s.member_begin);
+  const kernels::GramStatisticsJob reduction = r.stats.device_job();
   std::uint64_t done = 0;
-  run_sde_chunks(s, p, [&](const SdeBuffer& buf, std::uint64_t k) {
-    const SdeTrajectories& b = buf.t;
-    for (std::uint64_t t = 0; t < k; ++t) {
-      if (b.blowup_step[t] >= 0) ++r.blowups;
-      r.projections += b.projections[t];
-      if (b.projections[t] > 0) ++r.projected_trajectories;
-      r.rho_clips += b.rho_clips[t];
-    }
-    r.stats.add_members(b.grams.data(), k, buf.blown.data(), r.threads);
-    done += k;
-    if (progress) progress(done, s.end_member() - s.member_begin);
-  });
+  run_sde_chunks(s, p, &reduction, options.exact_quantiles,
+                 [&](const SdeBuffer& buf, std::uint64_t k) {
+                   const SdeTrajectories& b = buf.t;
+                   for (std::uint64_t t = 0; t < k; ++t) {
+                     if (b.blowup_step[t] >= 0) ++r.blowups;
+                     r.projections += b.projections[t];
+                     if (b.projections[t] > 0) ++r.projected_trajectories;
+                     r.rho_clips += b.rho_clips[t];
+                   }
+                   r.stats.add_aggregate(buf.aggregate, b.grams.data(), k);
+                   done += k;
+                   if (progress) progress(done, s.end_member() - s.member_begin);
+                 });
   r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return r;
 }

@@ -192,12 +192,15 @@ std::vector<double> read_sphere_tokens(const std::string& path, int tokens, int 
 
 namespace {
 
-// One chunk's results on the host.
+// One chunk's results on the host: per-trajectory outcomes, the device
+// reduction's aggregate and, when asked, the Gram matrices.
 struct SphereBuffer {
   std::size_t per_gram = 0, nd = 0;
+  bool keep_grams = false;
   SphereTrajectories t;
+  kernels::GramAggregate aggregate;
   void resize(std::uint64_t count) {
-    t.grams.resize(count * per_gram);
+    t.grams.resize(keep_grams ? count * per_gram : 0);
     t.outcome.resize(count);
     t.clusters.resize(count);
     t.norm_error.resize(count);
@@ -214,7 +217,7 @@ struct SpherePlan {
 // the fixed costs of what the caller aggregates into; throws before any work
 // when the run cannot fit the memory cap.
 SpherePlan plan_sphere(const SphereSpec& s, std::uint64_t first, std::uint64_t end,
-                       std::vector<host::MemoryCost> statistics) {
+                       std::vector<host::MemoryCost> statistics, bool host_grams) {
   SpherePlan p;
   p.backend = host::select_backend(s.device);
   const kernels::SphereCoefficients c = coefficients_of(s);
@@ -223,9 +226,15 @@ SpherePlan plan_sphere(const SphereSpec& s, std::uint64_t first, std::uint64_t e
   host::MemoryRule rule;
   rule.memory_cap = s.memory_cap;
   rule.free_memory = p.backend.free_memory;
-  // Device buffers, then the host copy of the records, outcomes and final tokens.
-  rule.per_item = omp::sphere_bytes_per_trajectory(c) + 2 * grams + nd * sizeof(double) + 16;
+  // Device buffers, then two host buffers of outcomes and final tokens, and
+  // the delivery of the records (device reduction, host copies).
+  const bool reduce = !statistics.empty();
+  const host::GramDeliveryCosts delivery =
+      host::gram_delivery_costs(p.backend, s.tokens, int(records), reduce, host_grams);
+  rule.per_item = omp::sphere_bytes_per_trajectory(c) + grams + 2 * (nd * sizeof(double) + 16) +
+                  delivery.per_item;
   rule.fixed = std::move(statistics);
+  if (reduce) rule.fixed.push_back(delivery.fixed);
   // Start tokens and Q^T K on the host and the device (d x d: the dimension sets it).
   rule.fixed.push_back({2 * (nd + s.qk.size()) * sizeof(double) + records * sizeof(std::int64_t),
                         "start tokens and Q^T K", "dim"});
@@ -242,7 +251,8 @@ SpherePlan plan_sphere(const SphereSpec& s, std::uint64_t first, std::uint64_t e
 
 // Runs the plan; sink(trajectories, count) gets each chunk in trajectory order.
 template <typename Sink>
-void run_sphere_chunks(const SphereSpec& s, const SpherePlan& p, Sink sink) {
+void run_sphere_chunks(const SphereSpec& s, const SpherePlan& p,
+                       const kernels::GramStatisticsJob* reduction, bool host_grams, Sink sink) {
   const std::vector<double> x0 = sphere_start(s);
   kernels::SphereJob job;
   job.model = coefficients_of(s);
@@ -258,30 +268,39 @@ void run_sphere_chunks(const SphereSpec& s, const SpherePlan& p, Sink sink) {
                                       &attnmc::omp::sphere_chunk
 #endif
   );
-  SphereBuffer buf;
-  buf.per_gram = s.record_steps.size() * std::size_t(s.tokens) * s.tokens;
-  buf.nd = std::size_t(s.tokens) * s.dim;
+  SphereBuffer proto;
+  proto.per_gram = s.record_steps.size() * std::size_t(s.tokens) * s.tokens;
+  proto.nd = std::size_t(s.tokens) * s.dim;
+  proto.keep_grams = host_grams;
   host::drive(
-      p.backend, p.chunks, buf,
+      p.backend, p.chunks, proto,
       [&](const kernels::ExecContext& cx, std::uint64_t first, std::uint64_t count,
           SphereBuffer& b) {
-        job.first_member = first;
-        job.count = count;
-        const kernels::SphereChunkOut out{b.t.grams.data(), b.t.outcome.data(), b.t.clusters.data(),
-                                          b.t.norm_error.data(), b.t.final_tokens.data()};
-        chunk(cx, job, out);
+        kernels::SphereJob j = job;
+        j.first_member = first;
+        j.count = count;
+        kernels::SphereChunkOut out;
+        out.gram.grams = host_grams ? b.t.grams.data() : nullptr;
+        out.gram.statistics = reduction;
+        out.gram.aggregate = reduction != nullptr ? &b.aggregate : nullptr;
+        out.outcome = b.t.outcome.data();
+        out.clusters = b.t.clusters.data();
+        out.norm_error = b.t.norm_error.data();
+        out.final_tokens = b.t.final_tokens.data();
+        chunk(cx, j, out);
       },
-      [&](const SphereBuffer& b, std::uint64_t, std::uint64_t count) { sink(b.t, count); });
+      [&](const SphereBuffer& b, std::uint64_t, std::uint64_t count) { sink(b, count); });
 }
 
 }  // namespace
 
 SphereTrajectories simulate_sphere(const SphereSpec& s, std::uint64_t first, std::uint64_t count) {
-  const SpherePlan p = plan_sphere(s, first, first + count, {});
+  const SpherePlan p = plan_sphere(s, first, first + count, {}, true);
   const std::size_t nn = std::size_t(s.tokens) * s.tokens, nd = std::size_t(s.tokens) * s.dim;
   const std::size_t per_gram = s.record_steps.size() * nn;
   SphereTrajectories all;
-  run_sphere_chunks(s, p, [&](const SphereTrajectories& b, std::uint64_t k) {
+  run_sphere_chunks(s, p, nullptr, true, [&](const SphereBuffer& buf, std::uint64_t k) {
+    const SphereTrajectories& b = buf.t;
     all.grams.insert(all.grams.end(), b.grams.begin(), b.grams.begin() + k * per_gram);
     all.outcome.insert(all.outcome.end(), b.outcome.begin(), b.outcome.begin() + k);
     all.clusters.insert(all.clusters.end(), b.clusters.begin(), b.clusters.begin() + k);
@@ -304,7 +323,8 @@ SphereResult run_sphere(const SphereSpec& in, const Progress& progress) {
   const SpherePlan p = plan_sphere(
       s, s.member_begin, s.end_member(),
       host::statistics_costs(s.tokens, s.record_steps.size(), options,
-                             s.end_member() - s.member_begin, {"histogram_bins", "", ""}));
+                             s.end_member() - s.member_begin, {"histogram_bins", "", ""}),
+      false);
   r.device = device_name(p.backend.device);
   r.threads = p.chunks.threads;
   r.chunk = p.chunks.chunk;
@@ -313,8 +333,11 @@ SphereResult run_sphere(const SphereSpec& in, const Progress& progress) {
                                std::numeric_limits<double>::infinity());
   r.clusters.assign(std::size_t(s.tokens) + 1, 0);
   std::uint64_t done = 0;
-  run_sphere_chunks(s, p, [&](const SphereTrajectories& b, std::uint64_t k) {
-    r.stats.add_members(b.grams.data(), k, nullptr, r.threads);
+  r.stats.reserve_for(s.end_member() - s.member_begin);
+  const kernels::GramStatisticsJob reduction = r.stats.device_job();
+  run_sphere_chunks(s, p, &reduction, false, [&](const SphereBuffer& buf, std::uint64_t k) {
+    const SphereTrajectories& b = buf.t;
+    r.stats.add_aggregate(buf.aggregate, nullptr, k);
     for (std::uint64_t t = 0; t < k; ++t) {
       switch (SphereOutcome(b.outcome[t])) {
         case SphereOutcome::collapse:

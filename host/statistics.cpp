@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "attnmc/error.hpp"
+#include "kernels/gram_statistics.hpp"
 
 namespace attnmc {
 
@@ -40,8 +41,7 @@ bool StatisticsOptions::operator==(const StatisticsOptions& o) const {
 }
 
 double correlation(const float* g, int m, int a, int b) {
-  const double r = double(g[a * m + b]) / std::sqrt(double(g[a * m + a]) * double(g[b * m + b]));
-  return std::clamp(r, -1.0, 1.0);
+  return kernels::gram_correlation(g, m, a, b);
 }
 
 EnsembleStatistics::EnsembleStatistics(int tokens, std::vector<int> layers,
@@ -182,6 +182,109 @@ void EnsembleStatistics::add_record(std::size_t r, const float* g, bool blown) {
         ++s.rho_histogram[std::size_t(pair_index(m_, a, b)) * bins + bin];
       }
     }
+}
+
+kernels::GramStatisticsJob EnsembleStatistics::device_job() const {
+  kernels::GramStatisticsJob j;
+  j.m = m_;
+  j.records = int(layers_.size());
+  j.overflow_threshold = options_.overflow_threshold;
+  j.histogram_bins = options_.histogram_bins;
+  j.rho = kernels::GridBuckets{options_.rho_quantile_bins};
+  j.v = LogSketch(options_.quantile_accuracy).buckets();
+  j.keep_status = options_.exact_quantiles;
+  return j;
+}
+
+void EnsembleStatistics::add_aggregate(const kernels::GramAggregate& g, const float* grams,
+                                       std::uint64_t count) {
+  using kernels::MemberStatus;
+  const kernels::GramSlots slots(m_);
+  const std::uint64_t per = std::uint64_t(slots.per_record());
+  const std::size_t mm = std::size_t(m_) * m_, R = stats_.size();
+  const std::size_t bins = std::size_t(options_.histogram_bins);
+  if (g.counts.size() != g.keys.size() || g.segments.size() != R * 2 * mm)
+    throw Error("EnsembleStatistics::add_aggregate: aggregate of other statistics");
+  for (std::size_t k = 0; k < g.keys.size(); ++k) {
+    const std::uint64_t record_slot = g.keys[k] >> 32, bucket = g.keys[k] & 0xffffffffu;
+    const std::size_t r = std::size_t(record_slot / per);
+    const int slot = int(record_slot % per);
+    if (r >= R) throw Error("EnsembleStatistics::add_aggregate: key beyond the records");
+    LayerStatistics& s = stats_[r];
+    const std::int64_t n = g.counts[k];
+    auto add_to = [&](CountStore& store) {
+      if (bucket >= store.size()) throw Error("EnsembleStatistics::add_aggregate: bad bucket");
+      store.add(std::size_t(bucket), n);
+    };
+    if (slot < slots.upper) {
+      add_to(s.gram_sketch[std::size_t(slot)].store());
+    } else if (slot < slots.histogram(0)) {
+      add_to(s.rho_sketch[std::size_t(slot - slots.upper)].store());
+    } else if (slot < slots.status()) {
+      if (bucket >= bins) throw Error("EnsembleStatistics::add_aggregate: bad histogram bin");
+      s.rho_histogram[std::size_t(slot - slots.histogram(0)) * bins + bucket] += n;
+    } else {
+      s.members += n;
+      switch (MemberStatus(bucket)) {
+        case MemberStatus::ok:
+          break;
+        case MemberStatus::overflow:
+          s.overflow += n;
+          break;
+        case MemberStatus::nonfinite:
+          s.nonfinite += n;
+          break;
+        case MemberStatus::blown:
+          s.blowup += n;
+          break;
+        default:
+          throw Error("EnsembleStatistics::add_aggregate: bad member status");
+      }
+    }
+  }
+  for (std::size_t r = 0; r < R; ++r) {
+    LayerStatistics& s = stats_[r];
+    for (int kind = 0; kind < 2; ++kind)
+      for (std::size_t e = 0; e < mm; ++e) {
+        const kernels::SegmentSums& t = g.segments[(r * 2 + std::size_t(kind)) * mm + e];
+        Moments& mo = kind == 0 ? s.gram[e] : s.rho[e];
+        ExactSum::Limbs sum, sum_sq;
+        std::copy(t.sum, t.sum + ExactSum::kLimbs, sum.begin());
+        std::copy(t.sum_sq, t.sum_sq + ExactSum::kLimbs, sum_sq.begin());
+        mo.count += t.count;
+        mo.sum.merge_limbs(sum, t.sum_overflow != 0);
+        mo.sum_sq.merge_limbs(sum_sq, t.sum_sq_overflow != 0);
+        const int a = int(e) / m_, b = int(e) % m_;
+        auto widen = [&](auto& sketch) {
+          sketch.set_range(std::min(sketch.min(), t.min), std::max(sketch.max(), t.max));
+        };
+        if (kind == 0 && a <= b) widen(s.gram_sketch[std::size_t(upper_index(m_, a, b))]);
+        if (kind == 1 && a < b) widen(s.rho_sketch[std::size_t(pair_index(m_, a, b))]);
+      }
+  }
+  if (!options_.exact_quantiles) return;
+  if (grams == nullptr || g.status.size() != count * R)
+    throw Error("EnsembleStatistics::add_aggregate: stored samples need the chunk's grams");
+  for (std::uint64_t i = 0; i < count; ++i)
+    for (std::size_t r = 0; r < R; ++r) {
+      const MemberStatus st = MemberStatus(g.status[i * R + r]);
+      std::vector<float>& out = stats_[r].samples;
+      if (st == MemberStatus::blown)
+        out.insert(out.end(), mm, std::numeric_limits<float>::infinity());
+      else if (st != MemberStatus::nonfinite)
+        out.insert(out.end(), grams + (i * R + r) * mm, grams + (i * R + r + 1) * mm);
+    }
+}
+
+void EnsembleStatistics::reserve_for(std::uint64_t members) {
+  auto reserve = [&](CountStore& store) {
+    const std::uint64_t pages = (store.size() + CountStore::kPage - 1) / CountStore::kPage;
+    if (members >= pages) store.allocate_all();
+  };
+  for (LayerStatistics& s : stats_) {
+    for (LogSketch& k : s.gram_sketch) reserve(k.store());
+    for (GridSketch& k : s.rho_sketch) reserve(k.store());
+  }
 }
 
 void EnsembleStatistics::merge(const EnsembleStatistics& o) {

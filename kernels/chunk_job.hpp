@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "kernels/exec_context.hpp"
+#include "kernels/gram_statistics.hpp"
 #include "kernels/model_coefficients.hpp"
 
 namespace attnmc::kernels {
@@ -31,9 +32,9 @@ struct ChunkJob {
 // whatever the chunk size, *_bytes_per_network what grows with it.
 #define ATTNMC_DECLARE_BACKEND(NS)                                                                \
   namespace attnmc::NS {                                                                          \
-  /* Direct sampler: fresh n x n weights per layer. grams: host, count x records x m x m. */      \
+  /* Direct sampler: fresh n x n weights per layer; `output`: what to deliver of the grams. */    \
   void direct_chunk(const attnmc::kernels::ExecContext& cx, const attnmc::kernels::ChunkJob& job, \
-                    float* grams);                                                                \
+                    const attnmc::kernels::GramChunkOutput& output);                              \
   std::size_t direct_bytes_per_network(const attnmc::kernels::ModelCoefficients& model,           \
                                        int records);                                              \
   std::size_t direct_fixed_bytes(const attnmc::kernels::ModelCoefficients& model, int records);   \
@@ -42,7 +43,7 @@ struct ChunkJob {
                            const attnmc::kernels::ChunkJob& job);                                 \
   /* Exact (Gram-chain) sampler: same law, cost independent of width. */                          \
   void exact_chunk(const attnmc::kernels::ExecContext& cx, const attnmc::kernels::ChunkJob& job,  \
-                   float* grams);                                                                 \
+                   const attnmc::kernels::GramChunkOutput& output);                               \
   std::size_t exact_bytes_per_network(const attnmc::kernels::ModelCoefficients& model,            \
                                       int records);                                               \
   std::size_t exact_fixed_bytes(const attnmc::kernels::ModelCoefficients& model, int records);    \

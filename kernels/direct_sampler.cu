@@ -190,7 +190,8 @@ void direct_weights_only(const ExecContext& cx, const kernels::ChunkJob& job) {
   kernels::launch::synchronize(cx);
 }
 
-void direct_chunk(const ExecContext& cx, const kernels::ChunkJob& job, float* grams) {
+void direct_chunk(const ExecContext& cx, const kernels::ChunkJob& job,
+                  const kernels::GramChunkOutput& output) {
   const kernels::launch::Scope scope(cx);
   const kernels::SingleThreadedBlas blas_scope;
   const ModelCoefficients& p = job.model;
@@ -257,7 +258,7 @@ void direct_chunk(const ExecContext& cx, const kernels::ChunkJob& job, float* gr
     }
     record_if_due(layer);
   }
-  kernels::launch::copy_to_host(cx, grams, out, std::size_t(count * job.records * m * m));
+  deliver_grams(cx, buffers, output, out, nullptr, nullptr, job.count, int(p.m), job.records);
 }
 
 }  // namespace attnmc::ATTNMC_BACKEND_NS

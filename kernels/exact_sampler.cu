@@ -55,7 +55,8 @@ std::size_t exact_fixed_bytes(const kernels::ModelCoefficients& p, int records) 
   return std::size_t(p.m) * std::size_t(p.m) * sizeof(double) + std::size_t(records) * sizeof(int);
 }
 
-void exact_chunk(const kernels::ExecContext& cx, const kernels::ChunkJob& job, float* grams) {
+void exact_chunk(const kernels::ExecContext& cx, const kernels::ChunkJob& job,
+                 const kernels::GramChunkOutput& output) {
   const kernels::ModelCoefficients& p = job.model;
   validate(p);
   const kernels::launch::Scope scope(cx);
@@ -73,7 +74,7 @@ void exact_chunk(const kernels::ExecContext& cx, const kernels::ChunkJob& job, f
   params.seed = job.seed;
   for_each_index(cx, Index(job.count),
                  ExactNetworks{params, job.first_member, c0, records, job.records, out});
-  kernels::launch::copy_to_host(cx, grams, out, std::size_t(job.count) * job.records * p.m * p.m);
+  deliver_grams(cx, buffers, output, out, nullptr, nullptr, job.count, int(p.m), job.records);
 }
 
 }  // namespace attnmc::ATTNMC_BACKEND_NS

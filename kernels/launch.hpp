@@ -21,6 +21,7 @@
 #include "kernels/cuda_check.hpp"
 #else
 #include <omp.h>
+#include <thrust/system/omp/execution_policy.h>
 #endif
 
 namespace attnmc::kernels::launch {
@@ -47,6 +48,27 @@ void for_each_index(const ExecContext& cx, Index count, F f) {
   (void)cx;
   thrust::for_each(thrust::device, thrust::counting_iterator<Index>(0),
                    thrust::counting_iterator<Index>(count), f);
+#endif
+}
+
+// Thrust's temporary storage (sort, reduce_by_key) from the run's arena, so
+// library algorithms allocate nothing per chunk either.
+struct FrameAllocator {
+  using value_type = char;
+  Arena::Frame* frame;
+  char* allocate(std::ptrdiff_t bytes) { return frame->take<char>(std::size_t(bytes)); }
+  void deallocate(char*, std::size_t) noexcept {}  // the arena keeps the block
+};
+
+// The execution policy of a library algorithm on the context: its stream
+// (no synchronisation asked for) and the arena's scratch on CUDA, the
+// OpenMP system (the Scope's thread count) on the CPU.
+inline auto policy(const ExecContext& cx, FrameAllocator& scratch) {
+#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
+  return thrust::cuda::par_nosync(scratch).on(stream_of(cx));
+#else
+  (void)cx;
+  return thrust::omp::par(scratch);
 #endif
 }
 

@@ -9,6 +9,7 @@
 
 #include "attnmc/sde.hpp"
 #include "kernels/exec_context.hpp"
+#include "kernels/gram_statistics.hpp"
 #include "kernels/sde_math.hpp"
 
 namespace attnmc::kernels {
@@ -29,7 +30,7 @@ SdeCoefficients sde_coefficients(const SdeSpec& resolved);
 
 // Where a chunk's results go (host arrays sized for job.count trajectories).
 struct SdeChunkOut {
-  float* grams = nullptr;               // count x records x m x m (+inf from a blow-up on)
+  GramChunkOutput gram;  // the recorded Gram matrices: host copy and/or device reduction
   std::int64_t* blowup_step = nullptr;  // count; -1: no blow-up
   std::int32_t* projections = nullptr;  // count
   std::int32_t* rho_clips = nullptr;    // count

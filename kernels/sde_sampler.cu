@@ -125,7 +125,8 @@ void sde_chunk(const ExecContext& cx, const kernels::SdeJob& job, const kernels:
       else
         go(run_chunk<0, kernels::kMaxSdeTokens>);
   }
-  kernels::launch::copy_to_host(cx, out.grams, grams, count * job.records * mm);
+  // Record q of a path that blew up at step `at` is a blow-up from q on.
+  deliver_grams(cx, buffers, out.gram, grams, blow, rec, count, m, job.records);
   kernels::launch::copy_to_host(cx, out.blowup_step, blow, count);
   kernels::launch::copy_to_host(cx, out.projections, proj, count);
   kernels::launch::copy_to_host(cx, out.rho_clips, clips, count);

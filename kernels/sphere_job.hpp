@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "kernels/exec_context.hpp"
+#include "kernels/gram_statistics.hpp"
 #include "kernels/sphere_math.hpp"
 
 namespace attnmc::kernels {
@@ -25,8 +26,8 @@ struct SphereJob {
 
 // Where a chunk's results go (host arrays sized for job.count trajectories).
 struct SphereChunkOut {
-  float* grams = nullptr;            // count x records x N x N
-  std::int8_t* outcome = nullptr;    // count
+  GramChunkOutput gram;            // the recorded Gram matrices: host copy and/or device reduction
+  std::int8_t* outcome = nullptr;  // count
   std::int16_t* clusters = nullptr;  // count
   double* norm_error = nullptr;      // count
   double* final_tokens = nullptr;    // count x N x d

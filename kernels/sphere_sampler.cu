@@ -95,7 +95,7 @@ void sphere_chunk(const kernels::ExecContext& cx, const kernels::SphereJob& job,
                   job.records, work,        per_work,         grams, outcome, clusters,
                   norm_error,  final_tokens};
   for_each_index(cx, Index(count), f);
-  kernels::launch::copy_to_host(cx, out.grams, grams, grams_size);
+  deliver_grams(cx, buffers, out.gram, grams, nullptr, nullptr, count, c.n, job.records);
   kernels::launch::copy_to_host(cx, out.outcome, outcome, count);
   kernels::launch::copy_to_host(cx, out.clusters, clusters, count);
   kernels::launch::copy_to_host(cx, out.norm_error, norm_error, count);

@@ -45,12 +45,8 @@ std::string key_of(const RunSpec& s) {
 }
 
 struct CountingOut {
-  int resizes = 0;
-  std::uint64_t size = 0;
-  void resize(std::uint64_t n) {
-    ++resizes;
-    size = n;
-  }
+  std::vector<std::uint64_t>* sizes = nullptr;  // shared by the driver's copies
+  void resize(std::uint64_t n) { sizes->push_back(n); }
 };
 
 }  // namespace
@@ -60,7 +56,8 @@ TEST(Driver, ItemsReachTheSinkInOrderAndBuffersAreSizedOnce) {
   plan.begin = 5;
   plan.end = 28;
   plan.chunk = 7;
-  CountingOut out;
+  std::vector<std::uint64_t> sizes;
+  CountingOut out{&sizes};
   std::vector<std::uint64_t> firsts, counts;
   host::drive(
       host::select_backend(Device::cpu), plan, out,
@@ -71,14 +68,14 @@ TEST(Driver, ItemsReachTheSinkInOrderAndBuffersAreSizedOnce) {
         firsts.push_back(first);
         counts.push_back(count);
       });
-  EXPECT_EQ(out.resizes, 1);
-  EXPECT_EQ(out.size, 7u);
+  EXPECT_EQ(sizes, (std::vector<std::uint64_t>{7, 7}));  // two buffers, each sized once
   EXPECT_EQ(firsts, (std::vector<std::uint64_t>{5, 12, 19, 26}));
   EXPECT_EQ(counts, (std::vector<std::uint64_t>{7, 7, 7, 2}));
 }
 
-// The sampler buffers come from the arena: allocated by the first chunk,
-// reused (no allocation, no zero fill) by every later one.
+// The sampler's and the device reduction's buffers (the sort's scratch
+// included) come from the arena: allocated by the first chunk, reused (no
+// allocation, no zero fill) by every later one.
 TEST(Driver, TheArenaAllocatesOnTheFirstChunkOnly) {
   for (Sampler sampler : {Sampler::direct, Sampler::exact}) {
     RunSpec s = resolve_run(small(sampler));
@@ -97,9 +94,12 @@ TEST(Driver, TheArenaAllocatesOnTheFirstChunkOnly) {
     plan.threads = 1;
     struct Out {
       std::vector<float> grams;
+      kernels::GramAggregate aggregate;
       std::size_t per = 0;
       void resize(std::uint64_t n) { grams.resize(n * per); }
     } out;
+    const EnsembleStatistics stats(s.model.tokens, s.record_layers, s.statistics_options());
+    const kernels::GramStatisticsJob reduction = stats.device_job();
     out.per = s.record_layers.size() * 9;
     std::vector<std::size_t> allocations;
     host::drive(
@@ -107,7 +107,7 @@ TEST(Driver, TheArenaAllocatesOnTheFirstChunkOnly) {
         [&](const kernels::ExecContext& cx, std::uint64_t first, std::uint64_t count, Out& o) {
           job.first_member = first;
           job.count = count;
-          info.chunk(backend)(cx, job, o.grams.data());
+          info.chunk(backend)(cx, job, {o.grams.data(), &reduction, &o.aggregate});
           allocations.push_back(cx.arena->allocations());
         },
         [](const Out&, std::uint64_t, std::uint64_t) {});

@@ -2,8 +2,9 @@
 #include "attnmc/exact_sum.hpp"
 
 #include <cmath>
-#include <cstring>
 #include <limits>
+
+#include "kernels/exact_sum_math.hpp"
 
 namespace attnmc {
 namespace {
@@ -23,51 +24,26 @@ Quad quad_value(const ExactSum::Limbs& l) {
 
 }  // namespace
 
+static_assert(ExactSum::kLimbs == kernels::kExactLimbs &&
+                  ExactSum::kLowBit == kernels::kExactLowBit,
+              "one fixed-point layout for the host and the device reductions");
+
 void ExactSum::add(double x) {
-  // |x| = mant 2^e read off the IEEE bits (faster than frexp/ldexp).
-  std::uint64_t bits;
-  std::memcpy(&bits, &x, sizeof bits);
-  const int biased = int((bits >> 52) & 0x7ff);
-  std::uint64_t mant = bits & ((std::uint64_t(1) << 52) - 1);
-  if (biased == 0x7ff) {  // inf or NaN
-    overflow_ = true;
-    return;
-  }
-  if (biased == 0 && mant == 0) return;  // +-0
-  if (biased != 0) mant |= std::uint64_t(1) << 52;
-  const int e = (biased == 0 ? 1 : biased) - 1075;
-  int p = e - kLowBit;  // bit position of mant's lowest bit
-  if (p < 0) {
-    if (-p >= 64) return;
-    mant >>= -p;  // truncation toward zero, the same for every order of adds
-    p = 0;
-    if (mant == 0) return;
-  }
-  const int k = p >> 5, s = p & 31;
-  if (k + 2 >= kLimbs) {
-    overflow_ = true;
-    return;
-  }
-  const unsigned __int128 v = static_cast<unsigned __int128>(mant) << s;  // < 2^85
-  const std::int64_t d0 = std::int64_t(std::uint64_t(v) & 0xffffffffu);
-  const std::int64_t d1 = std::int64_t(std::uint64_t(v >> 32) & 0xffffffffu);
-  const std::int64_t d2 = std::int64_t(std::uint64_t(v >> 64));
-  if ((bits >> 63) == 0) {
-    limb_[k] += d0;
-    limb_[k + 1] += d1;
-    limb_[k + 2] += d2;
-  } else {
-    limb_[k] -= d0;
-    limb_[k + 1] -= d1;
-    limb_[k + 2] -= d2;
-  }
+  if (!kernels::exact_add(limb_.data(), x)) overflow_ = true;
   if (++pending_ >= kMaxPending) normalize();
 }
 
 void ExactSum::add_square(double x) {
-  const double p = x * x;
-  add(p);
-  add(std::fma(x, x, -p));  // the rounding error of p, exactly
+  if (!kernels::exact_add_square(limb_.data(), x)) overflow_ = true;
+  pending_ += 2;
+  if (pending_ >= kMaxPending) normalize();
+}
+
+void ExactSum::merge_limbs(const Limbs& limbs, bool overflowed) {
+  normalize();
+  for (int k = 0; k < kLimbs; ++k) limb_[k] += limbs[k];
+  normalize();
+  overflow_ = overflow_ || overflowed;
 }
 
 void ExactSum::normalize() {

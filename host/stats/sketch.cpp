@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "attnmc/error.hpp"
+#include "kernels/sketch_buckets.hpp"
 
 namespace attnmc {
 
@@ -70,6 +71,11 @@ std::size_t CountStore::bytes() const {
   return b;
 }
 
+void CountStore::allocate_all() {
+  for (auto& p : pages_)
+    if (!p) p = std::make_unique<std::int64_t[]>(kPage);
+}
+
 std::size_t CountStore::max_bytes(std::size_t size) {
   const std::size_t pages = (size + kPage - 1) / kPage;
   return pages * (kPage * sizeof(std::int64_t) + sizeof(std::unique_ptr<std::int64_t[]>) + 16);
@@ -85,11 +91,7 @@ GridSketch::GridSketch(int cells) : cells_(cells), store_(std::size_t(cells) + 1
   if (cells < 1) throw InputError("ensemble.rho_quantile_bins", "must be >= 1");
 }
 
-std::size_t GridSketch::bucket(double x) const {
-  if (x == std::numeric_limits<double>::infinity()) return std::size_t(cells_);
-  const double c = std::floor((x + 1.0) * 0.5 * double(cells_));
-  return std::size_t(std::clamp(c, 0.0, double(cells_ - 1)));
-}
+std::size_t GridSketch::bucket(double x) const { return kernels::GridBuckets{cells_}.bucket(x); }
 
 void GridSketch::add(double x) {
   store_.add(bucket(x));
@@ -150,24 +152,18 @@ std::size_t LogSketch::max_bytes(double a, double mn, double mx) {
   return CountStore::max_bytes(buckets_for(a, mn, mx));
 }
 
-std::int64_t LogSketch::log_index(double magnitude) const {
-  return std::int64_t(std::ceil(std::log(magnitude) / log_gamma_));
+kernels::LogBuckets LogSketch::buckets() const {
+  kernels::LogBuckets b;
+  b.log_gamma = log_gamma_;
+  b.lo = lo_;
+  b.hi = hi_;
+  b.k = k_;
+  return b;
 }
 
-std::size_t LogSketch::bucket(double x) const {
-  const std::size_t K = k_;
-  if (x == 0.0) return K + 3;
-  if (std::isinf(x)) return x > 0 ? 2 * K + 6 : 0;
-  const std::int64_t j = log_index(std::fabs(x));
-  if (x > 0) {
-    if (j < lo_) return K + 4;
-    if (j > hi_) return 2 * K + 5;
-    return K + 5 + std::size_t(j - lo_);
-  }
-  if (j < lo_) return K + 2;
-  if (j > hi_) return 1;
-  return 2 + std::size_t(hi_ - j);
-}
+std::int64_t LogSketch::log_index(double magnitude) const { return buckets().log_index(magnitude); }
+
+std::size_t LogSketch::bucket(double x) const { return buckets().bucket(x); }
 
 void LogSketch::add(double x) {
   store_.add(bucket(x));

@@ -23,6 +23,9 @@ class ExactSum {
   void add(double x);         // x exactly (up to the truncation above)
   void add_square(double x);  // x * x exactly (as the two doubles of an exact product)
   void merge(const ExactSum& other);
+  // Adds raw (unnormalised) limbs of the same layout, each below 2^62 in
+  // magnitude: what a device reduction of up to 2^30 values hands back.
+  void merge_limbs(const Limbs& limbs, bool overflowed);
 
   double value() const;  // rounded to double (via a 113-bit sum); NaN when overflowed
   bool overflowed() const { return overflow_; }

@@ -26,6 +26,9 @@
 #include <vector>
 
 namespace attnmc {
+namespace kernels {
+struct LogBuckets;
+}
 
 // Integer counts over bucket indices [0, size), in pages of kPage buckets
 // allocated on first use. Pages are small because the tails of a sketch are
@@ -55,6 +58,8 @@ class CountStore {
   // Non-zero buckets in index order (the canonical serialised form).
   std::vector<std::pair<std::uint64_t, std::int64_t>> nonzero() const;
   std::size_t bytes() const;  // allocated now
+  // Allocates every page now (memory flat from here on, at max_bytes).
+  void allocate_all();
   static std::size_t max_bytes(std::size_t size);
   bool operator==(const CountStore& o) const;
 
@@ -109,6 +114,8 @@ class LogSketch {
   double max() const { return max_; }
   void set_range(double mn, double mx) { min_ = mn, max_ = mx; }
   std::size_t bucket(double x) const;
+  // The bucket mapping alone (kernels/sketch_buckets.hpp), for device reductions.
+  kernels::LogBuckets buckets() const;
   double representative(std::size_t bucket) const;
   double quantile(double q) const;  // numpy-linear on representatives; NaN when empty
   double accuracy() const { return accuracy_; }

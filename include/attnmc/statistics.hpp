@@ -21,6 +21,10 @@
 #include "attnmc/sketch.hpp"
 
 namespace attnmc {
+namespace kernels {
+struct GramAggregate;
+struct GramStatisticsJob;
+}  // namespace kernels
 
 // Mean and variance of one scalar from exact sums of x and x^2.
 struct Moments {
@@ -99,6 +103,18 @@ class EnsembleStatistics {
   // (0 = one); the result is the same for any thread count.
   void add_members(const float* grams, std::uint64_t count, const unsigned char* blown_up,
                    int threads = 0);
+  // The device reduction's parameters for these statistics
+  // (kernels/gram_statistics.hpp), and a chunk's aggregate added: the same
+  // bits as add_members on the chunk's matrices. `grams` (host, count x
+  // layers x m x m) is read only for stored samples (exact_quantiles),
+  // with the aggregate's per-member status.
+  kernels::GramStatisticsJob device_job() const;
+  void add_aggregate(const kernels::GramAggregate& aggregate, const float* grams,
+                     std::uint64_t count);
+  // Allocates now every sketch page that `members` members could touch
+  // (all of them once members >= pages), so that memory stays flat, at the
+  // worst case max_bytes already counts for them, however the data spread.
+  void reserve_for(std::uint64_t members);
   // Adds `other` (statistics of other members): exact and order-independent
   // except for stored samples, which are appended. Throws Error when the
   // shapes or options differ.

@@ -1,0 +1,221 @@
+// Per-chunk reduction of Gram matrices into the statistics' integer state
+// (kernels/gram_statistics.hpp). One source, two device systems: nvcc
+// (attnmc::cuda) and the host compiler with Thrust's OpenMP system
+// (attnmc::omp). Three passes and a sort:
+//  1. per (member, record): its status and one key per slot (sketch
+//     bucket, histogram bin or status; kNoKey for nothing);
+//  2. per (segment, block of members): exact sums, count and range;
+//  3. per segment: the blocks' partial sums added (integers: any order);
+//  then sort + reduce_by_key turns the keys into (key, count) pairs.
+#include <thrust/iterator/constant_iterator.h>
+#include <thrust/reduce.h>
+#include <thrust/sort.h>
+
+#include <algorithm>
+#include <string>
+
+#include "attnmc/error.hpp"
+#include "kernels/gram_statistics.hpp"
+#include "kernels/launch.hpp"
+
+namespace attnmc::ATTNMC_BACKEND_NS {
+namespace {
+
+using kernels::GramSlots;
+using kernels::GramStatisticsJob;
+using kernels::MemberStatus;
+using kernels::SegmentSums;
+using kernels::launch::for_each_index;
+using kernels::launch::Index;
+
+// Partial sums per chunk: enough blocks of members to fill the device.
+#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
+constexpr Index kTargetPartials = 1 << 16;
+#else
+constexpr Index kTargetPartials = 1 << 11;
+#endif
+constexpr Index kMinBlock = 256;  // members per block at least
+
+Index segments_of(int m, int records) { return Index(records) * 2 * m * m; }
+
+// Pass 1: status and keys of member i = idx / records, record r = idx % records.
+struct MemberKeys {
+  GramStatisticsJob job;
+  const float* grams;
+  const std::int64_t* blowup_step;   // null: no blow-ups
+  const std::int64_t* record_steps;  // with blowup_step
+  unsigned char* status;
+  std::uint64_t* keys;
+  ATTNMC_HD void operator()(Index idx) const {
+    const int m = job.m, R = job.records;
+    const Index i = idx / R, r = idx % R;
+    const float* g = grams + idx * Index(m) * m;
+    const bool blown =
+        blowup_step != nullptr && blowup_step[i] >= 0 && record_steps[r] >= blowup_step[i];
+    const MemberStatus st = kernels::gram_status(g, m, job.overflow_threshold, blown);
+    status[idx] = static_cast<unsigned char>(st);
+    const GramSlots slots(m);
+    const std::uint64_t base = std::uint64_t(r) * std::uint64_t(slots.per_record());
+    std::uint64_t* k = keys + idx * Index(slots.per_record());
+    for (int s = 0; s < slots.per_record(); ++s) k[s] = kernels::kNoKey;
+    k[slots.status()] = kernels::gram_key(base + slots.status(), std::uint32_t(st));
+    if (st == MemberStatus::nonfinite) return;
+    const double inf = INFINITY;
+    for (int a = 0, u = 0, p = 0; a < m; ++a)
+      for (int b = a; b < m; ++b, ++u) {
+        const double x = st == MemberStatus::blown ? inf : double(g[a * m + b]);
+        k[u] = kernels::gram_key(base + u, job.v.bucket(x));
+        if (b == a) continue;
+        const double c = st == MemberStatus::blown ? inf : kernels::gram_correlation(g, m, a, b);
+        k[slots.rho_sketch(p)] = kernels::gram_key(base + slots.rho_sketch(p), job.rho.bucket(c));
+        if (st == MemberStatus::ok) {
+          const int bins = job.histogram_bins;
+          int bin = int((c + 1.0) * 0.5 * bins);
+          bin = bin < 0 ? 0 : bin > bins - 1 ? bins - 1 : bin;
+          k[slots.histogram(p)] = kernels::gram_key(base + slots.histogram(p), std::uint32_t(bin));
+        }
+        ++p;
+      }
+  }
+};
+
+// Pass 2: segment seg = idx % segments over block blk = idx / segments.
+struct SegmentBlock {
+  int m, records;
+  Index count, segments, block;
+  const float* grams;
+  const unsigned char* status;
+  SegmentSums* partials;
+  ATTNMC_HD void operator()(Index idx) const {
+    const Index blk = idx / segments, seg = idx % segments, mm = Index(m) * m;
+    const Index r = seg / (2 * mm), kind = (seg / mm) % 2, e = seg % mm;
+    const int a = int(e / m), b = int(e % m);
+    SegmentSums acc;
+    const Index end = (blk + 1) * block < count ? (blk + 1) * block : count;
+    for (Index i = blk * block; i < end; ++i) {
+      const Index row = i * records + r;
+      const MemberStatus st = static_cast<MemberStatus>(status[row]);
+      if (st == MemberStatus::nonfinite) continue;
+      if (st == MemberStatus::blown) {
+        acc.max = INFINITY;
+        continue;
+      }
+      const float* g = grams + row * mm;
+      const double x = kind == 0 ? double(g[e])
+                       : a == b  ? 1.0
+                                 : kernels::gram_correlation(g, m, a, b);
+      acc.min = x < acc.min ? x : acc.min;
+      acc.max = x > acc.max ? x : acc.max;
+      if (st != MemberStatus::ok) continue;
+      ++acc.count;
+      if (!kernels::exact_add(acc.sum, x)) acc.sum_overflow = 1;
+      if (!kernels::exact_add_square(acc.sum_sq, x)) acc.sum_sq_overflow = 1;
+    }
+    partials[idx] = acc;
+  }
+};
+
+// Pass 3: segment seg's blocks added.
+struct SegmentTotal {
+  Index segments, blocks;
+  const SegmentSums* partials;
+  SegmentSums* totals;
+  ATTNMC_HD void operator()(Index seg) const {
+    SegmentSums t;
+    for (Index blk = 0; blk < blocks; ++blk) {
+      const SegmentSums& p = partials[blk * segments + seg];
+      t.count += p.count;
+      for (int k = 0; k < kernels::kExactLimbs; ++k) {
+        t.sum[k] += p.sum[k];
+        t.sum_sq[k] += p.sum_sq[k];
+      }
+      t.sum_overflow |= p.sum_overflow;
+      t.sum_sq_overflow |= p.sum_sq_overflow;
+      t.min = p.min < t.min ? p.min : t.min;
+      t.max = p.max > t.max ? p.max : t.max;
+    }
+    totals[seg] = t;
+  }
+};
+
+Index blocks_for(Index count, Index segments) {
+  const Index by_size = (count + kMinBlock - 1) / kMinBlock;
+  return std::max<Index>(1, std::min(by_size, kTargetPartials / std::max<Index>(1, segments)));
+}
+
+}  // namespace
+
+std::size_t gram_statistics_bytes_per_member(int m, int records) {
+  // Status, keys, unique keys and counts, and the sort's temporary keys.
+  const std::size_t keys = std::size_t(records) * std::size_t(GramSlots(m).per_record());
+  return std::size_t(records) + keys * 4 * sizeof(std::uint64_t) + 64;
+}
+
+std::size_t gram_statistics_fixed_bytes(int m, int records) {
+  const Index segments = segments_of(m, records);
+  const Index partials = std::max(segments, kTargetPartials) + segments;
+  return std::size_t(partials) * sizeof(SegmentSums) + (1 << 20);  // + the sort's own scratch
+}
+
+void reduce_grams(const kernels::ExecContext& cx, kernels::Arena::Frame& frame,
+                  const GramStatisticsJob& job, const float* grams, const std::int64_t* blowup_step,
+                  const std::int64_t* record_steps, std::uint64_t count,
+                  kernels::GramAggregate& out) {
+  // Raw limbs of up to 2^30 values per segment stay below 2^62 (merge_limbs).
+  if (count >= (std::uint64_t(1) << 30))
+    throw Error("reduce_grams: a chunk of " + std::to_string(count) +
+                " members is beyond the exact reduction's 2^30");
+  const Index rows = Index(count) * job.records, per = GramSlots(job.m).per_record();
+  const Index n_keys = rows * per, segments = segments_of(job.m, job.records);
+  const Index blocks = blocks_for(Index(count), segments);
+  const Index block = (Index(count) + blocks - 1) / blocks;
+  unsigned char* status = frame.take<unsigned char>(std::size_t(rows));
+  std::uint64_t* keys = frame.take<std::uint64_t>(std::size_t(n_keys));
+  std::uint64_t* unique = frame.take<std::uint64_t>(std::size_t(n_keys));
+  std::int64_t* counts = frame.take<std::int64_t>(std::size_t(n_keys));
+  SegmentSums* partials = frame.take<SegmentSums>(std::size_t(blocks * segments));
+  SegmentSums* totals = frame.take<SegmentSums>(std::size_t(segments));
+
+  for_each_index(cx, rows, MemberKeys{job, grams, blowup_step, record_steps, status, keys});
+  for_each_index(
+      cx, blocks * segments,
+      SegmentBlock{job.m, job.records, Index(count), segments, block, grams, status, partials});
+  for_each_index(cx, segments, SegmentTotal{segments, blocks, partials, totals});
+
+  kernels::launch::FrameAllocator scratch{&frame};
+  Index n_unique = 0;
+  if (n_keys > 0) {
+    thrust::sort(kernels::launch::policy(cx, scratch), keys, keys + n_keys);
+    const auto ends =
+        thrust::reduce_by_key(kernels::launch::policy(cx, scratch), keys, keys + n_keys,
+                              thrust::constant_iterator<std::int64_t>(1), unique, counts);
+    n_unique = Index(ends.first - unique);
+  }
+  out.keys.resize(std::size_t(n_unique));
+  out.counts.resize(std::size_t(n_unique));
+  kernels::launch::copy_to_host(cx, out.keys.data(), unique, std::size_t(n_unique));
+  kernels::launch::copy_to_host(cx, out.counts.data(), counts, std::size_t(n_unique));
+  if (!out.keys.empty() && out.keys.back() == kernels::kNoKey) {  // the skipped increments
+    out.keys.pop_back();
+    out.counts.pop_back();
+  }
+  out.segments.resize(std::size_t(segments));
+  kernels::launch::copy_to_host(cx, out.segments.data(), totals, std::size_t(segments));
+  out.status.resize(job.keep_status ? std::size_t(rows) : 0);
+  if (job.keep_status)
+    kernels::launch::copy_to_host(cx, out.status.data(), status, out.status.size());
+}
+
+void deliver_grams(const kernels::ExecContext& cx, kernels::Arena::Frame& frame,
+                   const kernels::GramChunkOutput& output, const float* grams,
+                   const std::int64_t* blowup_step, const std::int64_t* record_steps,
+                   std::uint64_t count, int m, int records) {
+  if (output.aggregate != nullptr)
+    reduce_grams(cx, frame, *output.statistics, grams, blowup_step, record_steps, count,
+                 *output.aggregate);
+  if (output.grams != nullptr)
+    kernels::launch::copy_to_host(cx, output.grams, grams,
+                                  std::size_t(count) * std::size_t(records) * std::size_t(m) * m);
+}
+
+}  // namespace attnmc::ATTNMC_BACKEND_NS
