@@ -191,6 +191,10 @@ void reduce_grams(const kernels::ExecContext& cx, kernels::Arena::Frame& frame,
                               thrust::constant_iterator<std::int64_t>(1), unique, counts);
     n_unique = Index(ends.first - unique);
   }
+  // Capacity for every key at once, so that a later chunk with more distinct
+  // keys never doubles the vectors (untouched capacity costs no memory).
+  out.keys.reserve(std::size_t(n_keys));
+  out.counts.reserve(std::size_t(n_keys));
   out.keys.resize(std::size_t(n_unique));
   out.counts.resize(std::size_t(n_unique));
   kernels::launch::copy_to_host(cx, out.keys.data(), unique, std::size_t(n_unique));
