@@ -307,6 +307,9 @@ void apply_table(const toml::table& root, RunSpec& spec, Pending& pending) {
 }
 
 std::string read_text_file(const std::string& path, const std::string& key) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))  // an ifstream "opens" a directory on Linux
+    throw InputError(key, "cannot read '" + path + "': it is a directory");
   std::ifstream f(path, std::ios::binary);
   if (!f) throw InputError(key, "cannot read '" + path + "': " + std::strerror(errno));
   std::ostringstream s;

@@ -363,3 +363,24 @@ TEST_F(Cli, CollapseWithoutPythonKeepsTheCsv) {
 }
 
 }  // namespace
+
+// Issue 9, defect 9: an unknown command exits 2 naming it, with or without
+// --help after it.
+TEST_F(Cli, UnknownCommandsAreErrors) {
+  for (const char* args : {"bogus", "bogus --help"}) {
+    Result r = run(args);
+    EXPECT_EQ(r.code, 2) << args;
+    EXPECT_NE(r.err.find("unknown command 'bogus'"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("run"), std::string::npos) << r.err;  // lists the commands
+  }
+}
+
+// Issue 9, defect 3: a configuration path that is a directory cannot be read
+// (it used to run the built-in defaults with exit 0).
+TEST_F(Cli, AConfigThatIsADirectoryIsRefused) {
+  fs::create_directories(dir_ / "cfgdir");
+  Result r = run("run " + (dir_ / "cfgdir").string() + " -o " + (dir_ / "out").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("it is a directory"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "out"));
+}

@@ -11,6 +11,7 @@
 #include "attnmc/sde.hpp"
 #include "attnmc/sphere.hpp"
 #include "host/chunking.hpp"
+#include "kernels/gram_statistics.hpp"
 
 using namespace attnmc;
 
@@ -136,4 +137,25 @@ TEST(Threads, RunsLeaveTheProcessThreadSettingsAsTheyWere) {
   d.device = Device::cpu;
   run_sde(d);
   EXPECT_EQ(omp_get_max_threads(), before);
+}
+
+// The device reduction's buffers and its host aggregate count per network:
+// a chunk that fits the sampler's own buffers but not them is refused.
+TEST(MemoryCap, TheDeviceReductionCountsUnderTheCap) {
+  RunSpec s = base();
+  s.sampler = Sampler::exact;
+  s.record_every = 1;
+  const RunSpec r = resolve_run(s);
+  const int records = int(r.record_layers.size());
+  const std::size_t keys = std::size_t(records) * std::size_t(kernels::GramSlots(4).per_record());
+  const std::size_t per_network = bytes_per_network(r);
+  EXPECT_GE(per_network, omp::gram_statistics_bytes_per_member(4, records) + 2 * keys * 16);
+  // A cap with room for 10^4 networks' sampler buffers and statistics, but not
+  // for 10^4 networks' reduction.
+  s.members = 10000;
+  s.chunk = 10000;
+  s.memory_cap = 150u << 20;
+  EXPECT_EQ(refusal(s), "ensemble.chunk");
+  s.chunk = 500;
+  EXPECT_EQ(refusal(s), "(ran)");
 }

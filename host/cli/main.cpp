@@ -441,6 +441,18 @@ int main(int argc, char** argv) {
   add_compare_command(app);
 
   try {
+    // An unknown command is an error (exit 2), also with --help after it.
+    if (argc > 1 && argv[1][0] != '-') {
+      bool known = false;
+      std::string names;
+      for (const CLI::App* sub : app.get_subcommands({})) {
+        known = known || sub->get_name() == argv[1];
+        names += (names.empty() ? "" : ", ") + sub->get_name();
+      }
+      if (!known)
+        throw InputError(
+            "command", std::string("unknown command '") + argv[1] + "' (commands: " + names + ")");
+    }
     app.parse(argc, argv);
     if (run->parsed()) run_command(run_opts);
     if (collapse->parsed()) collapse_command(collapse_opts, !no_plot);
