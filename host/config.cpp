@@ -6,8 +6,10 @@
 
 #include <toml++/toml.h>
 
+#include <cerrno>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -62,6 +64,23 @@ std::uint64_t get_count(const toml::node& n, const std::string& key) {
   const std::int64_t v = get_integer(n, key);
   if (v < 0) throw InputError(key, "must be >= 0, got " + std::to_string(v));
   return std::uint64_t(v);
+}
+
+// A seed: an integer 0 .. 2^63 - 1, or a string of decimal digits up to
+// 2^64 - 1 (TOML integers are signed 64-bit).
+std::uint64_t get_seed(const toml::node& n, const std::string& key) {
+  const std::string rule = "a seed is an integer from 0 to 2^64 - 1 (above 2^63 - 1 as a string)";
+  if (auto str = n.as_string()) {
+    const std::string& t = str->get();
+    errno = 0;
+    const bool digits = !t.empty() && t.find_first_not_of("0123456789") == std::string::npos;
+    const unsigned long long v = digits ? std::strtoull(t.c_str(), nullptr, 10) : 0;
+    if (!digits || errno == ERANGE) throw InputError(key, rule + ", got '" + t + "'");
+    return std::uint64_t(v);
+  }
+  if (auto i = n.as_integer(); i && i->get() < 0)
+    throw InputError(key, rule + ", got " + std::to_string(i->get()));
+  return get_count(n, key);
 }
 
 bool get_bool(const toml::node& n, const std::string& key) {
@@ -174,7 +193,7 @@ const std::map<std::string, std::map<std::string, Setter>>& setters() {
       s.members = get_count(n, k);
     };
     ens["seed"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
-      s.seed = get_count(n, k);
+      s.seed = get_seed(n, k);
     };
     ens["record_every"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
       s.record_every = get_int(n, k);
@@ -577,6 +596,9 @@ namespace {
 // shortest representation that reads back to the same double).
 std::string toml_value(const nlohmann::json& v, const std::string& key) {
   if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+  // Above 2^63 - 1 (a seed) TOML needs the digits as a string.
+  if (v.is_number_unsigned() && v.get<std::uint64_t>() > std::uint64_t(INT64_MAX))
+    return "\"" + v.dump() + "\"";
   if (v.is_number_integer() || v.is_number_unsigned()) return v.dump();
   if (v.is_number_float()) {
     std::string t = v.dump();

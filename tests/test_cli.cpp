@@ -384,3 +384,27 @@ TEST_F(Cli, AConfigThatIsADirectoryIsRefused) {
   EXPECT_NE(r.err.find("it is a directory"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir_ / "out"));
 }
+
+// Issue 9, defect 10: one rule for seeds on every command, 0 to 2^64 - 1;
+// -1 is refused (it used to wrap to 2^64 - 1 in sde and sphere) and 2^64 - 1
+// is accepted by run (it used to be refused), through to a merge of pieces.
+TEST_F(Cli, SeedsFollowOneRuleEverywhere) {
+  for (const char* cmd : {"run", "sde", "sphere", "compare"}) {
+    Result r = run(std::string(cmd) + " --seed -1 -q");
+    EXPECT_EQ(r.code, 2) << cmd << ": " << r.text();
+    EXPECT_NE(r.text().find("0 to 2^64 - 1"), std::string::npos) << cmd << ": " << r.text();
+  }
+  const fs::path cfg = write("tiny.toml", kTiny);
+  const std::string base = "run " + cfg.string() + " --seed 18446744073709551615 -q ";
+  Result a = run(base + "--range 0:20 -o " + (dir_ / "a").string());
+  Result b = run(base + "--range 20:60 -o " + (dir_ / "b").string());
+  ASSERT_EQ(a.code, 0) << a.text();
+  ASSERT_EQ(b.code, 0) << b.text();
+  EXPECT_NE(slurp(dir_ / "a" / "summary.json").find("18446744073709551615"), std::string::npos);
+  Result m = run("merge " + (dir_ / "a").string() + " " + (dir_ / "b").string() + " -q -o " +
+                 (dir_ / "ab").string());
+  EXPECT_EQ(m.code, 0) << m.text();
+  Result big =
+      run("run " + cfg.string() + " --seed 18446744073709551616 -q -o " + (dir_ / "c").string());
+  EXPECT_EQ(big.code, 2) << big.text();
+}

@@ -21,6 +21,7 @@
 
 #include "attnmc/error.hpp"
 #include "attnmc/sde.hpp"
+#include "host/cli/seed_option.hpp"
 #include "host/compare.hpp"
 #include "host/output.hpp"
 
@@ -50,7 +51,9 @@ struct ModelOptions {
     c->add_option("--rho0", rho0, "input: V0 = (1 - rho0) I + rho0 11^T")->capture_default_str();
     c->add_option("--gram", gram, "input: V0 as m*m numbers, row-major (overrides --rho0)")
         ->delimiter(',');
-    c->add_option("--seed", seed, "random seed")->capture_default_str();
+    c->add_option("--seed", seed, "random seed, 0 to 2^64 - 1")
+        ->check(cli::seed_validator())
+        ->capture_default_str();
     c->add_option("--threads", threads, "CPU threads (0 = all)")->capture_default_str();
     c->add_option("--device", device, "cpu | cuda | auto")->capture_default_str();
     c->add_option("--output,-o", output, "output directory (none: print the table only)");

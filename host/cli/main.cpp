@@ -21,6 +21,7 @@
 #include "attnmc/error.hpp"
 #include "attnmc/version.hpp"
 #include "host/cli/compare_command.hpp"
+#include "host/cli/seed_option.hpp"
 #include "host/cli/sphere_command.hpp"
 #include "host/config.hpp"
 #include "host/output.hpp"
@@ -77,7 +78,8 @@ struct CommonOptions {
     c->add_option("--set,-s", set, "override a configuration key: section.key=value (repeatable)")
         ->allow_extra_args(false);  // one key=value per --set; the config stays positional
     c->add_option("--device", device, "cpu | cuda | auto (= run.device)");
-    c->add_option("--seed", seed, "random seed (= ensemble.seed)");
+    c->add_option("--seed", seed, "random seed, 0 to 2^64 - 1 (= ensemble.seed)")
+        ->check(seed_validator());
     c->add_option("--threads", threads, "CPU threads, 0 = all (= run.threads)");
     c->add_option("--members,-B", members, "ensemble size (= ensemble.members)");
     c->add_option("--range", range,
@@ -96,7 +98,8 @@ struct CommonOptions {
     if (config.empty()) s.text = builtin;
     s.overrides = set;
     if (!device.empty()) s.overrides.push_back("run.device=" + device);
-    if (!seed.empty()) s.overrides.push_back("ensemble.seed=" + seed);
+    // Quoted: TOML integers stop at 2^63 - 1, seeds at 2^64 - 1.
+    if (!seed.empty()) s.overrides.push_back("ensemble.seed=\"" + seed + "\"");
     if (!threads.empty()) s.overrides.push_back("run.threads=" + threads);
     if (!members.empty()) s.overrides.push_back("ensemble.members=" + members);
     if (!range.empty()) {

@@ -15,6 +15,7 @@
 
 #include "attnmc/error.hpp"
 #include "attnmc/sphere.hpp"
+#include "host/cli/seed_option.hpp"
 #include "host/sphere_sweep.hpp"
 
 namespace attnmc::cli {
@@ -40,7 +41,9 @@ void add_common(CLI::App* c, SphereOptions& o) {
   c->add_option("--steps,-L", s.steps, "steps / layers (0: ceil(T / dt))")->capture_default_str();
   c->add_option("--dt", s.dt, "step size when --steps is 0")->capture_default_str();
   c->add_option("--trajectories,-B", s.trajectories, "ensemble size")->capture_default_str();
-  c->add_option("--seed", s.seed, "random seed")->capture_default_str();
+  c->add_option("--seed", s.seed, "random seed, 0 to 2^64 - 1")
+      ->check(cli::seed_validator())
+      ->capture_default_str();
   c->add_option("--init", o.init, "rho0 (N = 2) | uniform | file")->capture_default_str();
   c->add_option("--rho0", s.rho0, "initial <x_1, x_2> for --init rho0")->capture_default_str();
   c->add_option("--init-file", o.init_file, "N x d tokens (text) for --init file");
