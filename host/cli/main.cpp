@@ -21,7 +21,6 @@
 #include "attnmc/error.hpp"
 #include "attnmc/version.hpp"
 #include "host/cli/compare_command.hpp"
-#include "host/cli/seed_option.hpp"
 #include "host/cli/sphere_command.hpp"
 #include "host/config.hpp"
 #include "host/output.hpp"
@@ -78,8 +77,8 @@ struct CommonOptions {
     c->add_option("--set,-s", set, "override a configuration key: section.key=value (repeatable)")
         ->allow_extra_args(false);  // one key=value per --set; the config stays positional
     c->add_option("--device", device, "cpu | cuda | auto (= run.device)");
-    c->add_option("--seed", seed, "random seed, 0 to 2^64 - 1 (= ensemble.seed)")
-        ->check(seed_validator());
+    // Checked as ensemble.seed (config.cpp, get_seed), which it sets.
+    c->add_option("--seed", seed, "random seed, 0 to 2^64 - 1 (= ensemble.seed)");
     c->add_option("--threads", threads, "CPU threads, 0 = all (= run.threads)");
     c->add_option("--members,-B", members, "ensemble size (= ensemble.members)");
     c->add_option("--range", range,
