@@ -101,11 +101,7 @@ void run_networks(const RunSpec& spec, const NetworkPlan& p,
         kernels::ChunkJob j = job;
         j.first_member = first;
         j.count = count;
-        kernels::GramChunkOutput output;
-        output.grams = host_grams ? o.grams.data() : nullptr;
-        output.statistics = reduction;
-        output.aggregate = reduction != nullptr ? &o.aggregate : nullptr;
-        chunk(cx, j, output);
+        chunk(cx, j, kernels::gram_output(host_grams, o.grams.data(), reduction, o.aggregate));
       },
       [&](const GramBuffer& o, std::uint64_t, std::uint64_t count) { sink(o, count); });
 }

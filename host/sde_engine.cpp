@@ -284,9 +284,7 @@ void run_sde_chunks(const SdeSpec& s, const SdePlan& p, const kernels::GramStati
         j.first_member = first;
         j.count = count;
         kernels::SdeChunkOut out;
-        out.gram.grams = host_grams ? b.t.grams.data() : nullptr;
-        out.gram.statistics = reduction;
-        out.gram.aggregate = reduction != nullptr ? &b.aggregate : nullptr;
+        out.gram = kernels::gram_output(host_grams, b.t.grams.data(), reduction, b.aggregate);
         out.blowup_step = b.t.blowup_step.data();
         out.projections = b.t.projections.data();
         out.rho_clips = b.t.rho_clips.data();

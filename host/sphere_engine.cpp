@@ -280,9 +280,7 @@ void run_sphere_chunks(const SphereSpec& s, const SpherePlan& p,
         j.first_member = first;
         j.count = count;
         kernels::SphereChunkOut out;
-        out.gram.grams = host_grams ? b.t.grams.data() : nullptr;
-        out.gram.statistics = reduction;
-        out.gram.aggregate = reduction != nullptr ? &b.aggregate : nullptr;
+        out.gram = kernels::gram_output(host_grams, b.t.grams.data(), reduction, b.aggregate);
         out.outcome = b.t.outcome.data();
         out.clusters = b.t.clusters.data();
         out.norm_error = b.t.norm_error.data();

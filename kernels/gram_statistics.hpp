@@ -67,6 +67,13 @@ struct GramChunkOutput {
   GramAggregate* aggregate = nullptr;
 };
 
+// The output of a chunk whose host buffers are `grams` (used when
+// host_grams) and `aggregate` (used when reduction is not null).
+inline GramChunkOutput gram_output(bool host_grams, float* grams,
+                                   const GramStatisticsJob* reduction, GramAggregate& aggregate) {
+  return {host_grams ? grams : nullptr, reduction, reduction != nullptr ? &aggregate : nullptr};
+}
+
 // Slots of one record's keys: V sketches (upper entries), rho sketches
 // (pairs), rho histogram bins (pairs), the member status.
 struct GramSlots {
