@@ -66,17 +66,14 @@ std::uint64_t get_count(const toml::node& n, const std::string& key) {
   return std::uint64_t(v);
 }
 
-// A seed: an integer 0 .. 2^63 - 1, or a string of decimal digits up to
-// 2^64 - 1 (TOML integers are signed 64-bit).
+// A seed: an integer 0 .. 2^63 - 1, or above that its digits as a string
+// (TOML integers are signed 64-bit).
 std::uint64_t get_seed(const toml::node& n, const std::string& key) {
-  const std::string rule = "a seed is an integer from 0 to 2^64 - 1 (above 2^63 - 1 as a string)";
+  const std::string rule = std::string(kSeedRule) + " (above 2^63 - 1 written as a string)";
+  std::uint64_t seed = 0;
   if (auto str = n.as_string()) {
-    const std::string& t = str->get();
-    errno = 0;
-    const bool digits = !t.empty() && t.find_first_not_of("0123456789") == std::string::npos;
-    const unsigned long long v = digits ? std::strtoull(t.c_str(), nullptr, 10) : 0;
-    if (!digits || errno == ERANGE) throw InputError(key, rule + ", got '" + t + "'");
-    return std::uint64_t(v);
+    if (!parse_seed(str->get(), &seed)) throw InputError(key, rule + ", got '" + str->get() + "'");
+    return seed;
   }
   if (auto i = n.as_integer(); i && i->get() < 0)
     throw InputError(key, rule + ", got " + std::to_string(i->get()));
@@ -629,6 +626,15 @@ RunSpec run_spec_from_json(const nlohmann::json& config) {
   ConfigSource source;
   source.text = text;
   return load_run_spec(source);
+}
+
+bool parse_seed(const std::string& text, std::uint64_t* seed) {
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) return false;
+  errno = 0;
+  const unsigned long long v = std::strtoull(text.c_str(), nullptr, 10);
+  if (errno == ERANGE) return false;
+  *seed = std::uint64_t(v);
+  return true;
 }
 
 }  // namespace attnmc

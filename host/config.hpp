@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -45,6 +46,11 @@ nlohmann::json run_spec_json(const RunSpec& resolved);
 // The inverse of run_spec_json (unresolved): what `attnmc merge` rebuilds a
 // run's specification from.
 RunSpec run_spec_from_json(const nlohmann::json& config);
+
+// A seed written in decimal: 0 to 2^64 - 1, digits only (no sign, no
+// spaces). False for anything else. The one rule of every command.
+bool parse_seed(const std::string& text, std::uint64_t* seed);
+inline constexpr const char* kSeedRule = "a seed is an integer from 0 to 2^64 - 1";
 
 Device parse_device(const std::string& name, const std::string& key);
 Sampler parse_sampler(const std::string& name, const std::string& key);

@@ -39,6 +39,7 @@ struct NetworkPlan {
   host::SamplerChoice choice;
   kernels::ModelCoefficients coef;
   std::size_t per_member = 0;  // floats of one member's records
+  bool host_grams = false;     // every member's grams come back to the host
   host::ChunkPlan chunks;
 };
 
@@ -53,6 +54,7 @@ NetworkPlan plan_networks(const RunSpec& spec, std::uint64_t first, std::uint64_
   const int records = int(spec.record_layers.size());
   const std::size_t m = std::size_t(spec.model.tokens), n = std::size_t(spec.model.width);
   p.per_member = std::size_t(records) * m * m;
+  p.host_grams = host_grams;
   const host::SamplerInfo& s = *p.choice.sampler;
   host::MemoryRule rule;
   rule.memory_cap = spec.memory_cap;
@@ -80,10 +82,10 @@ NetworkPlan plan_networks(const RunSpec& spec, std::uint64_t first, std::uint64_
 
 // Runs the plan; sink(buffer, members) gets each chunk in member order,
 // reduced on the device by `reduction` (null: none) and with its grams when
-// `host_grams`.
+// the plan says so.
 template <typename Sink>
 void run_networks(const RunSpec& spec, const NetworkPlan& p,
-                  const kernels::GramStatisticsJob* reduction, bool host_grams, Sink sink) {
+                  const kernels::GramStatisticsJob* reduction, Sink sink) {
   const std::vector<double> x0 = initial_tokens(spec.input, spec.model);
   kernels::ChunkJob job;
   job.model = p.coef;
@@ -94,14 +96,14 @@ void run_networks(const RunSpec& spec, const NetworkPlan& p,
   const host::NetworkChunkFn chunk = p.choice.sampler->chunk(p.backend);
   GramBuffer proto;
   proto.per_member = p.per_member;
-  proto.keep_grams = host_grams;
+  proto.keep_grams = p.host_grams;
   host::drive(
       p.backend, p.chunks, proto,
       [&](const kernels::ExecContext& cx, std::uint64_t first, std::uint64_t count, GramBuffer& o) {
         kernels::ChunkJob j = job;
         j.first_member = first;
         j.count = count;
-        chunk(cx, j, kernels::gram_output(host_grams, o.grams.data(), reduction, o.aggregate));
+        chunk(cx, j, kernels::gram_output(p.host_grams, o.grams.data(), reduction, o.aggregate));
       },
       [&](const GramBuffer& o, std::uint64_t, std::uint64_t count) { sink(o, count); });
 }
@@ -122,7 +124,7 @@ std::vector<float> simulate_grams(const RunSpec& spec, std::uint64_t first, std:
   const NetworkPlan p = plan_networks(spec, first, first + count, {}, true);
   std::vector<float> all;
   all.reserve(std::size_t(count) * p.per_member);
-  run_networks(spec, p, nullptr, true, [&](const GramBuffer& b, std::uint64_t members) {
+  run_networks(spec, p, nullptr, [&](const GramBuffer& b, std::uint64_t members) {
     all.insert(all.end(), b.grams.data(), b.grams.data() + members * p.per_member);
   });
   return all;
@@ -152,14 +154,13 @@ EnsembleResult run_ensemble(const RunSpec& in, const Progress& progress) {
   const auto t0 = Clock::now();
   // The device reduces each chunk; the host adds its aggregate while the
   // next chunk runs (host/driver.hpp).
-  run_networks(spec, p, &reduction, options.exact_quantiles,
-               [&](const GramBuffer& b, std::uint64_t members) {
-                 const auto t_stats = Clock::now();
-                 result.stats.add_aggregate(b.aggregate, b.grams.data(), members);
-                 result.seconds_statistics += seconds_since(t_stats);
-                 done += members;
-                 if (progress) progress(done, total);
-               });
+  run_networks(spec, p, &reduction, [&](const GramBuffer& b, std::uint64_t members) {
+    const auto t_stats = Clock::now();
+    result.stats.add_aggregate(b.aggregate, b.grams.data(), members);
+    result.seconds_statistics += seconds_since(t_stats);
+    done += members;
+    if (progress) progress(done, total);
+  });
   result.seconds_simulate = seconds_since(t0) - result.seconds_statistics;
   return result;
 }

@@ -219,6 +219,7 @@ struct SdeBuffer {
 
 struct SdePlan {
   host::Backend backend;
+  bool host_grams = false;  // every trajectory's grams come back to the host
   host::ChunkPlan chunks;
 };
 
@@ -229,6 +230,7 @@ SdePlan plan_sde(const SdeSpec& s, std::uint64_t first, std::uint64_t end,
                  std::vector<host::MemoryCost> statistics, bool host_grams) {
   SdePlan p;
   p.backend = host::select_backend(s.device);
+  p.host_grams = host_grams;
   const std::size_t records = s.record_steps.size(), m = std::size_t(s.model.tokens);
   const std::size_t grams = records * m * m * sizeof(float);
   const std::size_t outputs = sizeof(std::int64_t) + 2 * sizeof(std::int32_t);
@@ -256,10 +258,10 @@ SdePlan plan_sde(const SdeSpec& s, std::uint64_t first, std::uint64_t end,
 
 // Runs the plan; sink(buffer, count) gets each chunk in trajectory order,
 // reduced on the device by `reduction` (null: none), with its grams when
-// `host_grams`.
+// the plan says so.
 template <typename Sink>
 void run_sde_chunks(const SdeSpec& s, const SdePlan& p, const kernels::GramStatisticsJob* reduction,
-                    bool host_grams, Sink sink) {
+                    Sink sink) {
   const std::vector<double> v0 = sde_initial_gram(s);
   kernels::SdeJob job;
   job.model = sde_coefficients_of(s, v0);
@@ -276,7 +278,7 @@ void run_sde_chunks(const SdeSpec& s, const SdePlan& p, const kernels::GramStati
   );
   SdeBuffer proto;
   proto.per_gram = s.record_steps.size() * std::size_t(s.model.tokens) * s.model.tokens;
-  proto.keep_grams = host_grams;
+  proto.keep_grams = p.host_grams;
   host::drive(
       p.backend, p.chunks, proto,
       [&](const kernels::ExecContext& cx, std::uint64_t first, std::uint64_t count, SdeBuffer& b) {
@@ -284,7 +286,7 @@ void run_sde_chunks(const SdeSpec& s, const SdePlan& p, const kernels::GramStati
         j.first_member = first;
         j.count = count;
         kernels::SdeChunkOut out;
-        out.gram = kernels::gram_output(host_grams, b.t.grams.data(), reduction, b.aggregate);
+        out.gram = kernels::gram_output(p.host_grams, b.t.grams.data(), reduction, b.aggregate);
         out.blowup_step = b.t.blowup_step.data();
         out.projections = b.t.projections.data();
         out.rho_clips = b.t.rho_clips.data();
@@ -299,7 +301,7 @@ SdeTrajectories simulate_sde(const SdeSpec& s, std::uint64_t first, std::uint64_
   const SdePlan p = plan_sde(s, first, first + count, {}, true);
   const std::size_t per_gram = s.record_steps.size() * std::size_t(s.model.tokens) * s.model.tokens;
   SdeTrajectories all;
-  run_sde_chunks(s, p, nullptr, true, [&](const SdeBuffer& buf, std::uint64_t k) {
+  run_sde_chunks(s, p, nullptr, [&](const SdeBuffer& buf, std::uint64_t k) {
     const SdeTrajectories& b = buf.t;
     all.grams.insert(all.grams.end(), b.grams.begin(), b.grams.begin() + k * per_gram);
     all.blowup_step.insert(all.blowup_step.end(), b.blowup_step.begin(), b.blowup_step.begin() + k);
@@ -334,19 +336,18 @@ SdeResult run_sde(const SdeSpec& in, const Progress& progress) {
   r.stats.reserve_for(s.end_member() - s.member_begin);
   const kernels::GramStatisticsJob reduction = r.stats.device_job();
   std::uint64_t done = 0;
-  run_sde_chunks(s, p, &reduction, options.exact_quantiles,
-                 [&](const SdeBuffer& buf, std::uint64_t k) {
-                   const SdeTrajectories& b = buf.t;
-                   for (std::uint64_t t = 0; t < k; ++t) {
-                     if (b.blowup_step[t] >= 0) ++r.blowups;
-                     r.projections += b.projections[t];
-                     if (b.projections[t] > 0) ++r.projected_trajectories;
-                     r.rho_clips += b.rho_clips[t];
-                   }
-                   r.stats.add_aggregate(buf.aggregate, b.grams.data(), k);
-                   done += k;
-                   if (progress) progress(done, s.end_member() - s.member_begin);
-                 });
+  run_sde_chunks(s, p, &reduction, [&](const SdeBuffer& buf, std::uint64_t k) {
+    const SdeTrajectories& b = buf.t;
+    for (std::uint64_t t = 0; t < k; ++t) {
+      if (b.blowup_step[t] >= 0) ++r.blowups;
+      r.projections += b.projections[t];
+      if (b.projections[t] > 0) ++r.projected_trajectories;
+      r.rho_clips += b.rho_clips[t];
+    }
+    r.stats.add_aggregate(buf.aggregate, b.grams.data(), k);
+    done += k;
+    if (progress) progress(done, s.end_member() - s.member_begin);
+  });
   r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return r;
 }

@@ -210,6 +210,7 @@ struct SphereBuffer {
 
 struct SpherePlan {
   host::Backend backend;
+  bool host_grams = false;  // every trajectory's grams come back to the host
   host::ChunkPlan chunks;
 };
 
@@ -220,6 +221,7 @@ SpherePlan plan_sphere(const SphereSpec& s, std::uint64_t first, std::uint64_t e
                        std::vector<host::MemoryCost> statistics, bool host_grams) {
   SpherePlan p;
   p.backend = host::select_backend(s.device);
+  p.host_grams = host_grams;
   const kernels::SphereCoefficients c = coefficients_of(s);
   const std::size_t records = s.record_steps.size(), nd = std::size_t(s.tokens) * s.dim;
   const std::size_t grams = records * std::size_t(s.tokens) * s.tokens * sizeof(float);
@@ -252,7 +254,7 @@ SpherePlan plan_sphere(const SphereSpec& s, std::uint64_t first, std::uint64_t e
 // Runs the plan; sink(trajectories, count) gets each chunk in trajectory order.
 template <typename Sink>
 void run_sphere_chunks(const SphereSpec& s, const SpherePlan& p,
-                       const kernels::GramStatisticsJob* reduction, bool host_grams, Sink sink) {
+                       const kernels::GramStatisticsJob* reduction, Sink sink) {
   const std::vector<double> x0 = sphere_start(s);
   kernels::SphereJob job;
   job.model = coefficients_of(s);
@@ -271,7 +273,7 @@ void run_sphere_chunks(const SphereSpec& s, const SpherePlan& p,
   SphereBuffer proto;
   proto.per_gram = s.record_steps.size() * std::size_t(s.tokens) * s.tokens;
   proto.nd = std::size_t(s.tokens) * s.dim;
-  proto.keep_grams = host_grams;
+  proto.keep_grams = p.host_grams;
   host::drive(
       p.backend, p.chunks, proto,
       [&](const kernels::ExecContext& cx, std::uint64_t first, std::uint64_t count,
@@ -280,7 +282,7 @@ void run_sphere_chunks(const SphereSpec& s, const SpherePlan& p,
         j.first_member = first;
         j.count = count;
         kernels::SphereChunkOut out;
-        out.gram = kernels::gram_output(host_grams, b.t.grams.data(), reduction, b.aggregate);
+        out.gram = kernels::gram_output(p.host_grams, b.t.grams.data(), reduction, b.aggregate);
         out.outcome = b.t.outcome.data();
         out.clusters = b.t.clusters.data();
         out.norm_error = b.t.norm_error.data();
@@ -297,7 +299,7 @@ SphereTrajectories simulate_sphere(const SphereSpec& s, std::uint64_t first, std
   const std::size_t nn = std::size_t(s.tokens) * s.tokens, nd = std::size_t(s.tokens) * s.dim;
   const std::size_t per_gram = s.record_steps.size() * nn;
   SphereTrajectories all;
-  run_sphere_chunks(s, p, nullptr, true, [&](const SphereBuffer& buf, std::uint64_t k) {
+  run_sphere_chunks(s, p, nullptr, [&](const SphereBuffer& buf, std::uint64_t k) {
     const SphereTrajectories& b = buf.t;
     all.grams.insert(all.grams.end(), b.grams.begin(), b.grams.begin() + k * per_gram);
     all.outcome.insert(all.outcome.end(), b.outcome.begin(), b.outcome.begin() + k);
@@ -333,7 +335,7 @@ SphereResult run_sphere(const SphereSpec& in, const Progress& progress) {
   std::uint64_t done = 0;
   r.stats.reserve_for(s.end_member() - s.member_begin);
   const kernels::GramStatisticsJob reduction = r.stats.device_job();
-  run_sphere_chunks(s, p, &reduction, false, [&](const SphereBuffer& buf, std::uint64_t k) {
+  run_sphere_chunks(s, p, &reduction, [&](const SphereBuffer& buf, std::uint64_t k) {
     const SphereTrajectories& b = buf.t;
     r.stats.add_aggregate(buf.aggregate, nullptr, k);
     for (std::uint64_t t = 0; t < k; ++t) {

@@ -7,44 +7,19 @@
 #include "attnmc/error.hpp"
 #include "attnmc/sde.hpp"
 #include "attnmc/sphere.hpp"
+#include "tests/small_specs.hpp"
 
 using namespace attnmc;
 
 namespace {
 
-SdeSpec sde_spec() {
-  SdeSpec s;
-  s.model.tokens = 3;
-  s.model.mlp = true;
-  s.model.tau0 = 0.6;  // strong attention: some paths blow up
-  s.input.rho0 = 0.3;
-  s.horizon = 1.5;
-  s.steps = 60;
-  s.blowup_threshold = 30;
-  s.trajectories = 301;
-  s.seed = 9;
-  s.device = Device::cpu;
-  return s;
-}
-
-SphereSpec sphere_spec() {
-  SphereSpec s;
-  s.tokens = 3;
-  s.dim = 3;
-  s.init = SphereInit::uniform;
-  s.horizon = 2;
-  s.steps = 40;
-  s.record_every = 10;
-  s.trajectories = 301;
-  s.seed = 4;
-  s.device = Device::cpu;
-  return s;
-}
+using test::small_sde_spec;
+using test::small_sphere_spec;
 
 }  // namespace
 
 TEST(SdePieces, ChunksThreadsAndPiecesGiveTheSameStatistics) {
-  SdeSpec s = sde_spec();
+  SdeSpec s = small_sde_spec();
   const SdeResult whole = run_sde(s);
   ASSERT_GT(whole.blowups, 0) << "the test wants blown-up paths";
   for (const auto& [chunk, threads] : {std::pair{1, 1}, std::pair{7, 2}}) {
@@ -74,7 +49,7 @@ TEST(SdePieces, ChunksThreadsAndPiecesGiveTheSameStatistics) {
 }
 
 TEST(SpherePieces, ChunksThreadsAndPiecesGiveTheSameStatistics) {
-  const SphereSpec s = sphere_spec();
+  const SphereSpec s = small_sphere_spec();
   const SphereResult whole = run_sphere(s);
   SphereSpec e = s;
   e.chunk = 7;
@@ -95,7 +70,7 @@ TEST(SpherePieces, ChunksThreadsAndPiecesGiveTheSameStatistics) {
 }
 
 TEST(Pieces, BadRangesAreRefusedByName) {
-  SdeSpec s = sde_spec();
+  SdeSpec s = small_sde_spec();
   s.member_begin = 400;
   try {
     run_sde(s);
@@ -103,7 +78,7 @@ TEST(Pieces, BadRangesAreRefusedByName) {
   } catch (const InputError& e) {
     EXPECT_EQ(e.parameter(), "sde.member_begin");
   }
-  SphereSpec p = sphere_spec();
+  SphereSpec p = small_sphere_spec();
   p.member_end = 1000;
   try {
     run_sphere(p);

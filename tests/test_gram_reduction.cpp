@@ -23,6 +23,7 @@
 #include "host/context.hpp"
 #include "host/driver.hpp"
 #include "kernels/gram_statistics.hpp"
+#include "tests/small_specs.hpp"
 #include "tests/test_support.hpp"
 
 using namespace attnmc;
@@ -175,6 +176,13 @@ TEST(GramReduction, APlantedOffByOneBucketIsCaught) {
 
 TEST(GramReduction, EveryFamilyReducesOnTheDeviceAsTheHostWould) {
   ATTNMC_REQUIRE_TEST_DEVICE();
+  // The host reference on the same members' matrices, shaped like `got`.
+  auto expect_reference = [](const EnsembleStatistics& got, const std::vector<float>& grams,
+                             std::uint64_t members, const unsigned char* blown, const char* what) {
+    EnsembleStatistics want(got.tokens(), got.layers(), got.options());
+    want.add_members(grams.data(), members, blown, 2);
+    EXPECT_TRUE(got == want) << what;
+  };
   for (Sampler sampler : {Sampler::exact, Sampler::direct}) {
     RunSpec s;
     s.model.width = 16;
@@ -185,19 +193,11 @@ TEST(GramReduction, EveryFamilyReducesOnTheDeviceAsTheHostWould) {
     s.sampler = sampler;
     s.device = test::kTestDevice;
     const EnsembleResult run = run_ensemble(s);
-    const std::vector<float> g = simulate_grams(run.spec, 0, s.members);
-    EnsembleStatistics want(3, run.spec.record_layers, run.spec.statistics_options());
-    want.add_members(g.data(), s.members, nullptr, 2);
-    EXPECT_TRUE(run.stats == want) << sampler_name(sampler);
+    expect_reference(run.stats, simulate_grams(run.spec, 0, s.members), s.members, nullptr,
+                     sampler_name(sampler));
   }
   {
-    SdeSpec s;
-    s.model.tokens = 3;
-    s.model.tau0 = 0.6;  // some paths blow up
-    s.horizon = 1.5;
-    s.steps = 60;
-    s.blowup_threshold = 30;
-    s.trajectories = 211;
+    SdeSpec s = test::small_sde_spec();
     s.chunk = 50;
     s.device = test::kTestDevice;
     const SdeResult run = run_sde(s);
@@ -208,26 +208,15 @@ TEST(GramReduction, EveryFamilyReducesOnTheDeviceAsTheHostWould) {
     for (std::uint64_t i = 0; i < s.trajectories; ++i)
       for (std::size_t q = 0; q < R; ++q)
         blown[i * R + q] = t.blowup_step[i] >= 0 && run.spec.record_steps[q] >= t.blowup_step[i];
-    EnsembleStatistics want(3, run.stats.layers(), run.spec.statistics_options());
-    want.add_members(t.grams.data(), s.trajectories, blown.data(), 2);
-    EXPECT_TRUE(run.stats == want) << "sde";
+    expect_reference(run.stats, t.grams, s.trajectories, blown.data(), "sde");
   }
   {
-    SphereSpec s;
-    s.tokens = 3;
-    s.dim = 3;
-    s.init = SphereInit::uniform;
-    s.horizon = 2;
-    s.steps = 40;
-    s.record_every = 10;
-    s.trajectories = 157;
+    SphereSpec s = test::small_sphere_spec();
     s.chunk = 40;
     s.device = test::kTestDevice;
     const SphereResult run = run_sphere(s);
-    const SphereTrajectories t = simulate_sphere(run.spec, 0, s.trajectories);
-    EnsembleStatistics want(3, run.stats.layers(), run.stats.options());
-    want.add_members(t.grams.data(), s.trajectories, nullptr, 2);
-    EXPECT_TRUE(run.stats == want) << "sphere";
+    expect_reference(run.stats, simulate_sphere(run.spec, 0, s.trajectories).grams, s.trajectories,
+                     nullptr, "sphere");
   }
 }
 

@@ -55,13 +55,7 @@ void ExactSum::normalize() {
   pending_ = 0;
 }
 
-void ExactSum::merge(const ExactSum& o) {
-  const Limbs other = o.canonical();
-  normalize();
-  for (int k = 0; k < kLimbs; ++k) limb_[k] += other[k];
-  normalize();
-  overflow_ = overflow_ || o.overflow_;
-}
+void ExactSum::merge(const ExactSum& o) { merge_limbs(o.canonical(), o.overflow_); }
 
 ExactSum::Limbs ExactSum::canonical() const {
   ExactSum c = *this;

@@ -92,6 +92,10 @@ class EnsembleStatistics {
     return max_bytes_parts(tokens, records, options, members).total();
   }
 
+  // The host reference: the engines add each chunk's device aggregate
+  // (add_aggregate below); these add members' matrices directly, one
+  // independent implementation of the same rules that the reduction is
+  // tested against (tests/test_gram_reduction.cpp).
   // One member's Gram matrices at every recorded layer: layers x m x m.
   void add_member(const float* grams);
   // Same, with blown_up[r] != 0 marking record r of an SDE path that blew
