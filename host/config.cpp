@@ -1,10 +1,8 @@
-// TOML configuration -> RunSpec. The file and the overrides are merged into
-// one TOML table first, then every key is applied by a setter that checks its
-// type; unknown keys and sections are errors (a typo must not silently run
-// the default experiment).
+// The `run` command's configuration: the shared TOML layer
+// (host/config/toml_layer.hpp) read through the run schema into a RunSpec.
+// Unknown keys and sections are errors (a typo must not silently run the
+// default experiment).
 #include "host/config.hpp"
-
-#include <toml++/toml.h>
 
 #include <cerrno>
 #include <cmath>
@@ -13,324 +11,74 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <limits>
 #include <map>
 #include <sstream>
 
 #include "attnmc/error.hpp"
+#include "host/config/schema.hpp"
 
 namespace attnmc {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string toml_type(const toml::node& n) {
-  std::ostringstream s;
-  s << n.type();
-  return s.str();
-}
-
-double get_double(const toml::node& n, const std::string& key) {
-  double v;
-  if (auto i = n.as_integer())
-    v = double(i->get());
-  else if (auto f = n.as_floating_point())
-    v = f->get();
-  else
-    throw InputError(key, "expected a number, got " + toml_type(n));
-  if (!std::isfinite(v)) throw InputError(key, "must be a finite number");
-  return v;
-}
-
-std::int64_t get_integer(const toml::node& n, const std::string& key) {
-  if (auto i = n.as_integer()) return i->get();
-  if (auto f = n.as_floating_point()) {
-    // 1e4 is a natural way to write a size; accept floats that are integers.
-    const double v = f->get();
-    if (std::isfinite(v) && v == std::floor(v) && std::abs(v) < 9e15) return std::int64_t(v);
-  }
-  throw InputError(key, "expected an integer, got " + toml_type(n));
-}
-
-int get_int(const toml::node& n, const std::string& key) {
-  const std::int64_t v = get_integer(n, key);
-  if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max())
-    throw InputError(key, "value " + std::to_string(v) + " is out of range");
-  return int(v);
-}
-
-std::uint64_t get_count(const toml::node& n, const std::string& key) {
-  const std::int64_t v = get_integer(n, key);
-  if (v < 0) throw InputError(key, "must be >= 0, got " + std::to_string(v));
-  return std::uint64_t(v);
-}
-
-// A seed: an integer 0 .. 2^63 - 1, or above that its digits as a string
-// (TOML integers are signed 64-bit).
-std::uint64_t get_seed(const toml::node& n, const std::string& key) {
-  const std::string rule = std::string(kSeedRule) + " (above 2^63 - 1 written as a string)";
-  std::uint64_t seed = 0;
-  if (auto str = n.as_string()) {
-    if (!parse_seed(str->get(), &seed)) throw InputError(key, rule + ", got '" + str->get() + "'");
-    return seed;
-  }
-  if (auto i = n.as_integer(); i && i->get() < 0)
-    throw InputError(key, rule + ", got " + std::to_string(i->get()));
-  return get_count(n, key);
-}
-
-bool get_bool(const toml::node& n, const std::string& key) {
-  if (auto b = n.as_boolean()) return b->get();
-  throw InputError(key, "expected true or false, got " + toml_type(n));
-}
-
-std::string get_string(const toml::node& n, const std::string& key) {
-  if (auto s = n.as_string()) return s->get();
-  throw InputError(key, "expected a string, got " + toml_type(n));
-}
-
-const toml::array& get_array(const toml::node& n, const std::string& key) {
-  if (auto a = n.as_array()) return *a;
-  throw InputError(key, "expected an array, got " + toml_type(n));
-}
-
-// Settings that need the whole model to apply (file reads, preset order).
-struct Pending {
-  std::string preset;
-  std::string tokens_file;  // absolute or relative to the config's directory
-  fs::path base_dir;        // the config file's directory
+// A RunSpec being read, with the settings that need the whole model first.
+struct RunBuild {
+  RunSpec s;
+  std::string tokens_file;  // absolute or relative to base_dir
+  RunSpec& spec() { return s; }
+  ModelSpec& model() { return s.model; }
+  InputSpec& input() { return s.input; }
 };
 
-using Setter = std::function<void(RunSpec&, Pending&, const toml::node&, const std::string&)>;
-
-const std::map<std::string, std::map<std::string, Setter>>& setters() {
-  static const std::map<std::string, std::map<std::string, Setter>> table = [] {
-    std::map<std::string, std::map<std::string, Setter>> t;
-    auto& model = t["model"];
-    model["preset"] = [](RunSpec&, Pending& p, const toml::node& n, const std::string& k) {
-      p.preset = get_string(n, k);
-    };
-    model["width"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
-      s.model.width = get_int(n, k);
-    };
-    model["tokens"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
-      s.model.tokens = get_int(n, k);
-    };
-    model["depth"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
-      s.model.depth = get_int(n, k);
-    };
-    model["heads"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
-      s.model.heads = get_int(n, k);
-    };
-    model["head_dim"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
-      s.model.head_dim = get_int(n, k);
-    };
-    model["tau0"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
-      s.model.tau0 = get_double(n, k);
-    };
-    // lambda / gamma given explicitly must lie in [0, 1] (negative is the
-    // ModelSpec's internal "not given" marker, not a user value).
-    model["lambda"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
-      s.model.lambda = get_double(n, k);
-      if (s.model.lambda < 0 || s.model.lambda > 1) throw InputError(k, "must lie in [0, 1]");
-    };
-    model["gamma"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
-      s.model.gamma = get_double(n, k);
-      if (s.model.gamma < 0 || s.model.gamma > 1) throw InputError(k, "must lie in [0, 1]");
-    };
-    model["mlp"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
-      s.model.mlp = get_bool(n, k);
-    };
-    model["c_plus"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
-      s.model.c_plus = get_double(n, k);
-    };
-    model["c_minus"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
-      s.model.c_minus = get_double(n, k);
-    };
-    model["attention"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
+const Schema<RunBuild>& run_schema() {
+  static const Schema<RunBuild> schema = [] {
+    Schema<RunBuild> t;
+    // Applied first by load_run_spec (it replaces the whole model).
+    t.key("model", "preset", [](RunBuild&, const toml::node& n, const std::string& k) {
+      (void)get_string(n, k);
+    });
+    add_model_keys(t, /*geometry=*/true, /*head_dim=*/true);
+    t.key("model", "attention", [](RunBuild& b, const toml::node& n, const std::string& k) {
       const std::string v = get_string(n, k);
       if (v == "shaped")
-        s.model.attention = AttentionKind::shaped;
+        b.s.model.attention = AttentionKind::shaped;
       else if (v == "softmax")
-        s.model.attention = AttentionKind::softmax;
+        b.s.model.attention = AttentionKind::softmax;
       else
         throw InputError(k, "expected \"shaped\" or \"softmax\", got \"" + v + "\"");
-    };
-    model["pre_norm"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
-      s.model.pre_norm = get_bool(n, k);
-    };
-
-    auto& input = t["input"];
-    input["rho0"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
-      s.input.kind = InputSpec::Kind::correlation;
-      s.input.rho0 = get_double(n, k);
-    };
-    input["gram"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
-      const toml::array& rows = get_array(n, k);
-      std::vector<double> g;
-      for (const toml::node& row : rows) {
-        const toml::array& r = get_array(row, k);
-        if (r.size() != rows.size())
-          throw InputError(k, "expected a square array of arrays (" + std::to_string(rows.size()) +
-                                  " rows, a row has " + std::to_string(r.size()) + " entries)");
-        for (const toml::node& x : r) g.push_back(get_double(x, k));
-      }
-      s.input.kind = InputSpec::Kind::gram;
-      s.input.gram = std::move(g);
-    };
-    input["tokens_file"] = [](RunSpec& s, Pending& p, const toml::node& n, const std::string& k) {
-      s.input.kind = InputSpec::Kind::tokens;
-      p.tokens_file = get_string(n, k);
-      if (p.tokens_file.empty()) throw InputError(k, "empty path");
-    };
-
-    auto& ens = t["ensemble"];
-    ens["members"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
-      s.members = get_count(n, k);
-    };
-    ens["seed"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
-      s.seed = get_seed(n, k);
-    };
-    ens["record_every"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
-      s.record_every = get_int(n, k);
-    };
-    ens["record_layers"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
-      s.record_layers.clear();
-      for (const toml::node& x : get_array(n, k)) s.record_layers.push_back(get_int(x, k));
-      if (s.record_layers.empty()) throw InputError(k, "empty list");
-    };
-    ens["sampler"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
-      s.sampler = parse_sampler(get_string(n, k), k);
-    };
-    ens["chunk"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
-      s.chunk = get_count(n, k);
-    };
-    ens["memory_cap"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
-      if (n.is_string())
-        s.memory_cap = parse_byte_size(get_string(n, k), k);
-      else
-        s.memory_cap = get_count(n, k);
-    };
-    ens["overflow_threshold"] = [](RunSpec& s, Pending&, const toml::node& n,
-                                   const std::string& k) {
-      s.overflow_threshold = get_double(n, k);
-    };
-    ens["histogram_bins"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
-      s.histogram_bins = get_int(n, k);
-    };
-    ens["quantile_accuracy"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
-      s.quantile_accuracy = get_double(n, k);
-    };
-    ens["rho_quantile_bins"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
-      s.rho_quantile_bins = get_int(n, k);
-    };
-    ens["exact_quantiles"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
-      s.exact_quantiles = get_bool(n, k);
-    };
-    ens["member_begin"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
-      s.member_begin = get_count(n, k);
-    };
-    ens["member_end"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
-      s.member_end = get_count(n, k);
-    };
-    ens["quantiles"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
-      s.quantiles.clear();
-      for (const toml::node& x : get_array(n, k)) s.quantiles.push_back(get_double(x, k));
-      if (s.quantiles.empty()) throw InputError(k, "empty list");
-    };
-
-    auto& run = t["run"];
-    run["device"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
-      s.device = parse_device(get_string(n, k), k);
-    };
-    run["threads"] = [](RunSpec& s, Pending&, const toml::node& n, const std::string& k) {
-      s.threads = get_int(n, k);
-    };
+    });
+    t.key("model", "pre_norm", [](RunBuild& b, const toml::node& n, const std::string& k) {
+      b.s.model.pre_norm = get_bool(n, k);
+    });
+    add_gram_input_keys(t);
+    t.key("input", "tokens_file", [](RunBuild& b, const toml::node& n, const std::string& k) {
+      b.s.input.kind = InputSpec::Kind::tokens;
+      b.tokens_file = get_string(n, k);
+      if (b.tokens_file.empty()) throw InputError(k, "empty path");
+    });
+    t.key("ensemble", "members", [](RunBuild& b, const toml::node& n, const std::string& k) {
+      b.s.members = get_count(n, k);
+    });
+    add_execution_keys(t);
+    add_quantile_keys(t);
+    t.key("ensemble", "record_every", [](RunBuild& b, const toml::node& n, const std::string& k) {
+      b.s.record_every = get_int(n, k);
+    });
+    t.key("ensemble", "record_layers", [](RunBuild& b, const toml::node& n, const std::string& k) {
+      b.s.record_layers = get_ints(n, k);
+    });
+    t.key("ensemble", "sampler", [](RunBuild& b, const toml::node& n, const std::string& k) {
+      b.s.sampler = parse_sampler(get_string(n, k), k);
+    });
+    t.key("ensemble", "overflow_threshold",
+          [](RunBuild& b, const toml::node& n, const std::string& k) {
+            b.s.overflow_threshold = get_double(n, k);
+          });
     return t;
   }();
-  return table;
-}
-
-toml::table parse_toml(const std::string& text, const std::string& source) {
-  try {
-    return toml::parse(text, source);
-  } catch (const toml::parse_error& e) {
-    std::ostringstream msg;
-    msg << source << ":" << e.source().begin.line << ":" << e.source().begin.column << ": "
-        << e.description();
-    throw InputError("config", msg.str());
-  }
-}
-
-// "key=value" -> (key, value node). The value is parsed as TOML; a bare word
-// that is not TOML (softmax, cpu, 2GiB) becomes a string.
-std::pair<std::string, toml::table> parse_override(const std::string& assignment) {
-  const std::size_t eq = assignment.find('=');
-  if (eq == std::string::npos || eq == 0)
-    throw InputError("set", "expected key=value, got '" + assignment + "'");
-  std::string key = assignment.substr(0, eq);
-  const std::string value = assignment.substr(eq + 1);
-  while (!key.empty() && key.back() == ' ') key.pop_back();
-  for (char c : key)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'))
-      throw InputError("set", "bad key '" + key + "' in '" + assignment + "'");
-  const std::size_t dot = key.find('.');
-  if (dot == std::string::npos || key.find('.', dot + 1) != std::string::npos)
-    throw InputError(key, "expected section.key (e.g. model.width), got '" + key + "'");
-  if (value.empty()) throw InputError(key, "empty value");
-  toml::table doc;
-  try {
-    doc = toml::parse("v = " + value);
-  } catch (const toml::parse_error&) {
-    doc = toml::table{{"v", value}};
-  }
-  if (doc.size() != 1) throw InputError(key, "bad value '" + value + "'");
-  toml::table t;
-  t.insert(key.substr(dot + 1), *doc.get("v"));
-  return {key, t};
-}
-
-void apply_table(const toml::table& root, RunSpec& spec, Pending& pending) {
-  const auto& known = setters();
-  // Preset first: it replaces the whole model, the other model keys refine it.
-  if (auto model = root.get("model"); model && model->is_table())
-    if (auto preset = model->as_table()->get("preset")) {
-      pending.preset = get_string(*preset, "model.preset");
-      const ModelSpec base = model_preset(pending.preset);
-      spec.model = base;
-    }
-  for (const auto& [section_key, section] : root) {
-    const std::string section_name(section_key.str());
-    auto it = known.find(section_name);
-    if (it == known.end())
-      throw InputError(section_name,
-                       "unknown section (expected [model], [input], [ensemble] or [run])");
-    const toml::table* tbl = section.as_table();
-    if (!tbl) throw InputError(section_name, "expected a table [" + section_name + "]");
-    for (const auto& [key, value] : *tbl) {
-      const std::string full = section_name + "." + std::string(key.str());
-      auto setter = it->second.find(std::string(key.str()));
-      if (setter == it->second.end()) {
-        std::string valid;
-        for (const auto& [name, unused] : it->second) valid += (valid.empty() ? "" : ", ") + name;
-        throw InputError(full, "unknown key (valid in [" + section_name + "]: " + valid + ")");
-      }
-      if (full == "model.preset") continue;  // applied above
-      setter->second(spec, pending, value, full);
-    }
-  }
-}
-
-std::string read_text_file(const std::string& path, const std::string& key) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec))  // an ifstream "opens" a directory on Linux
-    throw InputError(key, "cannot read '" + path + "': it is a directory");
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw InputError(key, "cannot read '" + path + "': " + std::strerror(errno));
-  std::ostringstream s;
-  s << f.rdbuf();
-  return s.str();
+  return schema;
 }
 
 // .npy (format 1.0/2.0/3.0): little-endian float64 or float32, 2-D, C order.
@@ -483,45 +231,26 @@ std::vector<double> read_tokens_file(const std::string& path, int tokens, int wi
 }
 
 RunSpec load_run_spec(const ConfigSource& source) {
-  toml::table root;
-  Pending pending;
-  if (!source.path.empty()) {
-    root = parse_toml(read_text_file(source.path, "config"), source.path);
-    pending.base_dir = fs::path(source.path).parent_path();
-  } else if (!source.text.empty()) {
-    root = parse_toml(source.text, "config");
+  ConfigTable cfg =
+      load_config_table(source, {{"input.rho0", "input.gram", "input.tokens_file"}});
+  // The override's own directory is the working directory.
+  for (const std::string& k : cfg.overridden)
+    if (k == "input.tokens_file") cfg.base_dir.clear();
+  RunBuild b;
+  // Preset first: it replaces the whole model, the other model keys refine it.
+  if (auto model = cfg.root.get("model"); model && model->is_table())
+    if (auto preset = model->as_table()->get("preset"))
+      b.s.model = model_preset(get_string(*preset, "model.preset"));
+  run_schema().apply(cfg.root, b, {"model.preset"});
+  if (b.s.input.kind == InputSpec::Kind::tokens) {
+    fs::path p(b.tokens_file);
+    if (p.is_relative() && !cfg.base_dir.empty()) p = cfg.base_dir / p;
+    if (b.s.model.tokens <= 0 || b.s.model.width <= 0)
+      (void)resolve_model(b.s.model);  // the model error comes first
+    b.s.input.values = read_tokens_file(p.string(), b.s.model.tokens, b.s.model.width);
+    b.s.input.source = p.string();
   }
-  for (const std::string& assignment : source.overrides) {
-    auto [key, kv] = parse_override(assignment);
-    const std::string section = key.substr(0, key.find('.'));
-    const std::string name = key.substr(key.find('.') + 1);
-    toml::node* existing = root.get(section);
-    if (existing && !existing->is_table()) throw InputError(section, "expected a table");
-    if (!existing) root.insert(section, toml::table{});
-    toml::table& tbl = *root.get(section)->as_table();
-    // Choosing one input kind on the command line replaces the file's choice.
-    if (section == "input" && (name == "rho0" || name == "gram" || name == "tokens_file"))
-      for (const char* other : {"rho0", "gram", "tokens_file"}) tbl.erase(other);
-    tbl.insert_or_assign(name, *kv.get(name));
-    // The override's own directory is the working directory.
-    if (key == "input.tokens_file") pending.base_dir.clear();
-  }
-  if (auto input = root.get("input"); input && input->is_table()) {
-    int kinds = 0;
-    for (const char* k : {"rho0", "gram", "tokens_file"}) kinds += input->as_table()->contains(k);
-    if (kinds > 1) throw InputError("input", "give one of rho0, gram or tokens_file, not several");
-  }
-  RunSpec spec;
-  apply_table(root, spec, pending);
-  if (spec.input.kind == InputSpec::Kind::tokens) {
-    fs::path p(pending.tokens_file);
-    if (p.is_relative() && !pending.base_dir.empty()) p = pending.base_dir / p;
-    if (spec.model.tokens <= 0 || spec.model.width <= 0)
-      (void)resolve_model(spec.model);  // the model error comes first
-    spec.input.values = read_tokens_file(p.string(), spec.model.tokens, spec.model.width);
-    spec.input.source = p.string();
-  }
-  return spec;
+  return b.s;
 }
 
 RunSpec load_resolved_run_spec(const ConfigSource& source) {
@@ -626,15 +355,6 @@ RunSpec run_spec_from_json(const nlohmann::json& config) {
   ConfigSource source;
   source.text = text;
   return load_run_spec(source);
-}
-
-bool parse_seed(const std::string& text, std::uint64_t* seed) {
-  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) return false;
-  errno = 0;
-  const unsigned long long v = std::strtoull(text.c_str(), nullptr, 10);
-  if (errno == ERANGE) return false;
-  *seed = std::uint64_t(v);
-  return true;
 }
 
 }  // namespace attnmc

@@ -1,5 +1,6 @@
-// Configuration files: a TOML file plus `key=value` overrides (the same
-// dotted keys, e.g. model.width=256) become one RunSpec. Every mistake
+// The `run` command's configuration: a TOML file plus `key=value` overrides
+// (the same dotted keys, e.g. model.width=256; the shared layer of every
+// command, host/config/toml_layer.hpp) become one RunSpec. Every mistake
 // (unknown key, wrong type, NaN, unreadable file) is an InputError naming the
 // full dotted key, so the CLI can point at it.
 #pragma once
@@ -11,16 +12,9 @@
 #include <vector>
 
 #include "attnmc/run_spec.hpp"
+#include "host/config/toml_layer.hpp"
 
 namespace attnmc {
-
-// Where a RunSpec comes from: an optional TOML file (empty path: built-in
-// defaults), TOML text (for tests), and overrides applied after it.
-struct ConfigSource {
-  std::string path;                    // TOML file; empty = none
-  std::string text;                    // TOML text used when path is empty
-  std::vector<std::string> overrides;  // "dotted.key=value", later ones win
-};
 
 // Builds the RunSpec (not yet resolved). Overrides replace the file's value
 // at that key; an override naming one input kind (rho0, gram, tokens_file)
@@ -46,11 +40,6 @@ nlohmann::json run_spec_json(const RunSpec& resolved);
 // The inverse of run_spec_json (unresolved): what `attnmc merge` rebuilds a
 // run's specification from.
 RunSpec run_spec_from_json(const nlohmann::json& config);
-
-// A seed written in decimal: 0 to 2^64 - 1, digits only (no sign, no
-// spaces). False for anything else. The one rule of every command.
-bool parse_seed(const std::string& text, std::uint64_t* seed);
-inline constexpr const char* kSeedRule = "a seed is an integer from 0 to 2^64 - 1";
 
 Device parse_device(const std::string& name, const std::string& key);
 Sampler parse_sampler(const std::string& name, const std::string& key);

@@ -7,6 +7,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -163,9 +166,13 @@ std::vector<double> sphere_start(const SphereSpec& s) {
   return x;
 }
 
-std::vector<double> read_sphere_tokens(const std::string& path, int tokens, int dim) {
+std::vector<double> read_sphere_tokens(const std::string& path, int tokens, int dim,
+                                       const std::string& key) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw InputError(key, "cannot read '" + path + "': it is a directory");
   std::ifstream in(path);
-  if (!in) throw InputError("init.file", "cannot open '" + path + "'");
+  if (!in) throw InputError(key, "cannot read '" + path + "': " + std::strerror(errno));
   std::vector<double> v;
   std::string line;
   while (std::getline(in, line)) {
@@ -179,14 +186,14 @@ std::vector<double> read_sphere_tokens(const std::string& path, int tokens, int 
         v.push_back(std::stod(word, &used));
         if (used != word.size()) throw std::invalid_argument(word);
       } catch (const std::exception&) {
-        throw InputError("init.file", "'" + word + "' in '" + path + "' is not a number");
+        throw InputError(key, "'" + word + "' in '" + path + "' is not a number");
       }
     }
   }
   if (v.size() != std::size_t(tokens) * dim)
-    throw InputError("init.file", "'" + path + "' holds " + std::to_string(v.size()) +
-                                      " numbers, expected " + std::to_string(tokens) + " x " +
-                                      std::to_string(dim));
+    throw InputError(key, "'" + path + "' holds " + std::to_string(v.size()) +
+                              " numbers, expected " + std::to_string(tokens) + " x " +
+                              std::to_string(dim));
   return v;
 }
 

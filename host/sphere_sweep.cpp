@@ -29,6 +29,24 @@ double mean_clusters(const SphereResult& r) {
   return n > 0 ? s / double(n) : 0.0;
 }
 
+SphereFlowOutcome run_flow_beside(const SphereSpec& cell) {
+  SphereSpec f = cell;
+  f.scheme = SphereScheme::flow;
+  f.noise = SphereNoise::matrix;
+  f.record_every = 0;
+  f.record_steps.clear();
+  f.member_begin = f.member_end = 0;
+  if (f.init != SphereInit::uniform) f.trajectories = 1;  // deterministic: one run
+  const SphereResult fr = run_sphere(f);
+  SphereFlowOutcome o;
+  o.collapse = fr.collapse;
+  o.antipodal = fr.antipodal;
+  o.other = fr.other;
+  o.nonfinite = fr.nonfinite;
+  o.mean_clusters = mean_clusters(fr);
+  return o;
+}
+
 SphereSweepResult run_sphere_sweep(const SphereSweepSpec& spec, const SweepProgress& progress) {
   const auto t0 = std::chrono::steady_clock::now();
   if (spec.tokens.empty()) throw InputError("tokens", "the sweep needs at least one token count");
@@ -54,19 +72,13 @@ SphereSweepResult run_sphere_sweep(const SphereSweepSpec& spec, const SweepProgr
         s.seed = cell.seed;
         cell.result = run_sphere(s);
         if (spec.flow) {
-          SphereSpec f = s;
-          f.scheme = SphereScheme::flow;
-          f.noise = SphereNoise::matrix;
-          f.record_every = 0;
-          f.record_steps.clear();
-          if (f.init != SphereInit::uniform) f.trajectories = 1;  // deterministic: one run
-          const SphereResult fr = run_sphere(f);
+          const SphereFlowOutcome f = run_flow_beside(s);
           cell.has_flow = true;
-          cell.flow_collapse = fr.collapse;
-          cell.flow_antipodal = fr.antipodal;
-          cell.flow_other = fr.other;
-          cell.flow_nonfinite = fr.nonfinite;
-          cell.flow_mean_clusters = mean_clusters(fr);
+          cell.flow_collapse = f.collapse;
+          cell.flow_antipodal = f.antipodal;
+          cell.flow_other = f.other;
+          cell.flow_nonfinite = f.nonfinite;
+          cell.flow_mean_clusters = f.mean_clusters;
         }
         out.cells.push_back(std::move(cell));
         if (progress) progress(out.cells.size(), total);

@@ -53,6 +53,15 @@ SphereSweepResult run_sphere_sweep(const SphereSweepSpec& spec, const SweepProgr
 // and (timing = true) seconds per cell, the only column that varies run to run.
 void write_sweep_csv(std::ostream& out, const SphereSweepResult& r, bool timing = true);
 
+// The deterministic flow from the start of `cell` (a uniform start: over as
+// many random starts as the cell has trajectories; otherwise one run).
+struct SphereFlowOutcome {
+  std::int64_t collapse = 0, antipodal = 0, other = 0, nonfinite = 0;
+  double mean_clusters = 0.0;
+  std::int64_t trajectories() const { return collapse + antipodal + other + nonfinite; }
+};
+SphereFlowOutcome run_flow_beside(const SphereSpec& cell);
+
 // Mean number of clusters over finite trajectories.
 double mean_clusters(const SphereResult& r);
 

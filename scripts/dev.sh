@@ -15,7 +15,7 @@ JOBS=${JOBS:-$(nproc)}
 
 # Debian packages the build needs (the CUDA toolkit comes with the machine image).
 DEB_PACKAGES=(cmake g++ make libomp-dev libgtest-dev libbenchmark-dev librandom123-dev
-  libopenblas-dev libhdf5-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev python3-pip)
+  libopenblas-dev libhdf5-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libssl-dev python3-pip)
 PY_PACKAGES=(numpy matplotlib h5py scipy)
 
 install_deps() {

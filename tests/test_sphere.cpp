@@ -306,7 +306,7 @@ TEST(SphereInput, ValidationAndTokenFiles) {
     std::ofstream f(path);
     f << "# two tokens in R^3\n2, 0, 0\n0 0 -3\n";
   }
-  const std::vector<double> x = read_sphere_tokens(path, 2, 3);
+  const std::vector<double> x = read_sphere_tokens(path, 2, 3, "input.tokens_file");
   ASSERT_EQ(x.size(), 6u);
   SphereSpec t;
   t.tokens = 2;
@@ -316,7 +316,7 @@ TEST(SphereInput, ValidationAndTokenFiles) {
   const SphereSpec rt = resolve_sphere(t);
   EXPECT_DOUBLE_EQ(rt.tokens0[0], 1.0);
   EXPECT_DOUBLE_EQ(rt.tokens0[5], -1.0);
-  EXPECT_THROW(read_sphere_tokens(path, 3, 3), InputError);
+  EXPECT_THROW(read_sphere_tokens(path, 3, 3, "input.tokens_file"), InputError);
   // rho0 start has the requested inner product
   SphereSpec r;
   r.rho0 = -0.25;

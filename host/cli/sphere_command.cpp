@@ -1,130 +1,41 @@
-// Command line of the sphere model. Options map one to one onto SphereSpec
-// fields; `phase` adds the grid (lists "a,b,c" or ranges "start:stop:step").
-#include "host/cli/sphere_command.hpp"
-
-#include <CLI/CLI.hpp>
-#include <cmath>
-#include <cstdio>
-#include <fstream>
-#include <iostream>
-#include <memory>
+// `attnmc sphere`: one ensemble of the stochastic Transformer on the sphere
+// (models.md section 2), configured like every command ([model] [input]
+// [sphere] [ensemble] [run], host/config/family_config.hpp). Writes
+// summary.json (outcomes with standard errors and Wilson intervals, cluster
+// counts, inner-product quantiles per record, the terminal histogram, the
+// flow beside it with sphere.flow), stats.h5 and table.txt.
 #include <nlohmann/json.hpp>
-#include <sstream>
-#include <string>
-#include <vector>
 
-#include "attnmc/error.hpp"
 #include "attnmc/sphere.hpp"
-#include "host/cli/seed_option.hpp"
+#include "attnmc/version.hpp"
+#include "host/cli/command.hpp"
+#include "host/cli/sphere_command.hpp"
+#include "host/config/family_config.hpp"
 #include "host/sphere_sweep.hpp"
 
 namespace attnmc::cli {
 namespace {
 
-// Options shared by both commands, parsed into a SphereSpec.
-struct SphereOptions {
-  SphereSpec spec;
-  std::string scheme = "sde-geometric", noise = "matrix", init = "rho0", init_file, qk_file;
-  std::string device = "auto";
-};
-
-void add_common(CLI::App* c, SphereOptions& o) {
-  SphereSpec& s = o.spec;
-  c->add_option("--scheme", o.scheme, "network | sde-projected | sde-geometric | flow")
-      ->capture_default_str();
-  c->add_option("--noise", o.noise, "matrix (d x d V per step) | reduced (exact in law, cheaper)")
-      ->capture_default_str();
-  c->add_option("--beta", s.beta, "inverse temperature")->capture_default_str();
-  c->add_option("--sigma", s.sigma, "value-matrix entry standard deviation")->capture_default_str();
-  c->add_option("--horizon,-T", s.horizon, "time horizon T (network: 1 = models.md scaling)")
-      ->capture_default_str();
-  c->add_option("--steps,-L", s.steps, "steps / layers (0: ceil(T / dt))")->capture_default_str();
-  c->add_option("--dt", s.dt, "step size when --steps is 0")->capture_default_str();
-  c->add_option("--trajectories,-B", s.trajectories, "ensemble size")->capture_default_str();
-  c->add_option("--seed", s.seed, "random seed, 0 to 2^64 - 1")
-      ->check(cli::seed_validator())
-      ->capture_default_str();
-  c->add_option("--init", o.init, "rho0 (N = 2) | uniform | file")->capture_default_str();
-  c->add_option("--rho0", s.rho0, "initial <x_1, x_2> for --init rho0")->capture_default_str();
-  c->add_option("--init-file", o.init_file, "N x d tokens (text) for --init file");
-  c->add_option("--qk-file", o.qk_file, "d x d matrix Q^T K (text); default identity");
-  c->add_option("--eps", s.eps, "outcome threshold: clusters join at <x_i, x_j> > 1 - eps")
-      ->capture_default_str();
-  c->add_option("--record-every", s.record_every, "record inner products every k steps")
-      ->capture_default_str();
-  c->add_option("--threads", s.threads, "CPU threads (0 = all)")->capture_default_str();
-  c->add_option("--device", o.device, "cpu | cuda | auto")->capture_default_str();
-  c->add_option("--chunk", s.chunk, "trajectories per chunk (0 = fit the memory cap)");
-}
-
-SphereSpec finish(SphereOptions& o) {
-  SphereSpec s = o.spec;
-  s.scheme = parse_scheme(o.scheme);
-  if (o.noise == "matrix")
-    s.noise = SphereNoise::matrix;
-  else if (o.noise == "reduced")
-    s.noise = SphereNoise::reduced;
-  else
-    throw InputError("noise", "expected matrix or reduced, got '" + o.noise + "'");
-  if (o.device == "cpu")
-    s.device = Device::cpu;
-  else if (o.device == "cuda")
-    s.device = Device::cuda;
-  else if (o.device == "auto")
-    s.device = Device::automatic;
-  else
-    throw InputError("device", "expected cpu, cuda or auto");
-  if (o.init == "rho0")
-    s.init = SphereInit::rho0;
-  else if (o.init == "uniform")
-    s.init = SphereInit::uniform;
-  else if (o.init == "file") {
-    if (o.init_file.empty()) throw InputError("init-file", "--init file needs --init-file PATH");
-    s.init = SphereInit::tokens;
-    s.tokens0 = read_sphere_tokens(o.init_file, s.tokens, s.dim);
-  } else
-    throw InputError("init", "expected rho0, uniform or file");
-  if (!o.qk_file.empty()) s.qk = read_sphere_tokens(o.qk_file, s.dim, s.dim);
-  return s;
-}
-
-// "2,3,5" or "start:stop[:step]" (inclusive stop, to rounding).
-std::vector<double> parse_grid(const std::string& text, const char* parameter) {
-  std::vector<double> v;
-  try {
-    if (text.find(':') != std::string::npos) {
-      std::vector<double> part;
-      std::stringstream ss(text);
-      std::string item;
-      while (std::getline(ss, item, ':')) part.push_back(std::stod(item));
-      if (part.size() < 2 || part.size() > 3) throw std::invalid_argument(text);
-      const double step = part.size() == 3 ? part[2] : 1.0;
-      if (!(step > 0)) throw InputError(parameter, "range step must be positive");
-      const int n = int(std::floor((part[1] - part[0]) / step + 1e-9));
-      for (int i = 0; i <= n; ++i) v.push_back(part[0] + i * step);
-    } else {
-      std::stringstream ss(text);
-      std::string item;
-      while (std::getline(ss, item, ',')) v.push_back(std::stod(item));
-    }
-  } catch (const InputError&) {
-    throw;
-  } catch (const std::exception&) {
-    throw InputError(parameter,
-                     "expected a list a,b,c or a range start:stop:step, got '" + text + "'");
-  }
-  if (v.empty()) throw InputError(parameter, "empty grid");
-  return v;
-}
-
-std::vector<int> to_ints(const std::vector<double>& v, const char* parameter) {
-  std::vector<int> out;
-  for (double x : v) {
-    if (x != std::floor(x)) throw InputError(parameter, "must be integers");
-    out.push_back(int(x));
-  }
-  return out;
-}
+// N = 2 tokens in d = 3 from <x_1, x_2> = 0, T = 1. The reduced noise is
+// exact in law and cheaper (min(N, d) d normals a step instead of d^2): the
+// default of `sphere` and `phase` alike.
+const char* const kDefaultSphere = R"(
+[model]
+tokens = 2
+dim = 3
+beta = 1.0
+sigma = 1.0
+[sphere]
+scheme = "sde-geometric"
+noise = "reduced"
+horizon = 1.0
+dt = 0.01
+[input]
+rho0 = 0.0
+[ensemble]
+members = 1000
+seed = 1
+)";
 
 nlohmann::json proportion_json(const Proportion& p) {
   return {{"count", p.successes},
@@ -134,37 +45,42 @@ nlohmann::json proportion_json(const Proportion& p) {
           {"wilson95", {p.wilson_lo(), p.wilson_hi()}}};
 }
 
-void print_summary(const SphereResult& r) {
+std::string sphere_table(const SphereResult& r, bool timing) {
   const SphereSpec& s = r.spec;
-  std::printf("sphere: N=%d d=%d scheme=%s noise=%s beta=%g sigma=%g T=%g steps=%lld dt=%g\n",
-              s.tokens, s.dim, scheme_name(s.scheme),
-              s.noise == SphereNoise::matrix ? "matrix" : "reduced", s.beta, s.sigma, s.horizon,
-              static_cast<long long>(s.steps), s.dt);
-  std::printf("trajectories=%llu device=%s threads=%d  %.2f s\n",
-              static_cast<unsigned long long>(s.trajectories), r.device.c_str(), r.threads,
-              r.seconds);
-  auto line = [](const char* name, const Proportion& p) {
-    std::printf("  P(%-9s) = %.4f +- %.4f  (95%% Wilson [%.4f, %.4f], %lld / %lld)\n", name, p.p(),
+  std::string t =
+      format("sphere: N=%d d=%d scheme=%s noise=%s beta=%g sigma=%g T=%g steps=%lld dt=%g\n",
+             s.tokens, s.dim, scheme_name(s.scheme),
+             s.noise == SphereNoise::matrix ? "matrix" : "reduced", s.beta, s.sigma, s.horizon,
+             static_cast<long long>(s.steps), s.dt);
+  t += format("trajectories=%llu seed=%llu device=%s threads=%d",
+              static_cast<unsigned long long>(s.end_member() - s.member_begin),
+              static_cast<unsigned long long>(s.seed), r.device.c_str(), r.threads);
+  t += timing ? format("  %.2f s\n", r.seconds) : "\n";
+  auto line = [&t](const char* name, const Proportion& p) {
+    t += format("  P(%-9s) = %.4f +- %.4f  (95%% Wilson [%.4f, %.4f], %lld / %lld)\n", name, p.p(),
                 p.stderr_(), p.wilson_lo(), p.wilson_hi(), static_cast<long long>(p.successes),
                 static_cast<long long>(p.trials));
   };
   line("collapse", r.p_collapse());
   line("antipodal", r.p_antipodal());
   line("other", r.p_other());
-  std::printf("  non-finite trajectories: %lld; max ||x|^2 - 1| at the end: %.2e\n",
+  t += format("  non-finite trajectories: %lld; max ||x|^2 - 1| at the end: %.2e\n",
               static_cast<long long>(r.nonfinite), r.max_norm_error);
-  std::printf("  clusters (<x_i,x_j> > 1 - %g):", s.eps);
+  t += format("  clusters (<x_i,x_j> > 1 - %g):", s.eps);
   for (std::size_t k = 1; k < r.clusters.size(); ++k)
-    if (r.clusters[k] > 0) std::printf(" %zu:%lld", k, static_cast<long long>(r.clusters[k]));
+    if (r.clusters[k] > 0) t += format(" %zu:%lld", k, static_cast<long long>(r.clusters[k]));
   const int last = int(r.stats.layers().size()) - 1;
-  std::printf("\n  terminal <x_1, x_2>: q10 %.6f  q50 %.6f  q90 %.6f\n",
-              r.stats.quantile(last, 0, 1, 0.1, false), r.stats.quantile(last, 0, 1, 0.5, false),
-              r.stats.quantile(last, 0, 1, 0.9, false));
+  if (s.tokens > 1)
+    t += format("\n  terminal <x_1, x_2>: q10 %.6f  q50 %.6f  q90 %.6f",
+                r.stats.quantile(last, 0, 1, 0.1, false), r.stats.quantile(last, 0, 1, 0.5, false),
+                r.stats.quantile(last, 0, 1, 0.9, false));
+  return t + "\n";
 }
 
 nlohmann::json result_json(const SphereResult& r) {
   const SphereSpec& s = r.spec;
   nlohmann::json j;
+  j["version"] = kVersion;
   j["spec"] = {{"tokens", s.tokens},
                {"dim", s.dim},
                {"scheme", scheme_name(s.scheme)},
@@ -175,8 +91,15 @@ nlohmann::json result_json(const SphereResult& r) {
                {"steps", s.steps},
                {"dt", s.dt},
                {"trajectories", s.trajectories},
+               {"member_begin", s.member_begin},
+               {"member_end", s.end_member()},
                {"seed", s.seed},
-               {"eps", s.eps}};
+               {"eps", s.eps},
+               {"init", s.init == SphereInit::rho0      ? "rho0"
+                        : s.init == SphereInit::uniform ? "uniform"
+                                                        : "tokens"},
+               {"rho0", s.rho0},
+               {"qk", s.qk}};
   j["device"] = r.device;
   j["threads"] = r.threads;
   j["seconds"] = r.seconds;
@@ -185,6 +108,7 @@ nlohmann::json result_json(const SphereResult& r) {
   j["other"] = proportion_json(r.p_other());
   j["nonfinite"] = r.nonfinite;
   j["clusters"] = r.clusters;
+  j["mean_clusters"] = mean_clusters(r);
   j["max_norm_error"] = r.max_norm_error;
   nlohmann::json recs = nlohmann::json::array();
   for (std::size_t k = 0; k < r.stats.layers().size(); ++k) {
@@ -212,91 +136,112 @@ nlohmann::json result_json(const SphereResult& r) {
   return j;
 }
 
+// The inner products as the statistics of a finite ensemble, for stats.h5:
+// records are steps, t = step * dt, "gram" entries are <x_i, x_j>.
+EnsembleResult as_ensemble(const SphereResult& r) {
+  const SphereSpec& s = r.spec;
+  EnsembleResult e;
+  e.spec.model.tokens = s.tokens;
+  e.spec.model.width = s.dim;
+  e.spec.model.depth = int(s.steps);
+  e.spec.members = s.trajectories;
+  e.spec.seed = s.seed;
+  e.spec.record_layers.assign(s.record_steps.begin(), s.record_steps.end());
+  e.spec.histogram_bins = s.histogram_bins;
+  e.spec.member_begin = s.member_begin;
+  e.spec.member_end = s.member_end;
+  e.spec.device = s.device;
+  e.spec.threads = s.threads;
+  e.family = "sphere";
+  for (std::int64_t step : s.record_steps) e.record_times.push_back(double(step) * s.dt);
+  e.device = r.device;
+  e.sampler = std::string("sphere-") + scheme_name(s.scheme);
+  e.chunk = r.chunk;
+  e.threads = r.threads;
+  e.stats = r.stats;
+  e.seconds_simulate = r.seconds;
+  return e;
+}
+
+CommandResult sphere_one(const ConfigSource& src, StagedDirectory& dir, const RunContext& cx) {
+  const SphereRun run = load_sphere_run(src);
+  const SphereResult r = run_sphere(run.spec, cx.progress);
+  nlohmann::json j = result_json(r);
+  CommandResult out;
+  if (run.flow) {
+    const SphereFlowOutcome f = run_flow_beside(r.spec);
+    j["flow"] = {{"trajectories", f.trajectories()}, {"collapse", f.collapse},
+                 {"antipodal", f.antipodal},         {"other", f.other},
+                 {"nonfinite", f.nonfinite},         {"mean_clusters", f.mean_clusters}};
+  }
+  out.table = sphere_table(r, cx.timing);
+  out.members = r.spec.end_member() - r.spec.member_begin;
+  const nlohmann::json identity = {{"scheme", scheme_name(r.spec.scheme)},
+                                   {"noise", j["spec"]["noise"]},
+                                   {"beta", r.spec.beta},
+                                   {"sigma", r.spec.sigma},
+                                   {"horizon", r.spec.horizon},
+                                   {"steps", r.spec.steps}};
+  write_stats_h5(dir.file("stats.h5"), as_ensemble(r), identity);
+  write_summary(dir, j, cx);
+  dir.write_text("table.txt", out.table);
+  for (const char* k : {"collapse", "antipodal", "other"}) {
+    out.scalars[std::string("p_") + k] = j[k]["p"];
+    out.scalars[std::string("se_") + k] = j[k]["stderr"];
+  }
+  out.scalars["nonfinite"] = r.nonfinite;
+  out.scalars["mean_clusters"] = j["mean_clusters"];
+  if (r.spec.tokens > 1) {
+    const nlohmann::json& p = j["records"].back()["pairs"][0];
+    for (const char* q : {"q10", "q50", "q90"}) out.scalars[std::string("ip12_") + q] = p[q];
+  }
+  if (run.flow)
+    for (const char* k : {"collapse", "antipodal", "other"})
+      out.scalars[std::string("flow_") + k] = j["flow"][k];
+  if (r.finite() == 0 && r.nonfinite > 0)
+    out.failure = format("every one of the %lld trajectories is non-finite", (long long)r.nonfinite);
+  return out;
+}
+
 }  // namespace
 
-void add_sphere_commands(CLI::App& app) {
-  // One ensemble.
-  auto so = std::make_shared<SphereOptions>();
-  auto json_path = std::make_shared<std::string>();
-  CLI::App* sphere = app.add_subcommand(
-      "sphere", "Stochastic Transformer on the sphere: one ensemble (models.md section 2)");
-  sphere->add_option("--tokens,-N", so->spec.tokens, "tokens N")->capture_default_str();
-  sphere->add_option("--dim,-d", so->spec.dim, "dimension d")->capture_default_str();
-  add_common(sphere, *so);
-  sphere->add_option("--json", *json_path,
-                     "write the result (outcomes, quantiles, histogram) here");
-  sphere->callback([so, json_path]() {
-    const SphereResult r = run_sphere(finish(*so));
-    print_summary(r);
-    if (!json_path->empty()) {
-      std::ofstream f(*json_path);
-      if (!f) throw InputError("json", "cannot write '" + *json_path + "'");
-      f << result_json(r).dump(2) << '\n';
-    }
-  });
-
-  // The phase diagram.
-  auto po = std::make_shared<SphereOptions>();
-  po->spec.horizon = 30.0;
-  po->spec.dt = 0.02;
-  po->spec.trajectories = 1000;
-  po->noise = "reduced";  // exact in law and 2d instead of d^2 normals per step for N = 2
-  auto grid =
-      std::make_shared<std::vector<std::string>>(std::vector<std::string>{"2", "2:10", "0:3:0.25"});
-  auto out_path = std::make_shared<std::string>("phase.csv");
-  auto no_flow = std::make_shared<bool>(false);
-  CLI::App* phase = app.add_subcommand(
-      "phase", "Phase diagram: P(collapse), P(antipodal) over a (beta, d) grid, with the flow");
-  phase->add_option("--tokens,-N", (*grid)[0], "token counts (list or range)")
-      ->capture_default_str();
-  phase->add_option("--dims,-d", (*grid)[1], "dimensions (list a,b or range start:stop:step)")
-      ->capture_default_str();
-  phase->add_option("--betas", (*grid)[2], "inverse temperatures (list or range)")
-      ->capture_default_str();
-  add_common(phase, *po);
-  phase->add_option("--out,-o", *out_path, "CSV table")->capture_default_str();
-  phase->add_flag("--no-flow", *no_flow, "skip the deterministic flow column");
-  phase->callback([po, grid, out_path, no_flow]() {
-    SphereSweepSpec sw;
-    sw.tokens = to_ints(parse_grid((*grid)[0], "tokens"), "tokens");
-    sw.dims = to_ints(parse_grid((*grid)[1], "dims"), "dims");
-    sw.betas = parse_grid((*grid)[2], "betas");
-    sw.flow = !*no_flow;
-    po->spec.tokens = sw.tokens.front();
-    po->spec.dim = sw.dims.front();
-    if (po->init == "file")
-      throw InputError("init", "the phase sweep takes rho0 or uniform starts");
-    sw.base = finish(*po);
-    if (sw.base.init == SphereInit::rho0)
-      for (int n : sw.tokens)
-        if (n != 2) throw InputError("init", "--init rho0 needs N = 2; use --init uniform");
-    // Validate every cell before creating the table, so bad input leaves no file.
-    for (int n : sw.tokens)
-      for (int d : sw.dims)
-        for (double b : sw.betas) {
-          SphereSpec cell = sw.base;
-          cell.tokens = n;
-          cell.dim = d;
-          cell.beta = b;
-          resolve_sphere(cell);
-        }
-    std::ofstream f(*out_path);
-    if (!f) throw InputError("out", "cannot write '" + *out_path + "'");
-    SphereSweepResult r;
-    try {
-      r = run_sphere_sweep(sw, [](std::size_t done, std::size_t total) {
-        std::fprintf(stderr, "\rphase: %zu / %zu cells", done, total);
-        if (done == total) std::fprintf(stderr, "\n");
-      });
-    } catch (...) {
-      f.close();
-      std::remove(out_path->c_str());
-      throw;
-    }
-    write_sweep_csv(f, r);
-    std::printf("phase: %zu cells, %.1f s, table in %s\n", r.cells.size(), r.seconds,
-                out_path->c_str());
-  });
+std::vector<FlagAlias> sphere_aliases() {
+  using K = FlagAlias::Kind;
+  return {
+      {"--scheme", "sphere.scheme", "network | sde-projected | sde-geometric | flow"},
+      {"--noise", "sphere.noise", "reduced (exact in law, cheaper) | matrix (d x d V per step)"},
+      {"--beta", "model.beta", "inverse temperature"},
+      {"--sigma", "model.sigma", "value-matrix entry standard deviation"},
+      {"--horizon,-T", "sphere.horizon", "time horizon T (network: 1 = models.md scaling)"},
+      {"--steps,-L", "sphere.steps", "steps / layers (0: ceil(T / dt))"},
+      {"--dt", "sphere.dt", "step size when --steps is 0"},
+      {"--init", "input.init", "rho0 (N = 2) | uniform | tokens"},
+      {"--rho0", "input.rho0", "initial <x_1, x_2> for --init rho0"},
+      {"--tokens-file", "input.tokens_file", "N x d start tokens (text); sets --init tokens"},
+      {"--qk-file", "model.qk_file", "d x d matrix Q^T K (text); default identity"},
+      {"--eps", "sphere.eps", "outcome threshold: clusters join at <x_i, x_j> > 1 - eps"},
+      {"--record-every", "sphere.record_every", "record inner products every k steps"},
+      {"--chunk", "ensemble.chunk", "trajectories per chunk (0: fit the memory cap)"},
+      {"--flow", "sphere.flow", "also run the deterministic flow from the same start", K::flag},
+  };
 }
+
+Command sphere_command() {
+  Command c;
+  c.name = "sphere";
+  c.help = "Stochastic Transformer on the sphere: one ensemble (models.md section 2)";
+  c.default_output = "out/sphere";
+  c.builtin = kDefaultSphere;
+  c.aliases = {{"--tokens,-N", "model.tokens", "tokens N"}, {"--dim,-d", "model.dim", "dimension d"}};
+  for (const FlagAlias& a : sphere_aliases()) c.aliases.push_back(a);
+  c.validate = [](const ConfigSource& src) {
+    const SphereSpec s = resolve_sphere(load_sphere_run(src).spec);
+    return s.end_member() - s.member_begin;
+  };
+  c.run = sphere_one;
+  return c;
+}
+
+const char* sphere_default_config() { return kDefaultSphere; }
 
 }  // namespace attnmc::cli

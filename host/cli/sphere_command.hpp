@@ -1,14 +1,16 @@
-// `attnmc sphere` (one ensemble of the stochastic Transformer on the sphere)
-// and `attnmc phase` (the (beta, d) phase diagram table).
+// Pieces of `attnmc sphere` that `attnmc phase` (a sweep of sphere cells)
+// shares: the flags that are shorthands for sphere keys and the built-in
+// configuration.
 #pragma once
 
-namespace CLI {
-class App;
-}
+#include <vector>
+
+#include "host/cli/command.hpp"
 
 namespace attnmc::cli {
 
-// Registers the `sphere` and `phase` subcommands on app.
-void add_sphere_commands(CLI::App& app);
+// The sphere flags other than --tokens and --dim (phase takes lists there).
+std::vector<FlagAlias> sphere_aliases();
+const char* sphere_default_config();
 
 }  // namespace attnmc::cli

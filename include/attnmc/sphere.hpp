@@ -84,8 +84,10 @@ SphereSpec resolve_sphere(const SphereSpec& spec);
 std::vector<double> sphere_start(const SphereSpec& resolved);
 
 // Reads N x d tokens from a text file (rows of numbers separated by blanks
-// or commas; '#' starts a comment). Throws InputError("init.file", ...).
-std::vector<double> read_sphere_tokens(const std::string& path, int tokens, int dim);
+// or commas; '#' starts a comment). Throws InputError(key, ...), key naming
+// the configuration key of the file (input.tokens_file, model.qk_file).
+std::vector<double> read_sphere_tokens(const std::string& path, int tokens, int dim,
+                                       const std::string& key);
 
 // A binomial proportion with its standard error and 95% Wilson interval.
 struct Proportion {

@@ -1,0 +1,65 @@
+// `attnmc merge`: see merge_command.hpp.
+#include "host/cli/merge_command.hpp"
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "host/cli/command.hpp"
+#include "host/config.hpp"
+#include "host/output.hpp"
+#include "host/stats_state.hpp"
+
+namespace attnmc::cli {
+
+MergeCommand::MergeCommand(CLI::App& app) {
+  sub_ = app.add_subcommand(
+      "merge", "Merge pieces of one ensemble (run/sde/sphere --range) into the whole, to the bit");
+  sub_->add_option("pieces", inputs_, "output directories (or stats.h5 files) of the pieces")
+      ->required();
+  sub_->add_option("--output,-o", output_, "output directory")->required();
+  sub_->add_flag("--force", force_, "replace an existing attnmc output directory");
+  sub_->add_flag("--quiet,-q", quiet_, "print nothing but errors");
+}
+
+void MergeCommand::execute() const {
+  check_output_dir(output_, force_);
+  std::vector<StatisticsState> pieces;
+  for (const std::string& in : inputs_) pieces.push_back(read_statistics_state(in));
+  const StatisticsState merged = merge_states(pieces, inputs_);
+  EnsembleResult r;
+  r.family = merged.id.family;
+  r.device = merged.id.device;
+  r.sampler = merged.id.sampler;
+  r.stats = merged.stats;
+  nlohmann::json config = nlohmann::json::parse(merged.id.config);
+  nlohmann::json family = config.contains("family") ? config["family"] : nlohmann::json(nullptr);
+  config.erase("family");
+  r.spec = run_spec_from_json(config);
+  r.spec.record_layers = merged.stats.layers();
+  r.spec.member_begin = merged.id.member_begin;
+  r.spec.member_end = merged.id.member_end;
+  if (r.family != "run") r.record_times = merged.t;  // SDE/sphere records are steps: keep times
+  std::string table;
+  if (r.family == "run") {
+    r.spec = resolve_run(r.spec);
+    table = run_table(r);
+  }
+  StagedDirectory stage(output_, force_);
+  write_stats_h5(stage.file("stats.h5"), r, family);
+  nlohmann::json j = run_summary_json(r);
+  j["merged_from"] = inputs_;
+  j.erase("timings");
+  j.erase("chunk");
+  j.erase("threads");
+  stage.write_text("summary.json", j.dump(2) + "\n");
+  if (!table.empty()) stage.write_text("table.txt", table);
+  stage.commit();
+  if (!quiet_)
+    std::printf("%smerged %zu pieces: members [%llu, %llu) of %llu (written to %s)\n",
+                table.c_str(), inputs_.size(),
+                static_cast<unsigned long long>(merged.id.member_begin),
+                static_cast<unsigned long long>(merged.id.member_end),
+                static_cast<unsigned long long>(merged.id.members), output_.c_str());
+}
+
+}  // namespace attnmc::cli

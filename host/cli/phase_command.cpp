@@ -1,0 +1,200 @@
+// `attnmc phase`: see phase_command.hpp.
+#include "host/cli/phase_command.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+
+#include "attnmc/error.hpp"
+#include "host/cli/sphere_command.hpp"
+#include "host/sweep/run_sweep.hpp"
+#include "host/sweep/store.hpp"
+
+namespace attnmc::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The phase diagram's defaults on top of the sphere's: a long horizon so
+// that trajectories settle, 1000 trajectories per cell. dt = 0.005: at
+// dt = 0.02 the step moved P(antipodal) at d = 4, beta = 1.5 by several
+// standard errors (issue 9); halving from 0.005 moves it by less than one.
+const char* const kPhaseDefaults[] = {"sphere.horizon=30.0", "sphere.dt=0.005"};
+
+// "2,3,5" or "start:stop[:step]" (inclusive stop, to rounding).
+std::vector<double> parse_grid(const std::string& text, const char* parameter) {
+  std::vector<double> v;
+  try {
+    if (text.find(':') != std::string::npos) {
+      std::vector<double> part;
+      std::stringstream ss(text);
+      std::string item;
+      while (std::getline(ss, item, ':')) part.push_back(std::stod(item));
+      if (part.size() < 2 || part.size() > 3) throw std::invalid_argument(text);
+      const double step = part.size() == 3 ? part[2] : 1.0;
+      if (!(step > 0)) throw InputError(parameter, "range step must be positive");
+      const int n = int(std::floor((part[1] - part[0]) / step + 1e-9));
+      for (int i = 0; i <= n; ++i) v.push_back(part[0] + i * step);
+    } else {
+      std::stringstream ss(text);
+      std::string item;
+      while (std::getline(ss, item, ',')) v.push_back(std::stod(item));
+    }
+  } catch (const InputError&) {
+    throw;
+  } catch (const std::exception&) {
+    throw InputError(parameter,
+                     "expected a list a,b,c or a range start:stop:step, got '" + text + "'");
+  }
+  if (v.empty()) throw InputError(parameter, "empty grid");
+  return v;
+}
+
+// Values as TOML text: integers, or doubles with every digit.
+std::vector<std::string> toml_values(const std::vector<double>& v, bool integers,
+                                     const char* parameter) {
+  std::vector<std::string> out;
+  for (double x : v) {
+    if (integers && x != std::floor(x)) throw InputError(parameter, "must be integers");
+    if (integers) {
+      out.push_back(std::to_string(static_cast<long long>(x)));
+    } else {
+      std::ostringstream s;
+      s << std::setprecision(17) << x;
+      std::string t = s.str();
+      if (t.find_first_of(".eEn") == std::string::npos) t += ".0";
+      out.push_back(t);
+    }
+  }
+  return out;
+}
+
+// phase.csv from the cells' summary.json: one row per cell, the columns of
+// the phase table (host/sphere_sweep.hpp, write_sweep_csv, without seconds).
+std::string phase_csv(const fs::path& store, const std::vector<nlohmann::json>& cells) {
+  std::ostringstream os;
+  os << "tokens,dim,beta,sigma,horizon,steps,scheme,seed,trajectories,nonfinite,"
+        "collapse,antipodal,other,p_collapse,se_collapse,lo_collapse,hi_collapse,"
+        "p_antipodal,se_antipodal,lo_antipodal,hi_antipodal,p_other,se_other,"
+        "mean_clusters,ip12_q10,ip12_q50,ip12_q90,"
+        "flow_trajectories,flow_collapse,flow_antipodal,flow_other,flow_mean_clusters,seconds,"
+        "status\n";
+  os << std::setprecision(10);
+  for (const nlohmann::json& c : cells) {
+    const fs::path summary = store / "cells" / format("%04zu", c["cell"].get<std::size_t>()) /
+                             "summary.json";
+    std::ifstream f(summary);
+    if (!f) {
+      os << ",,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,," << c["status"].get<std::string>() << "\n";
+      continue;
+    }
+    const nlohmann::json j = nlohmann::json::parse(f);
+    const nlohmann::json& s = j["spec"];
+    auto d = [](const nlohmann::json& v) { return v.is_null() ? std::nan("") : v.get<double>(); };
+    auto i64 = [](const nlohmann::json& v) { return v.get<long long>(); };
+    os << i64(s["tokens"]) << ',' << i64(s["dim"]) << ',' << d(s["beta"]) << ',' << d(s["sigma"])
+       << ',' << d(s["horizon"]) << ',' << i64(s["steps"]) << ',' << s["scheme"].get<std::string>()
+       << ',' << s["seed"].get<unsigned long long>() << ',' << i64(s["trajectories"]) << ','
+       << i64(j["nonfinite"]) << ',' << i64(j["collapse"]["count"]) << ','
+       << i64(j["antipodal"]["count"]) << ',' << i64(j["other"]["count"]);
+    for (const char* k : {"collapse", "antipodal"})
+      os << ',' << d(j[k]["p"]) << ',' << d(j[k]["stderr"]) << ',' << d(j[k]["wilson95"][0])
+         << ',' << d(j[k]["wilson95"][1]);
+    os << ',' << d(j["other"]["p"]) << ',' << d(j["other"]["stderr"]) << ','
+       << d(j["mean_clusters"]);
+    const nlohmann::json& pairs = j["records"].back()["pairs"];
+    for (const char* q : {"q10", "q50", "q90"})
+      os << ',' << (pairs.empty() ? std::nan("") : d(pairs[0][q]));
+    os << ',';
+    if (j.contains("flow")) {
+      const nlohmann::json& fl = j["flow"];
+      os << i64(fl["trajectories"]) << ',' << i64(fl["collapse"]) << ',' << i64(fl["antipodal"])
+         << ',' << i64(fl["other"]) << ',' << d(fl["mean_clusters"]);
+    } else {
+      os << "0,,,,";
+    }
+    os << ",," << c["status"].get<std::string>() << '\n';
+  }
+  return os.str();
+}
+
+}  // namespace
+
+PhaseCommand::PhaseCommand(CLI::App& app) {
+  sub_ = app.add_subcommand(
+      "phase",
+      "Phase diagram: P(collapse), P(antipodal) over an (N, d, beta) grid, with the flow "
+      "(a sweep of sphere cells into a store)");
+  o_.add_to(sub_, "out/phase", /*with_range=*/false);
+  sub_->get_option("config")->description("base sphere configuration (TOML; default built-in)");
+  sub_->add_option("--tokens,-N", tokens_, "token counts (list a,b or range start:stop:step)")
+      ->capture_default_str();
+  sub_->add_option("--dims,-d", dims_, "dimensions (list or range)")->capture_default_str();
+  sub_->add_option("--betas", betas_, "inverse temperatures (list or range)")
+      ->capture_default_str();
+  sub_->add_flag("--no-flow", no_flow_, "skip the deterministic flow beside each cell");
+  for (const FlagAlias& a : sphere_aliases()) {
+    if (a.key == "model.beta" || a.key == "sphere.flow") continue;  // the grid / --no-flow
+    alias_values_.emplace_back();
+    alias_flags_.push_back(false);
+    if (a.kind == FlagAlias::Kind::flag)
+      sub_->add_flag(a.names, alias_flags_.back(), a.help + " (= " + a.key + ")");
+    else
+      sub_->add_option(a.names, alias_values_.back(), a.help + " (= " + a.key + ")");
+  }
+}
+
+void PhaseCommand::execute() const {
+  sweep::Plan plan;
+  plan.command = "sphere";
+  plan.mode = "grid";
+  plan.seed_rule = sweep::SeedRule::index;
+  plan.axes = {{"model.tokens", toml_values(parse_grid(tokens_, "tokens"), true, "tokens")},
+               {"model.dim", toml_values(parse_grid(dims_, "dims"), true, "dims")},
+               {"model.beta", toml_values(parse_grid(betas_, "betas"), false, "betas")}};
+  if (!o_.config.empty()) plan.base.path = fs::absolute(o_.config).lexically_normal().string();
+  if (!o_.config.empty()) plan.config_text = read_text_file(o_.config, "config");
+  for (const char* d : kPhaseDefaults) plan.base.overrides.push_back(d);
+  if (!no_flow_) plan.base.overrides.push_back("sphere.flow=true");
+  for (const std::string& s : o_.set) plan.base.overrides.push_back(s);
+  std::size_t i = 0;
+  for (const FlagAlias& a : sphere_aliases()) {
+    if (a.key == "model.beta" || a.key == "sphere.flow") continue;
+    if (a.kind == FlagAlias::Kind::flag ? alias_flags_[i] : !alias_values_[i].empty())
+      plan.base.overrides.push_back(a.key + "=" +
+                                    (a.kind == FlagAlias::Kind::flag ? "true" : alias_values_[i]));
+    ++i;
+  }
+  CommonOptions what = o_;
+  what.device.clear();
+  what.threads.clear();
+  for (const std::string& s : what.named_overrides()) plan.base.overrides.push_back(s);
+  // The sweep's built-in base is the sphere's; the phase defaults sit in [base].
+  sweep::SweepOptions opt;
+  opt.force = o_.force;
+  opt.quiet = o_.quiet;
+  opt.progress = o_.show_progress();
+  opt.execution_overrides = o_.execution_overrides();
+  // The flow runs beside a noisy scheme; a flow-only grid is `sphere --scheme flow`.
+  {
+    sweep::Plan probe = plan;
+    sweep::expand(probe, sphere_default_config());
+    const ConfigTable t = load_config_table(probe.cells.front().source);
+    if (const toml::node* n = t.root.at_path("sphere.scheme").node())
+      if (n->value_or(std::string()) == "flow")
+        throw InputError("sphere.scheme", "the phase diagram runs a noisy scheme (the flow runs "
+                                          "beside it)");
+  }
+  const sweep::SweepOutcome r = sweep::run_sweep(plan, o_.output, opt);
+  const fs::path store = fs::absolute(o_.output);
+  sweep::write_file_atomic((store / "phase.csv").string(), phase_csv(store, r.cell_records));
+  if (!o_.quiet)
+    std::printf("phase: %zu cells (%zu computed, %zu already in the store, %zu failed), %.1f s; "
+                "table in %s/phase.csv\n",
+                r.cells, r.computed, r.reused, r.failed, r.seconds, o_.output.c_str());
+}
+
+}  // namespace attnmc::cli

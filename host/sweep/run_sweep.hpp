@@ -1,0 +1,37 @@
+// Runs a sweep's cells into a store (host/sweep/store.hpp), resumably:
+// finished cells (verified against their checksums) are not recomputed, an
+// interrupted cell restarts, a cell that fails numerically is recorded with
+// the reason and the sweep goes on. Bad input in any cell stops the sweep
+// before any work, naming the cell and the key.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "host/sweep/sweep_plan.hpp"
+
+namespace attnmc::sweep {
+
+struct SweepOptions {
+  bool force = false;     // replace a store that holds a different sweep
+  bool quiet = false;     // no notes
+  bool progress = false;  // progress lines on stderr
+  // Execution settings given on the command line (run.threads, run.device):
+  // they do not change the results, so they are not part of the sweep's identity.
+  std::vector<std::string> execution_overrides;
+  // Called after each cell is written (tests interrupt sweeps here).
+  std::function<void(std::size_t cell)> after_cell;
+};
+
+struct SweepOutcome {
+  std::size_t cells = 0, reused = 0, computed = 0, failed = 0, recomputed_corrupt = 0;
+  std::vector<nlohmann::json> cell_records;  // cell.json of every cell, in order
+  double seconds = 0.0;
+};
+
+SweepOutcome run_sweep(Plan plan, const std::string& store, const SweepOptions& options);
+
+}  // namespace attnmc::sweep
