@@ -1,16 +1,28 @@
 // Atomic output directories and the files of one ensemble run.
 #include "host/output.hpp"
 
+#include <fcntl.h>
 #include <hdf5.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
-#include <fstream>
+#include <iterator>
+#include <limits>
+#include <mutex>
 #include <random>
+#include <regex>
 
 #include "attnmc/error.hpp"
 #include "attnmc/version.hpp"
@@ -22,6 +34,23 @@ namespace attnmc {
 namespace {
 
 namespace fs = std::filesystem;
+
+// ---- What attnmc writes ----------------------------------------------------
+// Every entry attnmc itself puts into an output directory, in this one place.
+// --force replaces an existing directory only when all of its entries are
+// among these (and one of kOutputMarkers is there): a user's own file is
+// never deleted. Add the name here when a command starts writing a new file.
+//   run, merge, sde:     stats.h5, summary.json, table.txt
+//   collapse:            collapse.csv, collapse.png
+//   compare:             compare.json, compare.png
+//   sphere phase, sweep: phase.csv, phase.png, cells.csv, sweep.json
+//   sweep stores:        cells/ (a directory) and .lock
+constexpr const char* kOutputFiles[] = {
+    "summary.json", "stats.h5",  "table.txt", "collapse.csv", "collapse.png", "compare.json",
+    "compare.png",  "phase.csv", "phase.png", "cells.csv",    "sweep.json",   ".lock"};
+constexpr const char* kOutputDirectories[] = {"cells"};
+// Written by attnmc alone and whole: one of them marks an attnmc output directory.
+constexpr const char* kOutputMarkers[] = {"summary.json", "stats.h5", "compare.json", "sweep.json"};
 
 bool is_nonempty_dir(const fs::path& p) {
   std::error_code ec;
@@ -35,6 +64,12 @@ fs::path absolute_path(const std::string& dir) {
   return p;
 }
 
+// The directory as the user named it, for messages ("out/x", not "out/x/").
+std::string display_dir(std::string dir) {
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  return dir;
+}
+
 std::string random_suffix() {
   std::random_device rd;
   const char* hex = "0123456789abcdef";
@@ -43,12 +78,377 @@ std::string random_suffix() {
   return s;
 }
 
+// This machine (a hash of the host name, 8 hex digits): a staging directory
+// on a shared file system may belong to a live process on another host,
+// whose pid means nothing here.
+const std::string& host_tag() {
+  static const std::string tag = [] {
+    char name[256] = {};
+    ::gethostname(name, sizeof name - 1);
+    std::uint32_t h = 2166136261u;  // FNV-1a
+    for (const char* c = name; *c; ++c) h = (h ^ std::uint8_t(*c)) * 16777619u;
+    char buf[9];
+    std::snprintf(buf, sizeof buf, "%08x", unsigned(h));
+    return std::string(buf);
+  }();
+  return tag;
+}
+
+// "<pid>-<host>": who owns a staging (.tmp-) or backup (.old-) directory.
+std::string owner_tag() { return std::to_string(::getpid()) + "-" + host_tag(); }
+
+std::vector<std::string> foreign_entries(const fs::path& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code e2;
+    const bool is_dir = it->symlink_status(e2).type() == fs::file_type::directory;
+    const std::string name = it->path().filename().string();
+    if (!is_attnmc_output_entry(name, is_dir)) out.push_back(name);
+  }
+  if (ec) out.push_back("(unreadable: " + ec.message() + ")");
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// --force may replace `target` (an existing non-empty directory): only an
+// attnmc result, nothing else in it.
+void check_replaceable(const fs::path& target, const std::string& dir) {
+  const std::vector<std::string> foreign = foreign_entries(target);
+  if (!foreign.empty()) {
+    std::string list;
+    for (std::size_t i = 0; i < foreign.size() && i < 3; ++i) list += (i ? ", " : "") + foreign[i];
+    if (foreign.size() > 3) list += " and " + std::to_string(foreign.size() - 3) + " more";
+    throw InputError("output", "'" + dir + "' holds files attnmc did not write: " + list +
+                                   "; remove them or choose another directory");
+  }
+  std::error_code ec;
+  for (const char* m : kOutputMarkers)
+    if (fs::symlink_status(target / m, ec).type() == fs::file_type::regular) return;
+  throw InputError("output", "'" + dir +
+                                 "' is not an attnmc output directory (no summary.json, stats.h5, "
+                                 "compare.json or sweep.json); refusing to replace it");
+}
+
+// ---- Live staging directories, removed on SIGINT / SIGTERM / SIGHUP ---------
+// A fixed table the signal handler reads without locks or allocation: each
+// slot holds the staging directory, the topmost parent it created (removed
+// when empty), and during a commit the final directory and the old result
+// moved aside (put back if the new one is not in place yet).
+constexpr int kSlots = 16;
+constexpr std::size_t kPathMax = 4096;
+struct Slot {
+  std::atomic<int> state{0};       // 0 free, 1 being filled in, 2 live
+  std::atomic<int> committing{0};  // the owning thread is renaming: wait
+  std::atomic<pid_t> owner{0};     // a forked child never cleans its parent's
+  char staging[kPathMax] = {};
+  char top_parent[kPathMax] = {};
+  char final_dir[kPathMax] = {};
+  char old[kPathMax] = {};
+};
+Slot g_slots[kSlots];
+static_assert(std::atomic<int>::is_always_lock_free && std::atomic<pid_t>::is_always_lock_free,
+              "signal handlers need lock-free atomics");
+
+constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP};
+constexpr int kNumSignals = sizeof kSignals / sizeof kSignals[0];
+struct sigaction g_previous[kNumSignals];
+
+bool copy_path(char* dst, const std::string& src) {
+  if (src.size() >= kPathMax) return false;
+  std::memcpy(dst, src.c_str(), src.size() + 1);
+  return true;
+}
+
+std::size_t length(const char* s) {
+  std::size_t n = 0;
+  while (s[n]) ++n;
+  return n;
+}
+
+// Async-signal-safe recursive removal of `name` in the directory `parent_fd`
+// (open/openat, getdents64, unlinkat, close only).
+void remove_tree_at(int parent_fd, const char* name, int depth);
+
+void clear_directory(int fd, int depth) {
+  alignas(8) char buf[2048];
+  for (int pass = 0; pass < 64; ++pass) {  // again from the start until empty
+    if (::lseek(fd, 0, SEEK_SET) != 0) return;
+    bool any = false;
+    for (;;) {
+      const long n = ::syscall(SYS_getdents64, fd, buf, sizeof buf);
+      if (n <= 0) break;
+      for (long off = 0; off < n;) {
+        // struct linux_dirent64: u64 d_ino, s64 d_off, u16 d_reclen, u8 d_type, char d_name[]
+        unsigned short reclen;
+        std::memcpy(&reclen, buf + off + 16, sizeof reclen);
+        const char* entry = buf + off + 19;
+        off += reclen;
+        if (entry[0] == '.' && (entry[1] == 0 || (entry[1] == '.' && entry[2] == 0))) continue;
+        any = true;
+        remove_tree_at(fd, entry, depth + 1);
+      }
+    }
+    if (!any) return;
+  }
+}
+
+void remove_tree_at(int parent_fd, const char* name, int depth) {
+  if (::unlinkat(parent_fd, name, 0) == 0 || errno == ENOENT) return;
+  if ((errno != EISDIR && errno != EPERM) || depth > 32) return;
+  const int fd = ::openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return;
+  clear_directory(fd, depth);
+  ::close(fd);
+  ::unlinkat(parent_fd, name, AT_REMOVEDIR);
+}
+
+void remove_live_staging() {
+  const pid_t self = ::getpid();
+  for (Slot& s : g_slots) {
+    if (s.state.load() != 2 || s.owner.load() != self) continue;
+    // Another thread is between the renames of a commit (its signals are
+    // blocked): let it finish, a few milliseconds at most.
+    for (int i = 0; i < 2000 && s.committing.load(); ++i) {
+      const timespec ms{0, 1000000};
+      ::nanosleep(&ms, nullptr);
+    }
+    if (s.staging[0]) remove_tree_at(AT_FDCWD, s.staging, 0);
+    if (s.old[0]) {
+      struct stat st;
+      if (::lstat(s.final_dir, &st) != 0 && errno == ENOENT)
+        ::rename(s.old, s.final_dir);  // the new result is not in place: keep the old one
+      else
+        remove_tree_at(AT_FDCWD, s.old, 0);
+    }
+    // The parents this staging directory needed, deepest first, while empty.
+    if (s.staging[0] && s.top_parent[0]) {
+      char dir[kPathMax];
+      std::memcpy(dir, s.staging, length(s.staging) + 1);
+      const std::size_t top = length(s.top_parent);
+      for (std::size_t n = length(dir); n > top;) {
+        while (n > 0 && dir[n - 1] != '/') --n;
+        if (n <= 1) break;
+        dir[--n] = 0;  // cut "/<last>"
+        if (n < top || ::rmdir(dir) != 0) break;
+      }
+    }
+  }
+}
+
+extern "C" void on_staging_signal(int sig, siginfo_t* info, void* context) {
+  const int saved_errno = errno;
+  remove_live_staging();
+  int k = 0;
+  while (k < kNumSignals && kSignals[k] != sig) ++k;
+  if (k < kNumSignals) {
+    const struct sigaction& prev = g_previous[k];
+    if ((prev.sa_flags & SA_SIGINFO) && prev.sa_sigaction != nullptr) {
+      prev.sa_sigaction(sig, info, context);  // chained: it decides what happens next
+      errno = saved_errno;
+      return;
+    }
+    if (!(prev.sa_flags & SA_SIGINFO) && prev.sa_handler != SIG_DFL && prev.sa_handler != SIG_IGN) {
+      prev.sa_handler(sig);
+      errno = saved_errno;
+      return;
+    }
+  }
+  // The default action, so the exit status says which signal ended the run.
+  struct sigaction dfl;
+  std::memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  ::sigaction(sig, &dfl, nullptr);
+  sigset_t unblock;
+  sigemptyset(&unblock);
+  sigaddset(&unblock, sig);
+  ::sigprocmask(SIG_UNBLOCK, &unblock, nullptr);
+  ::raise(sig);
+  errno = saved_errno;
+}
+
+// Once, when the first staging directory is made. A signal the process
+// ignores (nohup) stays ignored.
+void install_signal_handlers() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    for (int k = 0; k < kNumSignals; ++k) {
+      struct sigaction cur;
+      if (::sigaction(kSignals[k], nullptr, &cur) != 0) continue;
+      if (!(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_IGN) continue;
+      g_previous[k] = cur;
+      struct sigaction sa;
+      std::memset(&sa, 0, sizeof sa);
+      sa.sa_sigaction = on_staging_signal;
+      sa.sa_flags = SA_SIGINFO | SA_RESTART;
+      sigemptyset(&sa.sa_mask);
+      for (int s : kSignals) sigaddset(&sa.sa_mask, s);
+      ::sigaction(kSignals[k], &sa, nullptr);
+    }
+  });
+}
+
+// SIGINT, SIGTERM, SIGHUP held back in this thread while a slot changes or
+// a commit renames (delivered when the scope ends).
+class SignalsHeld {
+ public:
+  SignalsHeld() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : kSignals) sigaddset(&set, s);
+    ::pthread_sigmask(SIG_BLOCK, &set, &saved_);
+  }
+  ~SignalsHeld() { ::pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
+  SignalsHeld(const SignalsHeld&) = delete;
+  SignalsHeld& operator=(const SignalsHeld&) = delete;
+
+ private:
+  sigset_t saved_;
+};
+
+// A slot for `staging`, or -1 when the table is full (then a signal leaves
+// the directory for the next run to clear).
+int register_staging(const std::string& staging, const std::string& top_parent) {
+  for (int i = 0; i < kSlots; ++i) {
+    int expected = 0;
+    if (!g_slots[i].state.compare_exchange_strong(expected, 1)) continue;
+    Slot& s = g_slots[i];
+    s.old[0] = s.final_dir[0] = 0;
+    if (!copy_path(s.staging, staging)) {
+      s.state.store(0);
+      return -1;
+    }
+    if (!copy_path(s.top_parent, top_parent)) s.top_parent[0] = 0;
+    s.owner.store(::getpid());
+    s.state.store(2);
+    return i;
+  }
+  return -1;
+}
+
+void unregister_staging(int slot) {
+  if (slot >= 0) g_slots[slot].state.store(0);
+}
+
+// ---- Stale directories of dead processes -------------------------------------
+// SIGKILL (or a crash) leaves a staging directory no handler could remove.
+// Names: ".<name>.tmp-<pid>-<host>-XXXXXX" and ".<name>.old-<pid>-<host>-<hex>";
+// older attnmc wrote ".<name>.tmp-<hex>-XXXXXX" and ".<name>.old-<hex>" (no
+// owner: stale). A directory of a live process, or of another host, is kept.
+void clear_stale_staging(const fs::path& parent) {
+  static const std::regex tmp_owned(R"(^\.(.+)\.tmp-([0-9]{1,10})-([0-9a-f]{8})-[A-Za-z0-9]{6}$)");
+  static const std::regex old_owned(R"(^\.(.+)\.old-([0-9]{1,10})-([0-9a-f]{8})-[0-9a-f]{8}$)");
+  static const std::regex tmp_legacy(R"(^\.(.+)\.tmp-[0-9a-f]{8}-[A-Za-z0-9]{6}$)");
+  static const std::regex old_legacy(R"(^\.(.+)\.old-[0-9a-f]{8}$)");
+  struct Stale {
+    fs::path path, final_dir;
+    bool backup;
+  };
+  std::vector<Stale> stale;
+  std::error_code ec;
+  for (fs::directory_iterator it(parent, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() < 8 || name[0] != '.') continue;
+    std::smatch m;
+    bool backup = false, owned = false;
+    if (std::regex_match(name, m, tmp_owned)) {
+      owned = true;
+    } else if (std::regex_match(name, m, old_owned)) {
+      owned = backup = true;
+    } else if (std::regex_match(name, m, old_legacy)) {
+      backup = true;
+    } else if (!std::regex_match(name, m, tmp_legacy)) {
+      continue;
+    }
+    if (owned) {
+      if (m[3].str() != host_tag()) continue;  // another machine's: cannot tell
+      const long long pid = std::stoll(m[2].str());
+      if (pid > 0 && pid <= std::numeric_limits<pid_t>::max() &&
+          (::kill(pid_t(pid), 0) == 0 || errno != ESRCH))
+        continue;  // alive (or not ours to signal): never touched
+    }
+    std::error_code e2;
+    if (it->symlink_status(e2).type() != fs::file_type::directory) continue;
+    stale.push_back({it->path(), parent / m[1].str(), backup});
+  }
+  // Backups first: one whose final directory is missing is put back.
+  std::stable_sort(stale.begin(), stale.end(),
+                   [](const Stale& a, const Stale& b) { return a.backup > b.backup; });
+  for (const Stale& s : stale) {
+    std::error_code e2;
+    if (s.backup && !fs::exists(fs::symlink_status(s.final_dir, e2))) {
+      fs::rename(s.path, s.final_dir, e2);
+      if (!e2) {
+        std::fprintf(stderr, "attnmc: note: restored %s from %s (left by an interrupted run)\n",
+                     s.final_dir.c_str(), s.path.c_str());
+        continue;
+      }
+    }
+    e2.clear();
+    fs::remove_all(s.path, e2);
+    if (!e2)
+      std::fprintf(stderr,
+                   "attnmc: note: removed stale temporary directory %s (left by an interrupted "
+                   "run)\n",
+                   s.path.c_str());
+  }
+}
+
 }  // namespace
+
+bool is_attnmc_output_entry(const std::string& name, bool is_directory) {
+  if (is_directory)
+    return std::find(std::begin(kOutputDirectories), std::end(kOutputDirectories), name) !=
+           std::end(kOutputDirectories);
+  if (std::find(std::begin(kOutputFiles), std::end(kOutputFiles), name) != std::end(kOutputFiles))
+    return true;
+  // ".<file>.tmp-<pid>": a file the sweep store was writing when it was killed.
+  const std::size_t t = name.rfind(".tmp-");
+  if (name.size() < 2 || name[0] != '.' || t == std::string::npos || t < 2 ||
+      t + 5 == name.size() || name.find_first_not_of("0123456789", t + 5) != std::string::npos)
+    return false;
+  return is_attnmc_output_entry(name.substr(1, t - 1), false);
+}
+
+void write_file_checked(const std::string& path, const std::string& text,
+                        const std::string& display_name) {
+  const auto fail = [&](int err) {
+    throw Error("output: cannot write " + display_name + ": " + std::strerror(err));
+  };
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) fail(errno);
+  const char* p = text.data();
+  std::size_t left = text.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : EIO;
+      ::close(fd);
+      fail(err);
+    }
+    p += n;
+    left -= std::size_t(n);
+  }
+  // Network file systems report a failed write-back here.
+  if (::close(fd) != 0 && errno != EINTR) fail(errno);
+}
+
+void flush_stdout_or_throw() {
+  errno = 0;
+  const int err = std::fflush(stdout) != 0 ? errno : 0;
+  if (err != 0 || std::ferror(stdout))
+    throw Error(std::string("cannot write standard output: ") +
+                (err != 0 ? std::strerror(err) : "a write failed"));
+}
 
 void check_output_dir(const std::string& dir, bool force) {
   if (dir.empty()) throw InputError("output", "empty path");
   const fs::path target = absolute_path(dir);
   std::error_code ec;
+  // Leftovers of killed runs next to it go first (a backup may come back).
+  if (fs::is_directory(target.parent_path(), ec)) clear_stale_staging(target.parent_path());
   const fs::file_status st = fs::status(target, ec);
   if (fs::exists(st)) {
     if (!fs::is_directory(st))
@@ -57,10 +457,7 @@ void check_output_dir(const std::string& dir, bool force) {
       throw InputError("output",
                        "'" + dir + "' exists and is not empty (use --force to replace it)");
     // --force deletes the old directory: only ever one that attnmc wrote.
-    if (force && is_nonempty_dir(target) && !fs::exists(target / "summary.json", ec))
-      throw InputError("output", "'" + dir +
-                                     "' is not an attnmc output directory (no summary.json); "
-                                     "refusing to replace it");
+    if (force && is_nonempty_dir(target)) check_replaceable(target, display_dir(dir));
     const fs::path cwd = fs::current_path(ec);
     if (!ec && cwd.lexically_relative(target).string().rfind("..", 0) != 0)
       throw InputError("output", "'" + dir + "' contains the working directory");
@@ -79,27 +476,43 @@ void check_output_dir(const std::string& dir, bool force) {
 }
 
 StagedDirectory::StagedDirectory(std::string final_dir, bool force)
-    : final_(absolute_path(final_dir).string()), force_(force) {
+    : final_(absolute_path(final_dir).string()), display_(display_dir(final_dir)), force_(force) {
   check_output_dir(final_dir, force);
+  install_signal_handlers();
   // Create missing parents now (remembered, removed again on failure).
   std::vector<fs::path> missing;
   std::error_code ec;
   for (fs::path p = fs::path(final_).parent_path(); !fs::exists(p, ec) && p != p.parent_path();
        p = p.parent_path())
     missing.push_back(p);
+  const auto remove_parents = [this] {
+    std::error_code e;
+    for (auto it = created_parents_.rbegin(); it != created_parents_.rend(); ++it)
+      fs::remove(*it, e);  // only removes empty directories
+  };
   for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
-    if (!fs::create_directory(*it, ec) && ec)
-      throw InputError("output", "cannot create '" + it->string() + "': " + ec.message());
+    if (!fs::create_directory(*it, ec) && ec) {
+      const std::string reason = ec.message();
+      remove_parents();
+      throw InputError("output", "cannot create '" + it->string() + "': " + reason);
+    }
     created_parents_.push_back(it->string());
   }
   const fs::path f(final_);
   std::string tmpl =
-      (f.parent_path() / ("." + f.filename().string() + ".tmp-" + random_suffix() + "-XXXXXX"))
+      (f.parent_path() / ("." + f.filename().string() + ".tmp-" + owner_tag() + "-XXXXXX"))
           .string();
-  if (::mkdtemp(tmpl.data()) == nullptr)
-    throw InputError("output",
-                     "cannot create a directory next to '" + final_ + "': " + std::strerror(errno));
-  staging_ = tmpl;
+  {
+    const SignalsHeld held;  // no signal between creating and registering it
+    if (::mkdtemp(tmpl.data()) == nullptr) {
+      const int err = errno;
+      remove_parents();
+      throw InputError("output",
+                       "cannot create a directory next to '" + final_ + "': " + std::strerror(err));
+    }
+    staging_ = tmpl;
+    slot_ = register_staging(staging_, created_parents_.empty() ? "" : created_parents_.front());
+  }
   // mkdtemp makes it private (0700); the result should get the usual umask.
   const mode_t mask = ::umask(0);
   ::umask(mask);
@@ -107,45 +520,80 @@ StagedDirectory::StagedDirectory(std::string final_dir, bool force)
 }
 
 StagedDirectory::~StagedDirectory() {
-  if (committed_) return;
-  std::error_code ec;
-  if (!staging_.empty()) fs::remove_all(staging_, ec);
-  for (auto it = created_parents_.rbegin(); it != created_parents_.rend(); ++it)
-    fs::remove(*it, ec);  // only removes empty directories
+  if (!committed_) {
+    std::error_code ec;
+    if (!staging_.empty()) fs::remove_all(staging_, ec);
+    for (auto it = created_parents_.rbegin(); it != created_parents_.rend(); ++it)
+      fs::remove(*it, ec);  // only removes empty directories
+  }
+  const SignalsHeld held;
+  unregister_staging(slot_);
 }
 
 void StagedDirectory::write_text(const std::string& name, const std::string& text) const {
-  std::ofstream f(file(name), std::ios::binary);
-  f << text;
-  f.close();
-  if (!f) throw Error("cannot write " + file(name));
+  write_file_checked(file(name), text, display_ + "/" + name);
 }
 
 void StagedDirectory::commit() {
+  if (committed_) return;
   std::error_code ec;
   const fs::path target(final_);
   fs::path old;
   if (fs::exists(target, ec)) {
     if (!fs::is_directory(target, ec))
-      throw InputError("output", "'" + final_ + "' exists and is not a directory");
+      throw InputError("output", "'" + display_ + "' exists and is not a directory");
     if (is_nonempty_dir(target)) {
       if (!force_)
-        throw InputError("output", "'" + final_ + "' appeared meanwhile and is not empty");
+        throw InputError("output", "'" + display_ + "' appeared meanwhile and is not empty");
+      check_replaceable(target, display_);
       // Move the old result aside first: the new one replaces it in one rename.
-      old = target.parent_path() / ("." + target.filename().string() + ".old-" + random_suffix());
-      fs::rename(target, old, ec);
-      if (ec) throw Error("cannot move '" + final_ + "' aside: " + ec.message());
+      old = target.parent_path() /
+            ("." + target.filename().string() + ".old-" + owner_tag() + "-" + random_suffix());
     } else {
       fs::remove(target, ec);
     }
   }
-  fs::rename(staging_, target, ec);
-  if (ec) {
-    if (!old.empty()) fs::rename(old, target, ec);
-    throw Error("cannot rename '" + staging_ + "' to '" + final_ + "'");
+  {
+    // Signals wait for both renames; the handler (in another thread) waits
+    // on `committing`, and knows the old result to put back or remove.
+    const SignalsHeld held;
+    Slot* slot = slot_ >= 0 ? &g_slots[slot_] : nullptr;
+    struct Committing {
+      Slot* s;
+      ~Committing() {
+        if (s) s->committing.store(0);
+      }
+    } committing{slot};
+    if (slot) {
+      slot->committing.store(1);
+      if (!old.empty() && copy_path(slot->final_dir, final_) && !copy_path(slot->old, old.string()))
+        slot->old[0] = 0;
+    }
+    if (!old.empty()) {
+      fs::rename(target, old, ec);
+      if (ec) {
+        if (slot) slot->old[0] = 0;
+        throw Error("output: cannot replace " + display_ +
+                    ": moving the old result aside: " + ec.message());
+      }
+    }
+    fs::rename(staging_, target, ec);
+    if (ec) {
+      const std::string reason = ec.message();
+      if (!old.empty()) {
+        std::error_code e2;
+        fs::rename(old, target, e2);
+      }
+      if (slot) slot->old[0] = 0;
+      throw Error("output: cannot write " + display_ + ": " + reason);
+    }
+    committed_ = true;
+    if (slot) slot->staging[0] = 0;  // in place now; only the old result is left
   }
-  committed_ = true;
   if (!old.empty()) fs::remove_all(old, ec);
+  const SignalsHeld held;
+  unregister_staging(slot_);
+  slot_ = -1;
 }
 
 nlohmann::json canonical_config(const EnsembleResult& r, const nlohmann::json& family_config) {

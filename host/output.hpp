@@ -11,14 +11,40 @@
 
 namespace attnmc {
 
+// Whether `name` (a file, or a directory when is_directory) is one attnmc
+// writes into an output directory (the list is in output.cpp; also
+// ".<file>.tmp-<pid>", a sweep store's half-written file). --force replaces
+// a directory only when every entry is one, so nothing of the user's is
+// ever deleted.
+bool is_attnmc_output_entry(const std::string& name, bool is_directory);
+
+// Writes `text` to `path` (created or truncated), checking every write and
+// the close. Throws Error("output: cannot write <display_name>: <reason>"):
+// display_name is what the user knows (the final path, not a staging one).
+void write_file_checked(const std::string& path, const std::string& text,
+                        const std::string& display_name);
+
+// fflush(stdout) and ferror(stdout): throws Error (a std::runtime_error)
+// "cannot write standard output: <reason>" (a full disk, a closed pipe...),
+// so a command whose printed result was lost does not exit 0.
+void flush_stdout_or_throw();
+
 // Checks, before any simulation, that `dir` can be produced: it is absent or
-// an empty directory (or --force), and its nearest existing ancestor is a
-// writable directory. Throws InputError("output", ...).
+// an empty directory (or --force and it holds only attnmc's own files, see
+// is_attnmc_output_entry), and its nearest existing ancestor is a writable
+// directory. Throws InputError("output", ...). First removes the staging
+// directories next to it that dead processes left (SIGKILL), with a note on
+// stderr, and puts back an old result such a process had moved aside.
 void check_output_dir(const std::string& dir, bool force);
 
 // A hidden sibling of the final directory. Files go into path(); commit()
 // renames it into place (replacing an existing directory only when forced).
 // Destroying an uncommitted one removes it and any parents it created.
+// SIGINT, SIGTERM and SIGHUP remove live staging directories too (handlers
+// installed with the first one; an earlier handler is chained, an ignored
+// signal stays ignored; otherwise the signal is re-raised with its default
+// action). The name, ".<name>.tmp-<pid>-<host>-XXXXXX", tells a later run
+// whether its owner is dead (see check_output_dir).
 class StagedDirectory {
  public:
   StagedDirectory(std::string final_dir, bool force);
@@ -28,14 +54,17 @@ class StagedDirectory {
 
   const std::string& path() const { return staging_; }
   std::string file(const std::string& name) const { return staging_ + "/" + name; }
+  // Throws Error naming the final path ("output: cannot write out/x/name: ...").
   void write_text(const std::string& name, const std::string& text) const;
   void commit();
 
  private:
   std::string final_;
+  std::string display_;  // final_dir as given, for messages
   std::string staging_;
   bool force_;
   bool committed_ = false;
+  int slot_ = -1;                             // in the signal handlers' table
   std::vector<std::string> created_parents_;  // deepest last
 };
 

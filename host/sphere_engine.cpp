@@ -65,7 +65,7 @@ SphereScheme parse_scheme(const std::string& name) {
   for (SphereScheme s : {SphereScheme::network, SphereScheme::sde_projected,
                          SphereScheme::sde_geometric, SphereScheme::flow})
     if (name == scheme_name(s)) return s;
-  throw InputError("scheme",
+  throw InputError("sphere.scheme",
                    "unknown scheme '" + name + "' (network, sde-projected, sde-geometric, flow)");
 }
 
@@ -101,56 +101,56 @@ double Proportion::wilson_hi() const {
 
 SphereSpec resolve_sphere(const SphereSpec& in) {
   SphereSpec s = in;
-  require(s.tokens >= 2 && s.tokens <= kernels::kMaxSphereTokens, "tokens",
+  require(s.tokens >= 2 && s.tokens <= kernels::kMaxSphereTokens, "model.tokens",
           "must be in [2, " + std::to_string(kernels::kMaxSphereTokens) + "]");
-  require(s.dim >= 2 && s.dim <= 4096, "dim", "must be in [2, 4096]");
-  require(std::isfinite(s.horizon) && s.horizon > 0, "horizon", "must be positive");
-  require(std::isfinite(s.beta) && s.beta >= 0, "beta", "must be finite and >= 0");
-  require(std::isfinite(s.sigma) && s.sigma >= 0, "sigma", "must be finite and >= 0");
-  require(std::isfinite(s.eps) && s.eps > 0 && s.eps < 1, "eps", "must be in (0, 1)");
+  require(s.dim >= 2 && s.dim <= 4096, "model.dim", "must be in [2, 4096]");
+  require(std::isfinite(s.horizon) && s.horizon > 0, "sphere.horizon", "must be positive");
+  require(std::isfinite(s.beta) && s.beta >= 0, "model.beta", "must be finite and >= 0");
+  require(std::isfinite(s.sigma) && s.sigma >= 0, "model.sigma", "must be finite and >= 0");
+  require(std::isfinite(s.eps) && s.eps > 0 && s.eps < 1, "sphere.eps", "must be in (0, 1)");
   if (s.steps == 0) {
-    require(std::isfinite(s.dt) && s.dt > 0, "dt", "must be positive");
+    require(std::isfinite(s.dt) && s.dt > 0, "sphere.dt", "must be positive");
     s.steps = std::int64_t(std::ceil(s.horizon / s.dt - 1e-9));
   }
-  require(s.steps >= 1 && s.steps <= std::numeric_limits<std::int32_t>::max(), "steps",
+  require(s.steps >= 1 && s.steps <= std::numeric_limits<std::int32_t>::max(), "sphere.steps",
           "must be in [1, 2^31)");
   s.dt = s.horizon / double(s.steps);
   require(s.trajectories >= 1 && s.trajectories <= std::numeric_limits<std::uint32_t>::max(),
-          "trajectories", "must be in [1, 2^32)");
-  require(s.member_end <= s.trajectories, "member_end", "must be <= trajectories");
-  require(s.member_begin < s.end_member(), "member_begin", "must be < member_end");
-  require(s.qk.empty() || s.qk.size() == std::size_t(s.dim) * s.dim, "qk",
+          "ensemble.members", "must be in [1, 2^32)");
+  require(s.member_end <= s.trajectories, "ensemble.member_end", "must be <= trajectories");
+  require(s.member_begin < s.end_member(), "ensemble.member_begin", "must be < member_end");
+  require(s.qk.empty() || s.qk.size() == std::size_t(s.dim) * s.dim, "model.qk_file",
           "must hold d x d = " + std::to_string(s.dim * s.dim) + " numbers");
-  for (double v : s.qk) require(std::isfinite(v), "qk", "contains a non-finite value");
-  require(s.histogram_bins >= 1, "histogram_bins", "must be >= 1");
+  for (double v : s.qk) require(std::isfinite(v), "model.qk_file", "contains a non-finite value");
+  require(s.histogram_bins >= 1, "ensemble.histogram_bins", "must be >= 1");
   if (s.init == SphereInit::rho0) {
-    require(s.tokens == 2, "rho0",
+    require(s.tokens == 2, "input.rho0",
             "a start given by rho0 needs exactly 2 tokens (use uniform or a file)");
-    require(std::isfinite(s.rho0) && s.rho0 >= -1 && s.rho0 <= 1, "rho0", "must be in [-1, 1]");
+    require(std::isfinite(s.rho0) && s.rho0 >= -1 && s.rho0 <= 1, "input.rho0", "must be in [-1, 1]");
   }
   if (s.init == SphereInit::tokens) {
-    require(s.tokens0.size() == std::size_t(s.tokens) * s.dim, "init.file",
+    require(s.tokens0.size() == std::size_t(s.tokens) * s.dim, "input.tokens_file",
             "expected " + std::to_string(s.tokens) + " x " + std::to_string(s.dim) + " numbers");
     for (int i = 0; i < s.tokens; ++i) {
       double n2 = 0;
       for (int p = 0; p < s.dim; ++p) n2 += s.tokens0[i * s.dim + p] * s.tokens0[i * s.dim + p];
-      require(std::isfinite(n2) && n2 > 0, "init.file",
+      require(std::isfinite(n2) && n2 > 0, "input.tokens_file",
               "token " + std::to_string(i) + " is zero or non-finite");
       for (int p = 0; p < s.dim; ++p) s.tokens0[i * s.dim + p] /= std::sqrt(n2);
     }
   }
-  require(s.record_every >= 0, "record_every", "must be >= 0");
+  require(s.record_every >= 0, "sphere.record_every", "must be >= 0");
   std::vector<std::int64_t> rec = s.record_steps;
   rec.push_back(0);
   rec.push_back(s.steps);
   if (s.record_every > 0)
     for (std::int64_t k = s.record_every; k < s.steps; k += s.record_every) rec.push_back(k);
   for (std::int64_t k : rec)
-    require(k >= 0 && k <= s.steps, "record_steps", "must be in [0, steps]");
+    require(k >= 0 && k <= s.steps, "sphere.record_every", "must be in [0, steps]");
   std::sort(rec.begin(), rec.end());
   rec.erase(std::unique(rec.begin(), rec.end()), rec.end());
   s.record_steps = rec;
-  require(s.memory_cap > 0, "memory_cap", "must be positive");
+  require(s.memory_cap > 0, "ensemble.memory_cap", "must be positive");
   host::check_threads(s.threads, "threads");
   return s;
 }

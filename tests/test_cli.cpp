@@ -221,11 +221,17 @@ TEST_F(Cli, ExistingOutputNeedsForce) {
   EXPECT_NE(r.err.find("attnmc: error: output:"), std::string::npos) << r.err;
   EXPECT_EQ(slurp(out / "keep.txt"), "old");  // untouched
   EXPECT_FALSE(fs::exists(out / "stats.h5"));
+  // A summary.json beside the user's own file is not enough (defect 8).
+  Result u = run("run " + cfg.string() + " -o " + out.string() + " --force");
+  EXPECT_EQ(u.code, 2);
+  EXPECT_NE(u.err.find("keep.txt"), std::string::npos) << u.err;
+  EXPECT_EQ(slurp(out / "keep.txt"), "old");
 
+  fs::remove(out / "keep.txt");
   Result f = run("run " + cfg.string() + " -o " + out.string() + " --force --quiet");
   EXPECT_EQ(f.code, 0) << f.err;
   EXPECT_TRUE(f.out.empty()) << f.out;
-  EXPECT_FALSE(fs::exists(out / "keep.txt"));  // replaced as a whole
+  EXPECT_TRUE(fs::exists(out / "stats.h5"));  // replaced as a whole
   // The working directory (or one containing it) is never replaced, even
   // when it holds an attnmc result.
   Result w = run("run " + cfg.string() + " -o . --force", out);

@@ -30,7 +30,10 @@ TEST(SdeCli, SdeWritesStatisticsAndCounts) {
   const nlohmann::json j = nlohmann::json::parse(f);
   // tau0 = 0.3 makes the cubic drift blow paths up before T = 1.
   EXPECT_GT(j["sde"]["blowups"].get<int>(), 0);
-  EXPECT_EQ(j["sde"]["steps"].get<int>(), 32);
+  EXPECT_EQ(j["config"]["sde"]["steps"].get<int>(), 32);
+  // Only what the SDE uses (issue 9, defect 14): no width, depth or head_dim.
+  EXPECT_FALSE(j["config"]["model"].contains("width"));
+  EXPECT_FALSE(j["config"]["model"].contains("head_dim"));
   EXPECT_EQ(j["sde"]["blowups_per_record"].back().get<int>(), j["sde"]["blowups"].get<int>());
   fs::remove_all(dir);
 }

@@ -293,7 +293,7 @@ TEST(SphereInput, ValidationAndTokenFiles) {
     resolve_sphere(s);
     FAIL();
   } catch (const InputError& e) {
-    EXPECT_EQ(e.parameter(), "rho0");
+    EXPECT_EQ(e.parameter(), "input.rho0");
   }
   s.init = SphereInit::uniform;
   s.beta = -1;

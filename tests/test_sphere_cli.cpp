@@ -1,6 +1,7 @@
 // `attnmc sphere` and `attnmc phase` end to end: exit codes, the JSON and
-// CSV written (columns, rows, counts that must add up), and bad input named
-// with exit code 2 and no output file left behind.
+// CSV written (columns, rows, counts that must add up), the phase diagram
+// through the sweep store equal to the library's sweep, and bad input named
+// with exit code 2 and no output left behind.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "host/sphere_sweep.hpp"
 #include "tests/cli_runner.hpp"
 
 namespace {
@@ -62,11 +64,11 @@ Csv read_csv(const fs::path& p) {
 }
 
 TEST(SphereCli, SphereWritesJsonWhoseCountsAddUp) {
-  const fs::path dir = scratch(), json = dir / "out.json";
-  fs::remove(json);
+  const fs::path dir = scratch(), out = dir / "out", json = out / "summary.json";
+  fs::remove_all(out);
   const auto r = cli(
-      "sphere -N 2 -d 3 --rho0 0.3 -T 0.5 --dt 0.05 -B 300 --threads 1 --record-every 5 --json " +
-      json.string());
+      "sphere -N 2 -d 3 --rho0 0.3 -T 0.5 --dt 0.05 -B 300 --threads 1 --record-every 5 -o " +
+      out.string());
   ASSERT_EQ(r.code, 0) << r.text();
   EXPECT_NE(r.text().find("P(collapse"), std::string::npos) << r.text();
   EXPECT_NE(r.text().find("P(antipodal"), std::string::npos) << r.text();
@@ -75,6 +77,9 @@ TEST(SphereCli, SphereWritesJsonWhoseCountsAddUp) {
   EXPECT_EQ(j["spec"]["tokens"], 2);
   EXPECT_EQ(j["spec"]["steps"], 10);  // T / dt
   EXPECT_EQ(j["spec"]["scheme"], "sde-geometric");
+  EXPECT_EQ(j["spec"]["noise"], "reduced");  // one default for sphere and phase
+  EXPECT_TRUE(fs::exists(out / "stats.h5"));
+  EXPECT_TRUE(fs::exists(out / "table.txt"));
   const int total = j["collapse"]["count"].get<int>() + j["antipodal"]["count"].get<int>() +
                     j["other"]["count"].get<int>() + j["nonfinite"].get<int>();
   EXPECT_EQ(total, 300);
@@ -95,10 +100,12 @@ TEST(SphereCli, SphereWritesJsonWhoseCountsAddUp) {
 }
 
 TEST(SphereCli, SphereReadsTokensFromAFile) {
-  const fs::path dir = scratch(), tokens = dir / "tokens.txt", json = dir / "out.json";
+  const fs::path dir = scratch(), tokens = dir / "tokens.txt", out = dir / "out",
+                 json = out / "summary.json";
+  fs::remove_all(out);
   std::ofstream(tokens) << "# four tokens in R^3\n1 0 0\n0, 1, 0\n0 0 2\n1 1 1\n";
-  const auto r = cli("sphere -N 4 -d 3 --init file --init-file " + tokens.string() +
-                     " --scheme flow -T 0.1 --steps 4 -B 2 --threads 1 --json " + json.string());
+  const auto r = cli("sphere -N 4 -d 3 --tokens-file " + tokens.string() +
+                     " --scheme flow -T 0.1 --steps 4 -B 2 --threads 1 -o " + out.string());
   ASSERT_EQ(r.code, 0) << r.text();
   std::ifstream f(json);
   const nlohmann::json j = nlohmann::json::parse(f);
@@ -110,12 +117,12 @@ TEST(SphereCli, SphereReadsTokensFromAFile) {
 }
 
 TEST(SphereCli, PhaseWritesOneRowPerCell) {
-  const fs::path dir = scratch(), csv = dir / "phase.csv";
-  fs::remove(csv);
+  const fs::path dir = scratch(), store = dir / "store", csv = store / "phase.csv";
+  fs::remove_all(store);
   const auto r =
       cli("phase --tokens 2 --dims 2,3 --betas 0:1:0.5 -T 1 --dt 0.1 -B 100 "
-          "--threads 1 -o " +
-          csv.string());
+          "--threads 1 -q -o " +
+          store.string());
   ASSERT_EQ(r.code, 0) << r.text();
   const Csv c = read_csv(csv);
   ASSERT_EQ(c.rows.size(), 6u);  // 2 dims x 3 betas
@@ -152,31 +159,73 @@ TEST(SphereCli, PhaseWritesOneRowPerCell) {
   fs::remove_all(dir);
 }
 
+// The phase diagram through the sweep store gives the library sweep's table
+// (the same cells, seeds and numbers as `phase` before it became a sweep).
+TEST(SphereCli, PhaseThroughTheStoreEqualsTheLibrarySweep) {
+  const fs::path dir = scratch(), store = dir / "store";
+  fs::remove_all(store);
+  const auto r = cli("phase --tokens 2 --dims 2,3 --betas 0.5,1.5 -T 2 --dt 0.05 -B 200 --seed 7 "
+                     "--threads 1 -q -o " +
+                     store.string());
+  ASSERT_EQ(r.code, 0) << r.text();
+  attnmc::SphereSweepSpec sw;
+  sw.base.horizon = 2;
+  sw.base.dt = 0.05;
+  sw.base.trajectories = 200;
+  sw.base.seed = 7;
+  sw.base.threads = 1;
+  sw.base.noise = attnmc::SphereNoise::reduced;
+  sw.tokens = {2};
+  sw.dims = {2, 3};
+  sw.betas = {0.5, 1.5};
+  std::ostringstream lib;
+  attnmc::write_sweep_csv(lib, attnmc::run_sphere_sweep(sw), /*timing=*/false);
+  std::istringstream expected(lib.str());
+  std::ifstream got(store / "phase.csv");
+  std::string want_line, got_line;
+  int rows = 0;
+  while (std::getline(expected, want_line)) {
+    ASSERT_TRUE(std::getline(got, got_line));
+    // phase.csv adds the cell's status after the library's columns.
+    EXPECT_EQ(got_line.substr(0, want_line.size()), want_line) << "row " << rows;
+    ++rows;
+  }
+  EXPECT_EQ(rows, 5);  // header + 4 cells
+}
+
 TEST(SphereCli, BadInputExitsWithTwoNamesTheParameterAndLeavesNoFile) {
   const fs::path dir = scratch(), out = dir / "out";
   struct Case {
     std::string args, parameter;
   };
-  const std::string o = " -o " + out.string(), js = " --json " + out.string();
+  const std::string o = " -o " + out.string();
   const Case cases[] = {
-      {"sphere --rho0 2" + js, "rho0"},
-      {"sphere --scheme euler" + js, "scheme"},
-      {"sphere -N 2 --init file" + js, "init-file"},
-      {"sphere --sigma -1" + js, "sigma"},
+      {"sphere --rho0 2" + o, "input.rho0"},
+      {"sphere --scheme euler" + o, "sphere.scheme"},
+      {"sphere -N 2 --init tokens" + o, "input.tokens_file"},
+      {"sphere --qk-file " + (dir / "missing.txt").string() + o, "model.qk_file"},
+      {"sphere --sigma -1" + o, "model.sigma"},
+      {"sphere --seed -1" + o, "ensemble.seed"},
+      {"sphere --set sphere.nokey=1" + o, "sphere.nokey"},
       {"phase --dims 2,x -T 1 -B 10" + o, "dims"},
-      {"phase --dims 2,3 --betas 0,1 --sigma -1 -T 1 -B 10" + o, "sigma"},
-      {"phase --dims 2,0 --betas 0,1 -T 1 -B 10" + o, "dim"},
-      {"phase --scheme flow -T 1 -B 10" + o, "scheme"},
-      {"phase --tokens 3 -T 1 -B 10" + o, "init"},
+      {"phase --dims 2,3 --betas 0,1 --sigma -1 -T 1 -B 10" + o, "model.sigma"},
+      {"phase --dims 2,0 --betas 0,1 -T 1 -B 10" + o, "model.dim"},
+      {"phase --scheme flow -T 1 -B 10" + o, "sphere.scheme"},
+      {"phase --tokens 3 -T 1 -B 10" + o, "input.rho0"},
   };
   for (const Case& c : cases) {
-    fs::remove(out);
+    fs::remove_all(out);
     const auto r = cli(c.args);
     EXPECT_EQ(r.code, 2) << c.args << "\n" << r.text();
     EXPECT_NE(r.text().find("error: " + c.parameter), std::string::npos) << c.args << "\n"
                                                                          << r.text();
     EXPECT_FALSE(fs::exists(out)) << c.args;
   }
+  // A bad cell of the phase grid names the cell.
+  const auto r = cli("phase --dims 2,0 --betas 0,1 -T 1 -B 10" + o);
+  EXPECT_NE(r.text().find("cell 2 (model.tokens=2, model.dim=0, model.beta=0.0)"),
+            std::string::npos)
+      << r.text();
   fs::remove_all(dir);
 }
 

@@ -114,16 +114,11 @@ void write_file_atomic(const std::string& path, const std::string& text) {
   const std::string tmp =
       (p.parent_path() / ("." + p.filename().string() + ".tmp-" + std::to_string(::getpid())))
           .string();
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << text;
-    f.flush();
-    if (!f) {
-      const int err = errno;
-      f.close();
-      std::remove(tmp.c_str());
-      throw Error("output: cannot write " + path + ": " + std::strerror(err));
-    }
+  try {
+    write_file_checked(tmp, text, path);
+  } catch (...) {
+    std::remove(tmp.c_str());
+    throw;
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
