@@ -97,25 +97,49 @@ void summarise(const EnsembleStatistics& st, const CompareSpec& s, CompareSeries
 
 }  // namespace
 
-CompareResult run_compare(const CompareSpec& in, const Progress& progress) {
-  const auto t0 = Clock::now();
-  CompareResult res;
-  res.spec = in;
-  CompareSpec& s = res.spec;
+void validate_compare(const CompareSpec& s) {
   require(!s.widths.empty(), "compare.widths", "give at least one width");
-  std::sort(s.widths.begin(), s.widths.end());
-  s.widths.erase(std::unique(s.widths.begin(), s.widths.end()), s.widths.end());
   require(s.records >= 1, "compare.records", "must be >= 1");
   require(std::isfinite(s.horizon) && s.horizon > 0, "compare.horizon", "must be positive");
-  require(s.a >= 0 && s.b >= 0 && s.a != s.b && s.a < s.model.tokens && s.b < s.model.tokens,
-          "compare.pair", "must name two different tokens");
-  for (int n : s.widths) {
-    require(n >= 2, "compare.widths", "widths must be >= 2");
+  require(s.sde_steps >= 0, "compare.sde_steps",
+          "must be >= 0 (0: 4 steps per layer of the widest network), got " +
+              std::to_string(s.sde_steps));
+  // Checked before any network runs (0: 4 per layer, a multiple of records).
+  require(s.sde_steps % s.records == 0, "compare.sde_steps",
+          "must be a multiple of compare.records = " + std::to_string(s.records) + " (got " +
+              std::to_string(s.sde_steps) + ")");
+  const int m = s.model.tokens;
+  require(m >= 2, "model.tokens",
+          "compare needs at least two tokens (the correlation rho_ab of a pair), got m = " +
+              std::to_string(m));
+  for (int t : {s.a, s.b})
+    require(
+        t >= 0 && t < m, "compare.pair",
+        "token " + std::to_string(t) + " is out of range for m = " + std::to_string(m) + " tokens");
+  require(s.a != s.b, "compare.pair",
+          "must name two different tokens (got " + std::to_string(s.a) + " twice)");
+  for (std::size_t i = 0; i < s.widths.size(); ++i) {
+    const int n = s.widths[i];
+    require(n >= 2, "compare.widths", "widths must be >= 2 (got " + std::to_string(n) + ")");
+    if (i > 0)
+      require(n > s.widths[i - 1], "compare.widths",
+              "entry " + std::to_string(i) + " (n = " + std::to_string(n) +
+                  ") does not follow entry " + std::to_string(i - 1) +
+                  " (n = " + std::to_string(s.widths[i - 1]) +
+                  "): list the widths strictly increasing, without repeats");
     const double layers = s.horizon * n, per = layers / s.records;
     require(std::abs(per - std::round(per)) < 1e-9 && per >= 1, "compare.widths",
             "T n / records must be a whole number of layers for every width (n = " +
                 std::to_string(n) + ")");
   }
+}
+
+CompareResult run_compare(const CompareSpec& in, const Progress& progress) {
+  const auto t0 = Clock::now();
+  validate_compare(in);
+  CompareResult res;
+  res.spec = in;
+  CompareSpec& s = res.spec;
   for (int j = 0; j <= s.records; ++j) res.times.push_back(s.horizon * j / s.records);
   const std::uint64_t total = s.members * s.widths.size() + s.trajectories;
   std::uint64_t done = 0;
@@ -162,7 +186,6 @@ CompareResult run_compare(const CompareSpec& in, const Progress& progress) {
   sde.input = s.input;
   sde.horizon = s.horizon;
   sde.steps = s.sde_steps > 0 ? s.sde_steps : 4 * std::int64_t(sde.model.depth);
-  require(sde.steps % s.records == 0, "compare.sde_steps", "must be a multiple of records");
   sde.record_times = res.times;
   sde.trajectories = s.trajectories;
   sde.seed = s.seed;

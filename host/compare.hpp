@@ -24,17 +24,20 @@ double wasserstein1(std::vector<double> a, std::vector<double> b);  // inf if on
 struct CompareSpec {
   ModelSpec model;  // width and depth are set per width from `widths` and `horizon`
   InputSpec input;
-  std::vector<int> widths = {32, 64, 128, 256};
-  double horizon = 0.5;  // T
-  int records = 8;       // record times t_j = j T / records (each a whole layer of every width)
-  std::uint64_t members = 4000;          // networks per width
-  std::uint64_t trajectories = 20000;    // SDE paths
-  std::int64_t sde_steps = 0;            // 0: 4 steps per layer of the widest network
+  std::vector<int> widths = {32, 64, 128, 256};  // strictly increasing, each >= 2
+  double horizon = 0.5;                          // T
+  int records = 8;  // record times t_j = j T / records (each a whole layer of every width)
+  std::uint64_t members = 4000;        // networks per width
+  std::uint64_t trajectories = 20000;  // SDE paths
+  // >= 0 and a multiple of records; 0: 4 steps per layer of the widest network.
+  std::int64_t sde_steps = 0;
   Sampler sampler = Sampler::automatic;  // automatic: exact when available, else direct
   std::uint64_t seed = 1;
   Device device = Device::automatic;
   int threads = 0;
-  int a = 0, b = 1;  // the token pair whose rho is compared (V_aa: token a)
+  // The token pair whose rho is compared (V_aa: token a): two different
+  // tokens in [0, m), so m >= 2.
+  int a = 0, b = 1;
   std::vector<double> quantiles = {0.1, 0.25, 0.5, 0.75, 0.9};
 };
 
@@ -58,7 +61,12 @@ struct CompareResult {
   double seconds = 0.0;
 };
 
-// Throws InputError naming the parameter (compare.*).
+// Throws InputError naming the parameter (compare.*, model.*, input.*),
+// before any network runs for the compare.* and model.tokens checks.
+// The checks run_compare makes before any network runs: InputError naming
+// the parameter (compare.*, model.tokens).
+void validate_compare(const CompareSpec& spec);
+
 CompareResult run_compare(const CompareSpec& spec, const Progress& progress = {});
 
 // The table printed by `attnmc compare`.

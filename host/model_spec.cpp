@@ -2,6 +2,7 @@
 #include "attnmc/model_spec.hpp"
 
 #include <cmath>
+#include <cstdio>
 #include <string>
 
 #include "attnmc/error.hpp"
@@ -57,6 +58,18 @@ void require_finite(const char* key, double v) {
   if (!std::isfinite(v)) throw InputError(key, "must be a finite number");
 }
 
+std::string number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+// "V0_01", or "V0_(10,11)" once an index has two digits.
+std::string entry_name(int a, int b) {
+  if (a < 10 && b < 10) return "V0_" + std::to_string(a) + std::to_string(b);
+  return "V0_(" + std::to_string(a) + "," + std::to_string(b) + ")";
+}
+
 // Explicit tokens: m x n finite values.
 void check_token_values(const InputSpec& input, const ModelSpec& model) {
   const int m = model.tokens, n = model.width;
@@ -68,7 +81,109 @@ void check_token_values(const InputSpec& input, const ModelSpec& model) {
     if (!std::isfinite(v)) throw InputError("input.tokens_file", "contains a non-finite value");
 }
 
+// V0 = X X^T / n of explicit tokens (shape already checked), in double.
+std::vector<double> token_gram(const InputSpec& input, const ModelSpec& model) {
+  const int m = model.tokens, n = model.width;
+  std::vector<double> g(std::size_t(m) * m, 0.0);
+  for (int a = 0; a < m; ++a)
+    for (int b = a; b < m; ++b) {
+      double acc = 0;
+      for (int i = 0; i < n; ++i)
+        acc += input.values[std::size_t(a) * n + i] * input.values[std::size_t(b) * n + i];
+      g[std::size_t(a) * m + b] = g[std::size_t(b) * m + a] = acc / n;
+    }
+  return g;
+}
+
+// The usable range of V0 (model_spec.hpp: kMinInputGram, kMaxInputGram).
+// Outside it every member of an ensemble would be non-finite (a zero-norm
+// token has no correlation; float32 overflows) and the run would report
+// nothing, so it is refused up front.
+void check_gram_range(const char* key, const std::vector<double>& g, int m) {
+  for (int a = 0; a < m; ++a) {
+    const double d = g[std::size_t(a) * m + a];
+    const std::string name = entry_name(a, a);
+    if (d == 0)
+      throw InputError(key, "token " + std::to_string(a) + " has zero norm (" + name +
+                                " = 0): correlations are undefined");
+    if (d < 0) throw InputError(key, name + " = " + number(d) + " < 0: must be positive definite");
+    if (d < kMinInputGram)
+      throw InputError(key, name + " = " + number(d) +
+                                " underflows float32 arithmetic (smallest usable about " +
+                                number(kMinInputGram) + ")");
+  }
+  for (int a = 0; a < m; ++a)
+    for (int b = 0; b < m; ++b) {
+      const double v = g[std::size_t(a) * m + b];
+      if (!(std::abs(v) <= kMaxInputGram))
+        throw InputError(key, entry_name(a, b) + " = " + number(v) +
+                                  " overflows float32 arithmetic (largest usable about " +
+                                  number(kMaxInputGram) + ")");
+    }
+}
+
+// V0 of a Gram matrix or correlation input, checked: shape, finite,
+// symmetric, within the usable range (positive definiteness: cholesky).
+std::vector<double> checked_gram(const InputSpec& input, int m) {
+  std::vector<double> g(std::size_t(m) * m);
+  const char* key = input_key(input);
+  if (input.kind == InputSpec::Kind::gram) {
+    if (input.gram.size() != g.size())
+      throw InputError(key, "expected a " + std::to_string(m) + " x " + std::to_string(m) +
+                                " matrix, got " + std::to_string(input.gram.size()) + " numbers");
+    g = input.gram;
+  } else {
+    require_finite(key, input.rho0);
+    if (input.rho0 <= -1.0 / (m - 1 > 0 ? m - 1 : 1) || input.rho0 >= 1.0)
+      throw InputError(key, "must lie in (-1/(m-1), 1) for a positive definite Gram matrix");
+    for (int a = 0; a < m; ++a)
+      for (int b = 0; b < m; ++b) g[a * m + b] = a == b ? 1.0 : input.rho0;
+  }
+  for (int a = 0; a < m; ++a)
+    for (int b = 0; b < m; ++b) {
+      const double v = g[a * m + b], w = g[b * m + a];
+      require_finite(key, v);
+      if (std::abs(v - w) > 1e-12 * (1 + std::abs(v)))
+        throw InputError(key, "must be symmetric (" + entry_name(a, b) + " = " + number(v) +
+                                  " but " + entry_name(b, a) + " = " + number(w) + ")");
+    }
+  check_gram_range(key, g, m);
+  return g;
+}
+
+// Cholesky V0 = L L^T (m x m, row-major, lower); InputError when V0 is not
+// positive definite.
+std::vector<double> cholesky(const char* key, const std::vector<double>& g, int m) {
+  std::vector<double> L(std::size_t(m) * m, 0.0);
+  for (int j = 0; j < m; ++j) {
+    double d = g[j * m + j];
+    for (int k = 0; k < j; ++k) d -= L[j * m + k] * L[j * m + k];
+    if (!(d > 0))
+      throw InputError(key, "must be positive definite (its leading " + std::to_string(j + 1) +
+                                " x " + std::to_string(j + 1) +
+                                " block is singular or indefinite)");
+    L[j * m + j] = std::sqrt(d);
+    for (int i = j + 1; i < m; ++i) {
+      double s = g[i * m + j];
+      for (int k = 0; k < j; ++k) s -= L[i * m + k] * L[j * m + k];
+      L[i * m + j] = s / L[j * m + j];
+    }
+  }
+  return L;
+}
+
 }  // namespace
+
+const char* input_key(const InputSpec& input) {
+  switch (input.kind) {
+    case InputSpec::Kind::tokens:
+      return "input.tokens_file";
+    case InputSpec::Kind::gram:
+      return "input.gram";
+    default:
+      return "input.rho0";
+  }
+}
 
 ModelSpec resolve_model(const ModelSpec& in) {
   ModelSpec s = in;
@@ -110,43 +225,13 @@ std::vector<double> initial_tokens(const InputSpec& input, const ModelSpec& mode
   const int m = model.tokens, n = model.width;
   if (input.kind == InputSpec::Kind::tokens) {
     check_token_values(input, model);
+    check_gram_range(input_key(input), token_gram(input, model), m);
     return input.values;
   }
-  std::vector<double> g(std::size_t(m) * m);
-  const char* key = input.kind == InputSpec::Kind::gram ? "input.gram" : "input.rho0";
-  if (input.kind == InputSpec::Kind::gram) {
-    if (input.gram.size() != g.size())
-      throw InputError(key,
-                       "expected an " + std::to_string(m) + " x " + std::to_string(m) + " matrix");
-    g = input.gram;
-  } else {
-    require_finite(key, input.rho0);
-    if (input.rho0 <= -1.0 / (m - 1 > 0 ? m - 1 : 1) || input.rho0 >= 1.0)
-      throw InputError(key, "must lie in (-1/(m-1), 1) for a positive definite Gram matrix");
-    for (int a = 0; a < m; ++a)
-      for (int b = 0; b < m; ++b) g[a * m + b] = a == b ? 1.0 : input.rho0;
-  }
-  for (int a = 0; a < m; ++a)
-    for (int b = 0; b < m; ++b) {
-      require_finite(key, g[a * m + b]);
-      if (std::abs(g[a * m + b] - g[b * m + a]) > 1e-12 * (1 + std::abs(g[a * m + b])))
-        throw InputError(key, "must be symmetric");
-    }
   // Cholesky V0 = L L^T; then X0 = sqrt(n) [L, 0] has X0 X0^T / n = V0 exactly.
   // Gaussian weights are rotation invariant, so the choice of basis does not
   // change the law of anything downstream.
-  std::vector<double> L(std::size_t(m) * m, 0.0);
-  for (int j = 0; j < m; ++j) {
-    double d = g[j * m + j];
-    for (int k = 0; k < j; ++k) d -= L[j * m + k] * L[j * m + k];
-    if (!(d > 0)) throw InputError(key, "must be positive definite");
-    L[j * m + j] = std::sqrt(d);
-    for (int i = j + 1; i < m; ++i) {
-      double s = g[i * m + j];
-      for (int k = 0; k < j; ++k) s -= L[i * m + k] * L[j * m + k];
-      L[i * m + j] = s / L[j * m + j];
-    }
-  }
+  const std::vector<double> L = cholesky(input_key(input), checked_gram(input, m), m);
   std::vector<double> x(std::size_t(m) * n, 0.0);
   const double sqrt_n = std::sqrt(double(n));
   for (int a = 0; a < m; ++a)
@@ -155,15 +240,21 @@ std::vector<double> initial_tokens(const InputSpec& input, const ModelSpec& mode
 }
 
 void validate_input(const InputSpec& input, const ModelSpec& model) {
+  (void)input_gram(input, model);
+}
+
+std::vector<double> input_gram(const InputSpec& input, const ModelSpec& model) {
+  const int m = model.tokens;
   if (input.kind == InputSpec::Kind::tokens) {
     check_token_values(input, model);
-    return;
+    std::vector<double> g = token_gram(input, model);
+    check_gram_range(input_key(input), g, m);
+    return g;
   }
-  // A Gram matrix or correlation does not depend on the width: validate it
-  // at width m (the smallest the model allows).
-  ModelSpec small = model;
-  small.width = model.tokens;
-  (void)initial_tokens(input, small);
+  // A Gram matrix or correlation does not depend on the width.
+  std::vector<double> g = checked_gram(input, m);
+  (void)cholesky(input_key(input), g, m);
+  return g;
 }
 
 }  // namespace attnmc

@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <string>
+#include <vector>
 
 #include "attnmc/error.hpp"
 #include "host/chunking.hpp"
@@ -42,10 +44,61 @@ StatisticsOptions RunSpec::statistics_options() const {
   return o;
 }
 
+namespace {
+
+std::string number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+// "V0_01", or "V0_(10,11)" once an index has two digits (as model_spec.cpp).
+std::string entry_name(int a, int b) {
+  if (a < 10 && b < 10) return "V0_" + std::to_string(a) + std::to_string(b);
+  return "V0_(" + std::to_string(a) + "," + std::to_string(b) + ")";
+}
+
+// An explicit list of layers: each in [0, depth], strictly increasing (a
+// list out of order or with a repeat is refused, not silently sorted).
+void check_record_layers(const std::vector<int>& layers, int depth) {
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    const int l = layers[i];
+    if (l < 0 || l > depth)
+      throw InputError("ensemble.record_layers", "entry " + std::to_string(i) + " (layer " +
+                                                     std::to_string(l) + ") is outside [0, " +
+                                                     std::to_string(depth) + "]");
+    if (i > 0 && l <= layers[i - 1])
+      throw InputError("ensemble.record_layers",
+                       "entry " + std::to_string(i) + " (layer " + std::to_string(l) +
+                           ") does not follow entry " + std::to_string(i - 1) + " (layer " +
+                           std::to_string(layers[i - 1]) +
+                           "): list the layers strictly increasing");
+  }
+}
+
+// An input whose V0 already exceeds the overflow threshold would count every
+// member as overflowing at layer 0 (no moments anywhere): refused, naming
+// the input key.
+void check_input_overflow(const RunSpec& s, const std::vector<double>& g) {
+  const int m = s.model.tokens;
+  for (int a = 0; a < m; ++a)
+    for (int b = 0; b < m; ++b) {
+      const double v = g[std::size_t(a) * m + b];
+      if (std::abs(v) > s.overflow_threshold)
+        throw InputError(input_key(s.input), entry_name(a, b) + " = " + number(v) +
+                                                 " exceeds ensemble.overflow_threshold = " +
+                                                 number(s.overflow_threshold) +
+                                                 ": every member would count as overflowing");
+    }
+}
+
+}  // namespace
+
 RunSpec resolve_run(const RunSpec& in) {
   RunSpec s = in;
   s.model = resolve_model(in.model);
-  validate_input(s.input, s.model);  // now, not mid-run (without building the tokens)
+  // The input is checked now, not mid-run (without building the tokens).
+  const std::vector<double> v0 = input_gram(s.input, s.model);
   if (s.members == 0) throw InputError("ensemble.members", "must be positive");
   if (s.members > (std::uint64_t(1) << 32))
     throw InputError("ensemble.members", "at most 2^32 members (the RNG key holds 32 bits)");
@@ -69,20 +122,17 @@ RunSpec resolve_run(const RunSpec& in) {
     throw InputError("ensemble.quantile_accuracy", "must be in [1e-6, 0.1]");
   if (s.rho_quantile_bins < 2 || s.rho_quantile_bins > (1 << 24))
     throw InputError("ensemble.rho_quantile_bins", "must be in [2, 2^24]");
+  check_input_overflow(s, v0);
   const int d = s.model.depth;
   if (s.record_layers.empty()) {
     const int every = s.record_every > 0 ? s.record_every : std::max(1, d / 32);
     for (int l = 0; l <= d; l += every) s.record_layers.push_back(l);
+  } else {
+    check_record_layers(s.record_layers, d);
   }
-  for (int l : s.record_layers)
-    if (l < 0 || l > d)
-      throw InputError("ensemble.record_layers",
-                       "layer " + std::to_string(l) + " outside [0, " + std::to_string(d) + "]");
-  s.record_layers.push_back(0);
-  s.record_layers.push_back(d);
-  std::sort(s.record_layers.begin(), s.record_layers.end());
-  s.record_layers.erase(std::unique(s.record_layers.begin(), s.record_layers.end()),
-                        s.record_layers.end());
+  // Layer 0 (the input) and layer d (the output) are always recorded.
+  if (s.record_layers.front() != 0) s.record_layers.insert(s.record_layers.begin(), 0);
+  if (s.record_layers.back() != d) s.record_layers.push_back(d);
   return s;
 }
 

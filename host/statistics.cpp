@@ -40,6 +40,16 @@ bool StatisticsOptions::operator==(const StatisticsOptions& o) const {
          exact_quantiles == o.exact_quantiles;
 }
 
+int first_all_nonfinite_layer(const EnsembleStatistics& stats) {
+  for (const LayerStatistics& s : stats.per_layer())
+    if (s.members > 0 && s.finite_members() == 0) return s.layer;
+  return -1;
+}
+
+bool all_members_nonfinite(const EnsembleStatistics& stats) {
+  return first_all_nonfinite_layer(stats) >= 0;
+}
+
 double correlation(const float* g, int m, int a, int b) {
   return kernels::gram_correlation(g, m, a, b);
 }

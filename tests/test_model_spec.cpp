@@ -99,8 +99,10 @@ TEST(RunSpec, RecordLayersAlwaysHoldInputAndOutput) {
   s.model.depth = 10;
   s.record_every = 4;
   EXPECT_EQ(resolve_run(s).record_layers, (std::vector<int>{0, 4, 8, 10}));
-  s.record_layers = {7, 3, 3};
+  s.record_layers = {3, 7};
   EXPECT_EQ(resolve_run(s).record_layers, (std::vector<int>{0, 3, 7, 10}));
+  s.record_layers = {7, 3, 3};  // not increasing: refused, not silently sorted (issue 9)
+  expect_input_error([&] { resolve_run(s); }, "ensemble.record_layers");
   s.record_layers = {11};
   expect_input_error([&] { resolve_run(s); }, "ensemble.record_layers");
 }

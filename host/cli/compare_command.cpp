@@ -140,7 +140,7 @@ Command compare_command() {
   c.switches = {{"no-plot", "do not call scripts/plot_compare.py"}};
   c.validate = [](const ConfigSource& src) {
     const CompareSpec s = load_compare_spec(src);
-    (void)resolve_model(s.model);
+    validate_compare(s);
     return s.members * s.widths.size() + s.trajectories;
   };
   c.run = compare_one;

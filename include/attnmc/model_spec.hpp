@@ -63,14 +63,38 @@ struct InputSpec {
   std::string source;          // where `values` came from (for the summary)
 };
 
+// The range of input Gram entries the float32 engines carry through a deep
+// network. Every V0 must have V0_aa >= kMinInputGram for every token a
+// (FLT_MIN: below it, float32 V_aa underflows towards 0 and rho_ab =
+// V_ab / sqrt(V_aa V_bb) is undefined; V0_aa = 0 is a token of zero norm)
+// and |V0_ab| <= kMaxInputGram (V grows with depth and the engines form
+// products of V entries; float32 overflows at about 3.4e38, and 1e30 is
+// also the default ensemble.overflow_threshold). Input outside the range
+// would make every member non-finite or overflowing, so it is refused.
+constexpr double kMinInputGram = 1.1754943508222875e-38;  // FLT_MIN
+constexpr double kMaxInputGram = 1e30;
+
 // The m x n initial tokens (double, row-major) for a resolved model.
-// Throws InputError for a Gram matrix that is not symmetric positive
-// definite, or token data of the wrong shape.
+// Throws InputError naming the input key (input.rho0, input.gram,
+// input.tokens_file) for a Gram matrix that is not symmetric positive
+// definite, token data of the wrong shape or with a non-finite value, and
+// an input Gram matrix V0 outside the usable range above (a token of zero
+// norm, an entry that overflows float32 arithmetic).
 std::vector<double> initial_tokens(const InputSpec& input, const ModelSpec& model);
 
 // The checks of initial_tokens without building the m x n tokens (cost
-// O(m^3) for a Gram matrix or a correlation, whatever the width), so a
-// resolver can validate a run before the memory cap is checked.
+// O(m^3) for a Gram matrix or a correlation, whatever the width; O(m^2 n)
+// for explicit tokens), so a resolver can validate a run before the memory
+// cap is checked.
 void validate_input(const InputSpec& input, const ModelSpec& model);
+
+// The input Gram matrix V0 = X0 X0^T / n (m x m, row-major, double) of a
+// valid input: the Gram matrix itself, the correlation matrix, or computed
+// from the explicit tokens. Throws InputError as initial_tokens does.
+std::vector<double> input_gram(const InputSpec& input, const ModelSpec& model);
+
+// The configuration key of an input: input.rho0, input.gram or
+// input.tokens_file.
+const char* input_key(const InputSpec& input);
 
 }  // namespace attnmc

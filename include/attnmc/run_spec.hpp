@@ -20,8 +20,12 @@ struct RunSpec {
   InputSpec input;
   std::uint64_t members = 1000;  // B, networks in the ensemble
   std::uint64_t seed = 1;
-  int record_every = 0;            // 0: about 32 records over the depth
-  std::vector<int> record_layers;  // explicit list (overrides record_every)
+  int record_every = 0;  // 0: about 32 records over the depth
+  // Explicit list (overrides record_every): layers in [0, depth], strictly
+  // increasing. Layer 0 (the input) and layer depth (the output) are added
+  // when missing, so [3, 1] is refused and [2, 5] at depth 8 records 0, 2,
+  // 5, 8; the resolved list is what the output reports.
+  std::vector<int> record_layers;
   Device device = Device::automatic;
   Sampler sampler = Sampler::automatic;           // exact where it applies, else direct
   int threads = 0;                                // CPU threads; 0 = all cores
@@ -46,9 +50,12 @@ struct RunSpec {
   StatisticsOptions statistics_options() const;
 };
 
-// Validated copy with derived fields filled (record_layers sorted, unique,
-// within [0, depth], always containing 0 and depth; member range checked).
-// Throws InputError.
+// Validated copy with derived fields filled (record_layers: the explicit
+// list, checked strictly increasing within [0, depth], or every
+// record_every layers; always with 0 and depth added; member range
+// checked). Throws InputError naming the key, also for an input the engines
+// cannot carry (validate_input) and for an input V0 with an entry beyond
+// overflow_threshold (every member would overflow at layer 0).
 RunSpec resolve_run(const RunSpec& spec);
 
 const char* device_name(Device d);

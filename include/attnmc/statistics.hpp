@@ -36,7 +36,7 @@ struct Moments {
   void merge(const Moments& other);  // exact, commutative, associative
   double mean() const;               // NaN when count == 0
   double variance() const;           // unbiased; NaN when count < 2
-  double stddev() const;
+  double stddev() const;             // sqrt(variance()); NaN when count < 2
   bool operator==(const Moments& o) const {
     return count == o.count && sum == o.sum && sum_sq == o.sum_sq;
   }
@@ -67,6 +67,13 @@ struct LayerStatistics {
   // Only with exact_quantiles: finite and blown-up (all +inf) members' V,
   // members x m x m, in the order they were added (merge appends).
   std::vector<float> samples;
+
+  // Members with a finite V at this record (all but the non-finite and
+  // blown-up ones): those that enter the quantiles.
+  std::int64_t finite_members() const { return members - nonfinite - blowup; }
+  // Members whose V entered the moments and histograms (finite and not
+  // overflowing). 0: every mean and variance of this record reads NaN.
+  std::int64_t moment_members() const { return finite_members() - overflow; }
 };
 
 class EnsembleStatistics {
@@ -164,6 +171,17 @@ class EnsembleStatistics {
   std::vector<int> layers_;
   std::vector<LayerStatistics> stats_;
 };
+
+// The first recorded layer (LayerStatistics::layer) at which the statistics
+// hold members but none with a finite V (all non-finite or blown up), so
+// that every mean, variance and quantile there reads NaN; -1 when there is
+// none (or no members at all).
+int first_all_nonfinite_layer(const EnsembleStatistics& stats);
+
+// True when at some recorded layer every member is non-finite or blown up
+// (first_all_nonfinite_layer(stats) >= 0): what a command warns about, since
+// its tables then print nan rather than numbers.
+bool all_members_nonfinite(const EnsembleStatistics& stats);
 
 // Correlation rho_ab = V_ab / sqrt(V_aa V_bb), clipped to [-1, 1].
 double correlation(const float* gram, int m, int a, int b);
