@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "attnmc/error.hpp"
+#include "host/checksum.hpp"
 #include "host/config/schema.hpp"
 
 namespace attnmc {
@@ -27,6 +28,7 @@ namespace fs = std::filesystem;
 struct RunBuild {
   RunSpec s;
   std::string tokens_file;  // absolute or relative to base_dir
+  std::string tokens_sha256;  // expected checksum (a stored configuration read back)
   RunSpec& spec() { return s; }
   ModelSpec& model() { return s.model; }
   InputSpec& input() { return s.input; }
@@ -57,6 +59,10 @@ const Schema<RunBuild>& run_schema() {
       b.s.input.kind = InputSpec::Kind::tokens;
       b.tokens_file = get_string(n, k);
       if (b.tokens_file.empty()) throw InputError(k, "empty path");
+    });
+    // Written into summaries beside tokens_file; read back, it must match the file.
+    t.key("input", "tokens_sha256", [](RunBuild& b, const toml::node& n, const std::string& k) {
+      b.tokens_sha256 = get_string(n, k);
     });
     t.key("ensemble", "members", [](RunBuild& b, const toml::node& n, const std::string& k) {
       b.s.members = get_count(n, k);
@@ -248,8 +254,14 @@ RunSpec load_run_spec(const ConfigSource& source) {
     if (b.s.model.tokens <= 0 || b.s.model.width <= 0)
       (void)resolve_model(b.s.model);  // the model error comes first
     b.s.input.values = read_tokens_file(p.string(), b.s.model.tokens, b.s.model.width);
-    b.s.input.source = p.string();
-  }
+    b.s.input.source = fs::absolute(p).lexically_normal().string();
+    b.s.input.source_sha256 = sha256_file(p.string());
+    if (!b.tokens_sha256.empty() && b.tokens_sha256 != b.s.input.source_sha256)
+      throw InputError("input.tokens_sha256", "'" + b.s.input.source +
+                                                  "' has changed since the run that recorded it "
+                                                  "(SHA-256 " + b.s.input.source_sha256 +
+                                                  ", recorded " + b.tokens_sha256 + ")");
+  }  // (a checksum without its tokens_file, e.g. after --set input.rho0=..., is moot)
   return b.s;
 }
 
@@ -294,6 +306,7 @@ nlohmann::json run_spec_json(const RunSpec& s) {
     }
     case InputSpec::Kind::tokens:
       in["tokens_file"] = s.input.source;
+      in["tokens_sha256"] = s.input.source_sha256;
       break;
   }
   j["input"] = in;

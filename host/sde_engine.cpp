@@ -143,22 +143,39 @@ SdeSpec resolve_sde(const SdeSpec& in) {
           "must be in [1, 2^31)");
   s.dt = s.horizon / double(s.steps);
   require(s.trajectories >= 1 && s.trajectories <= std::numeric_limits<std::uint32_t>::max(),
-          "sde.trajectories", "must be in [1, 2^32)");
-  require(s.member_end <= s.trajectories, "sde.member_end", "must be <= sde.trajectories");
-  require(s.member_begin < s.end_member(), "sde.member_begin", "must be < sde.member_end");
+          "ensemble.members", "must be in [1, 2^32)");
+  require(s.member_end <= s.trajectories, "ensemble.member_end", "must be <= ensemble.members");
+  require(s.member_begin < s.end_member(), "ensemble.member_begin", "must be < ensemble.member_end");
   require(s.blowup_threshold > 1, "sde.blowup_threshold", "must be > 1");
-  require(s.histogram_bins >= 1 && s.histogram_bins <= 100000, "sde.histogram_bins",
+  require(s.histogram_bins >= 1 && s.histogram_bins <= 100000, "ensemble.histogram_bins",
           "must be in [1, 100000]");
   host::check_threads(s.threads, "run.threads");
-  require(s.memory_cap > 0, "sde.memory_cap", "must be positive");
-  for (double q : s.quantiles) require(q >= 0 && q <= 1, "sde.quantiles", "must lie in [0, 1]");
+  require(s.memory_cap > 0, "ensemble.memory_cap", "must be positive");
+  for (double q : s.quantiles) require(q >= 0 && q <= 1, "ensemble.quantiles", "must lie in [0, 1]");
   require(s.record_every >= 0, "sde.record_every", "must be >= 0");
   std::vector<std::int64_t> rec = {0, s.steps};
   if (!s.record_times.empty()) {
-    for (double t : s.record_times) {
+    // Strictly increasing times on distinct steps: a list that would be
+    // silently sorted or merged is refused (issue 9).
+    std::int64_t last_step = -1;
+    for (std::size_t i = 0; i < s.record_times.size(); ++i) {
+      const double t = s.record_times[i];
       require(t >= 0 && t <= s.horizon * (1 + 1e-12), "sde.record_times",
               "times must lie in [0, T]");
-      rec.push_back(std::min(s.steps, std::int64_t(std::llround(t / s.dt))));
+      const std::int64_t step = std::min(s.steps, std::int64_t(std::llround(t / s.dt)));
+      if (i > 0) {
+        const double prev = s.record_times[i - 1];
+        require(t > prev, "sde.record_times",
+                "entry " + std::to_string(i) + " (t = " + std::to_string(t) +
+                    ") does not follow entry " + std::to_string(i - 1) +
+                    ": list the times strictly increasing");
+        require(step > last_step, "sde.record_times",
+                "entries " + std::to_string(i - 1) + " and " + std::to_string(i) +
+                    " fall on the same step " + std::to_string(step) + " (dt = " +
+                    std::to_string(s.dt) + ")");
+      }
+      rec.push_back(step);
+      last_step = step;
     }
   } else {
     const std::int64_t every =
@@ -247,8 +264,8 @@ SdePlan plan_sde(const SdeSpec& s, std::uint64_t first, std::uint64_t end,
                         "initial covariance and record steps", ""});
   rule.requested = s.chunk;
   rule.items = end - first;
-  rule.cap_key = "sde.memory_cap";
-  rule.chunk_key = "sde.chunk";
+  rule.cap_key = "ensemble.memory_cap";
+  rule.chunk_key = "ensemble.chunk";
   p.chunks.begin = first;
   p.chunks.end = end;
   p.chunks.chunk = host::chunk_size(rule);
@@ -322,7 +339,7 @@ SdeResult run_sde(const SdeSpec& in, const Progress& progress) {
       plan_sde(s, s.member_begin, s.end_member(),
                host::statistics_costs(
                    s.model.tokens, records, options, s.end_member() - s.member_begin,
-                   {"sde.histogram_bins", "sde.rho_quantile_bins", "sde.exact_quantiles"}),
+                   {"ensemble.histogram_bins", "sde.rho_quantile_bins", "sde.exact_quantiles"}),
                options.exact_quantiles);
   r.device = device_name(p.backend.device);
   r.threads = p.chunks.threads;

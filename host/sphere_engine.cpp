@@ -151,7 +151,7 @@ SphereSpec resolve_sphere(const SphereSpec& in) {
   rec.erase(std::unique(rec.begin(), rec.end()), rec.end());
   s.record_steps = rec;
   require(s.memory_cap > 0, "ensemble.memory_cap", "must be positive");
-  host::check_threads(s.threads, "threads");
+  host::check_threads(s.threads, "run.threads");
   return s;
 }
 
@@ -250,7 +250,7 @@ SpherePlan plan_sphere(const SphereSpec& s, std::uint64_t first, std::uint64_t e
   rule.requested = s.chunk;
   rule.items = end - first;
   rule.cap_key = "memory_cap";
-  rule.chunk_key = "chunk";
+  rule.chunk_key = "ensemble.chunk";
   p.chunks.begin = first;
   p.chunks.end = end;
   p.chunks.chunk = host::chunk_size(rule);

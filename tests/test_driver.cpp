@@ -167,7 +167,7 @@ TEST(Driver, SphereThreadsAboveTheMachineAreRefusedByName) {
     resolve_sphere(p);
     FAIL() << "accepted 100000 threads";
   } catch (const InputError& e) {
-    EXPECT_EQ(e.parameter(), "threads");
+    EXPECT_EQ(e.parameter(), "run.threads");
   }
 }
 

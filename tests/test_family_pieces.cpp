@@ -76,7 +76,7 @@ TEST(Pieces, BadRangesAreRefusedByName) {
     run_sde(s);
     FAIL();
   } catch (const InputError& e) {
-    EXPECT_EQ(e.parameter(), "sde.member_begin");
+    EXPECT_EQ(e.parameter(), "ensemble.member_begin");
   }
   SphereSpec p = small_sphere_spec();
   p.member_end = 1000;
@@ -84,6 +84,6 @@ TEST(Pieces, BadRangesAreRefusedByName) {
     run_sphere(p);
     FAIL();
   } catch (const InputError& e) {
-    EXPECT_EQ(e.parameter(), "member_end");
+    EXPECT_EQ(e.parameter(), "ensemble.member_end");
   }
 }

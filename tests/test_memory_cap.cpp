@@ -94,7 +94,7 @@ TEST(MemoryCap, MembersBeyondTheRngKeyAreRefusedByName) {
     resolve_sde(d);
     FAIL();
   } catch (const InputError& e) {
-    EXPECT_EQ(e.parameter(), "sde.trajectories");
+    EXPECT_EQ(e.parameter(), "ensemble.members");
   }
   SphereSpec p;
   p.trajectories = (std::uint64_t(1) << 32) + 1;
@@ -102,7 +102,7 @@ TEST(MemoryCap, MembersBeyondTheRngKeyAreRefusedByName) {
     resolve_sphere(p);
     FAIL();
   } catch (const InputError& e) {
-    EXPECT_EQ(e.parameter(), "trajectories");
+    EXPECT_EQ(e.parameter(), "ensemble.members");
   }
 }
 

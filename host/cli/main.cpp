@@ -87,7 +87,7 @@ struct CommandLine {
     const CommandResult r = command->run(src, dir, cx);
     dir.commit();
     if (!common.quiet) std::printf("%s(written to %s)\n", r.table.c_str(), common.output.c_str());
-    if (!r.failure.empty()) warn(r.failure + "; its statistics are nan");
+    if (!r.failure.empty()) warn(r.failure);
   }
 };
 

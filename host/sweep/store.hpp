@@ -31,10 +31,6 @@ class StoreLock {
   int fd_ = -1;
 };
 
-// SHA-256 of a file, in hex (OpenSSL). Throws on a read error.
-std::string sha256_file(const std::string& path);
-std::string sha256_text(const std::string& text);
-
 // Writes `text` to `path` through a temporary sibling and a rename.
 void write_file_atomic(const std::string& path, const std::string& text);
 

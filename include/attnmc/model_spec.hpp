@@ -60,7 +60,8 @@ struct InputSpec {
   double rho0 = 0.5;           // Kind::correlation: V0 = (1 - rho0) I + rho0 11^T
   std::vector<double> gram;    // Kind::gram: m x m row-major, symmetric positive definite
   std::vector<double> values;  // Kind::tokens: m x n row-major
-  std::string source;          // where `values` came from (for the summary)
+  std::string source;          // where `values` came from: an absolute path (for the summary)
+  std::string source_sha256;   // SHA-256 of that file when it was read
 };
 
 // The range of input Gram entries the float32 engines carry through a deep
