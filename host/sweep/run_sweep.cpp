@@ -102,8 +102,14 @@ SweepOutcome run_sweep(Plan plan, const std::string& store, const SweepOptions& 
   const fs::path root = fs::absolute(store).lexically_normal();
   if (fs::exists(root, ec) && !fs::is_directory(root, ec))
     throw InputError("output", "'" + store + "' exists and is not a directory");
-  if (fs::exists(root, ec) && !fs::is_empty(root, ec) && !fs::exists(root / "sweep.json", ec))
-    throw InputError("output", "'" + store + "' is not empty and holds no sweep (sweep.json)");
+  // A store being created holds only .lock and cells/ until sweep.json is written.
+  if (fs::exists(root, ec) && !fs::exists(root / "sweep.json", ec))
+    for (const fs::directory_entry& e : fs::directory_iterator(root, ec)) {
+      const std::string name = e.path().filename().string();
+      if (name != ".lock" && name != "cells")
+        throw InputError("output", "'" + store + "' is not empty and holds no sweep (" + name +
+                                       " but no sweep.json)");
+    }
   fs::create_directories(root / "cells", ec);
   if (ec) throw InputError("output", "cannot create '" + store + "': " + ec.message());
   StoreLock lock(root.string());
