@@ -77,7 +77,12 @@ std::uint64_t chunk_size(const MemoryRule& rule) {
                                          bytes_text(saturating_mul(rule.requested, per_item)) +
                                          ", more than the " + bytes_text(left) + " " +
                                          rule.cap_key + " leaves for chunks");
-  const std::uint64_t chunk = rule.requested > 0 ? rule.requested : std::uint64_t(left / per_item);
+  std::uint64_t chunk = rule.requested > 0 ? rule.requested : std::uint64_t(left / per_item);
+  // An automatic chunk is at most a sixteenth of the run (and at least
+  // kMinAutoChunk items): progress moves, and the host's statistics of one
+  // chunk overlap the next. The results do not depend on the chunk.
+  if (rule.requested == 0)
+    chunk = std::min(chunk, std::max(kMinAutoChunk, (rule.items + 15) / 16));
   return std::max<std::uint64_t>(1, std::min(chunk, rule.items));
 }
 

@@ -52,6 +52,8 @@ std::size_t memory_budget(const MemoryRule& rule);
 //    when the fixed costs do not fit;
 //  - cap_key when one item does not fit beside them;
 //  - chunk_key when the requested chunk does not.
+// An automatic chunk is also at most max(kMinAutoChunk, items / 16).
+inline constexpr std::uint64_t kMinAutoChunk = 1024;
 std::uint64_t chunk_size(const MemoryRule& rule);
 
 // Parameters named when one part of the statistics alone exceeds the cap.

@@ -13,11 +13,18 @@ attracts iff cosh(2 beta) > d - 2 (white curve), and, with scipy and a
 rho0 start, the infinite-horizon P(antipodal) from the scale function
 (dashed lines).
 
-usage: plot_phase.py phase.csv [-o phase.png] [--rho0 0]
+The table is STORE/phase.csv of the store that `attnmc phase -o STORE`
+writes (give the store directory), or a phase.csv path; its trailing
+status column only adds a note for cells that failed (their nan
+probabilities are blank cells).
+
+usage: plot_phase.py STORE|phase.csv [-o STORE/phase.png] [--rho0 0]
 """
 import argparse
 import csv
 import math
+import os
+import sys
 from collections import defaultdict
 
 import matplotlib
@@ -32,7 +39,23 @@ def load(path):
         rows = list(csv.DictReader(f))
     if not rows:
         raise SystemExit(f"{path}: empty table")
-    return rows
+    # Tables from a store end with a status column (and an empty seconds
+    # column). A failed cell's probabilities are nan (a blank heat-map cell);
+    # a row without numbers (a cell with no summary.json) is left out.
+    kept = []
+    for i, r in enumerate(rows):
+        status = r.get("status") or "ok"
+        if not r.get("tokens"):
+            print(f"plot_phase.py: note: cell {i} ({status}) has no numbers; left out",
+                  file=sys.stderr)
+            continue
+        if status != "ok":
+            print(f"plot_phase.py: note: cell {i} (d={r['dim']}, beta={r['beta']}) {status}",
+                  file=sys.stderr)
+        kept.append(r)
+    if not kept:
+        raise SystemExit(f"{path}: no cell with numbers")
+    return kept
 
 
 def p_antipodal_theory(beta, d, rho0):
@@ -78,12 +101,19 @@ def heat(ax, grid, se, betas, dims, title, flow_ok):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("table")
-    ap.add_argument("-o", "--out", default="phase.png")
+    ap.add_argument("table", help="store directory of `attnmc phase -o STORE`, or a phase.csv")
+    ap.add_argument("-o", "--out", default=None,
+                    help="PNG file (default STORE/phase.png for a store, phase.png for a csv)")
     ap.add_argument("--rho0", type=float, default=None,
                     help="start <x1,x2> of the run, for the N = 2 theory curves")
     args = ap.parse_args()
-    rows = load(args.table)
+    table, out = args.table, args.out or "phase.png"
+    if os.path.isdir(args.table):
+        table = os.path.join(args.table, "phase.csv")
+        out = args.out or os.path.join(args.table, "phase.png")
+        if not os.path.exists(table):
+            raise SystemExit(f"plot_phase.py: {table} not found (a store of `attnmc phase`?)")
+    rows = load(table)
     by_n = defaultdict(list)
     for r in rows:
         by_n[int(r["tokens"])].append(r)
@@ -135,8 +165,8 @@ def main():
                                                 args.rho0 is not None else ""), fontsize=9)
         ax.legend(fontsize=7, ncol=2)
         ax.set_ylim(-0.02, 0.62)
-    fig.savefig(args.out, dpi=130, bbox_inches="tight")
-    print(f"wrote {args.out}")
+    fig.savefig(out, dpi=130, bbox_inches="tight")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

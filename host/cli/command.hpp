@@ -53,6 +53,7 @@ struct Command {
   std::string builtin;         // the configuration without a file (TOML)
   std::vector<FlagAlias> aliases;
   std::vector<std::pair<std::string, std::string>> switches;  // own flags: name, help
+  bool pieces = true;  // takes --range (a piece of the ensemble for `attnmc merge`)
   // Loads and resolves the configuration: throws InputError naming the key.
   // Returns the ensemble size (for progress and rates).
   std::function<std::uint64_t(const ConfigSource&)> validate;
@@ -81,6 +82,24 @@ std::string shell_quote(const std::string& s);
 void write_summary(StagedDirectory& dir, nlohmann::json summary, const RunContext& cx);
 // Prints "attnmc: warning: ..." on stderr.
 void warn(const std::string& message);
+
+// The step-halving check of the time-stepped commands (--check-step): the
+// headline statistics (name, value, standard error) of a run at dt and of
+// the same run at dt / 2. For a scheme of weak order p the bias of the dt
+// run is estimated as (x_dt - x_dt/2) / (1 - 2^-p), with its standard error
+// from the two runs' (independent draws: the steps differ). "detected" when
+// the change exceeds twice its standard error.
+struct Headline {
+  std::string name;
+  double value = 0.0, stderr_ = 0.0;
+};
+nlohmann::json step_check_json(double dt, int order, const std::vector<Headline>& at_dt,
+                               const std::vector<Headline>& at_half);
+std::string step_check_table(const nlohmann::json& check);
+bool flag(const RunContext& cx, const std::string& name);
+inline constexpr const char* kCheckStepHelp =
+    "run again at half the step and report the estimated step bias of the headline statistics "
+    "next to their standard errors (summary.json step_check)";
 
 // The `run` table (also what `attnmc merge` prints) and its pieces.
 std::string run_table(const EnsembleResult& r, bool timing = true);

@@ -98,4 +98,49 @@ std::string all_nonfinite_failure(const EnsembleStatistics& st, const char* what
                 L.layer);
 }
 
+bool flag(const RunContext& cx, const std::string& name) {
+  auto it = cx.flags.find(name);
+  return it != cx.flags.end() && it->second;
+}
+
+nlohmann::json step_check_json(double dt, int order, const std::vector<Headline>& at_dt,
+                               const std::vector<Headline>& at_half) {
+  const double shrink = 1.0 - std::pow(2.0, -order);
+  nlohmann::json rows = nlohmann::json::array();
+  bool any = false;
+  for (std::size_t i = 0; i < at_dt.size() && i < at_half.size(); ++i) {
+    const Headline &a = at_dt[i], &b = at_half[i];
+    const double diff = a.value - b.value;
+    const double se_diff = std::hypot(a.stderr_, b.stderr_);
+    const bool detected = std::isfinite(diff) && std::abs(diff) > 2 * se_diff;
+    any = any || detected;
+    rows.push_back({{"statistic", a.name},
+                    {"value", a.value},
+                    {"stderr", a.stderr_},
+                    {"value_half_step", b.value},
+                    {"stderr_half_step", b.stderr_},
+                    {"bias", diff / shrink},
+                    {"bias_stderr", se_diff / shrink},
+                    {"detected", detected}});
+  }
+  return {{"dt", dt},          {"half_dt", dt / 2},     {"weak_order", order},
+          {"statistics", rows}, {"bias_detected", any}, {"rule", "bias = (x_dt - x_dt/2) / (1 - 2^-order)"}};
+}
+
+std::string step_check_table(const nlohmann::json& c) {
+  std::string t = format("step check: dt = %g against dt / 2 (weak order %d): estimated bias of "
+                         "the dt run\n",
+                         c["dt"].get<double>(), c["weak_order"].get<int>());
+  auto num = [](const nlohmann::json& v) { return v.is_null() ? std::nan("") : v.get<double>(); };
+  for (const nlohmann::json& r : c["statistics"])
+    t += format("  %-14s %10.5f +- %.5f: bias %+.5f +- %.5f%s\n",
+                r["statistic"].get<std::string>().c_str(), num(r["value"]), num(r["stderr"]),
+                num(r["bias"]), num(r["bias_stderr"]),
+                r["detected"].get<bool>() ? "  <- above the Monte Carlo error: use a smaller dt"
+                                          : "");
+  if (!c["bias_detected"].get<bool>())
+    t += "  no bias detected at twice the standard error of the difference\n";
+  return t;
+}
+
 }  // namespace attnmc::cli

@@ -138,6 +138,7 @@ Command compare_command() {
       {"--pair", "compare.pair", "token pair a,b", K::list},
   };
   c.switches = {{"no-plot", "do not call scripts/plot_compare.py"}};
+  c.pieces = false;  // several ensembles and distances between them: no pieces to merge
   c.validate = [](const ConfigSource& src) {
     const CompareSpec s = load_compare_spec(src);
     validate_compare(s);

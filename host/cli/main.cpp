@@ -36,7 +36,7 @@ struct CommandLine {
   std::map<std::string, bool> switches;
 
   void add_to(CLI::App* c) {
-    common.add_to(c, command->default_output);
+    common.add_to(c, command->default_output, command->pieces);
     for (const FlagAlias& a : command->aliases) {
       const std::string help = a.help + " (= " + a.key + ")";
       if (a.kind == FlagAlias::Kind::flag) {

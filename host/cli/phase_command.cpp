@@ -19,10 +19,17 @@ namespace {
 namespace fs = std::filesystem;
 
 // The phase diagram's defaults on top of the sphere's: a long horizon so
-// that trajectories settle, 1000 trajectories per cell. dt = 0.005: at
-// dt = 0.02 the step moved P(antipodal) at d = 4, beta = 1.5 by several
-// standard errors (issue 9); halving from 0.005 moves it by less than one.
-const char* const kPhaseDefaults[] = {"sphere.horizon=30.0", "sphere.dt=0.005"};
+// that trajectories settle, 1000 trajectories per cell (standard error of a
+// probability up to 0.016), and dt = 0.01. Measured at N = 2, d = 4,
+// beta = 1.5, T = 30 with 20000 trajectories (standard error 0.0027),
+// P(antipodal) against dt:
+//   reduced noise: 0.1784 (0.02), 0.1793 (0.01), 0.1801 (0.005), 0.1819 (0.0025)
+//   matrix noise:  0.1717 (0.02), 0.1826 (0.005)
+// so the step bias at dt = 0.01 is about 0.002 (reduced) to 0.006 (matrix),
+// below the 0.012 to 0.016 Monte Carlo error of the default ensemble; at the
+// old 0.02 it reached 0.011 with matrix noise. `--check-step` measures it for
+// any grid.
+const char* const kPhaseDefaults[] = {"sphere.horizon=30.0", "sphere.dt=0.01"};
 
 // "2,3,5" or "start:stop[:step]" (inclusive stop, to rounding).
 std::vector<double> parse_grid(const std::string& text, const char* parameter) {
@@ -130,12 +137,17 @@ PhaseCommand::PhaseCommand(CLI::App& app) {
       "(a sweep of sphere cells into a store)");
   o_.add_to(sub_, "out/phase", /*with_range=*/false);
   sub_->get_option("config")->description("base sphere configuration (TOML; default built-in)");
+  sub_->get_option("--output")->description("the results store (a directory; resumable)");
+  sub_->get_option("--force")->description("replace a store that holds a different phase sweep");
   sub_->add_option("--tokens,-N", tokens_, "token counts (list a,b or range start:stop:step)")
       ->capture_default_str();
   sub_->add_option("--dims,-d", dims_, "dimensions (list or range)")->capture_default_str();
   sub_->add_option("--betas", betas_, "inverse temperatures (list or range)")
       ->capture_default_str();
   sub_->add_flag("--no-flow", no_flow_, "skip the deterministic flow beside each cell");
+  sub_->add_flag("--check-step", check_step_,
+                 "also run every cell at dt / 2: the estimated step bias per cell (summary.json "
+                 "step_check, cells.csv step_bias_detected)");
   for (const FlagAlias& a : sphere_aliases()) {
     if (a.key == "model.beta" || a.key == "sphere.flow") continue;  // the grid / --no-flow
     alias_values_.emplace_back();
@@ -148,15 +160,20 @@ PhaseCommand::PhaseCommand(CLI::App& app) {
 }
 
 void PhaseCommand::execute() const {
+  if (o_.output.size() > 4 && o_.output.compare(o_.output.size() - 4, 4, ".csv") == 0 &&
+      !fs::is_directory(o_.output))
+    throw InputError("output", "'" + o_.output +
+                                   "' looks like a file: phase writes a store directory (with "
+                                   "phase.csv inside); give a directory name");
   sweep::Plan plan;
   plan.command = "sphere";
   plan.mode = "grid";
   plan.seed_rule = sweep::SeedRule::index;
+  if (check_step_) plan.flags["check-step"] = true;
   plan.axes = {{"model.tokens", toml_values(parse_grid(tokens_, "tokens"), true, "tokens")},
                {"model.dim", toml_values(parse_grid(dims_, "dims"), true, "dims")},
                {"model.beta", toml_values(parse_grid(betas_, "betas"), false, "betas")}};
   if (!o_.config.empty()) plan.base.path = fs::absolute(o_.config).lexically_normal().string();
-  if (!o_.config.empty()) plan.config_text = read_text_file(o_.config, "config");
   for (const char* d : kPhaseDefaults) plan.base.overrides.push_back(d);
   if (!no_flow_) plan.base.overrides.push_back("sphere.flow=true");
   for (const std::string& s : o_.set) plan.base.overrides.push_back(s);
@@ -169,7 +186,6 @@ void PhaseCommand::execute() const {
     ++i;
   }
   CommonOptions what = o_;
-  what.device.clear();
   what.threads.clear();
   for (const std::string& s : what.named_overrides()) plan.base.overrides.push_back(s);
   // The sweep's built-in base is the sphere's; the phase defaults sit in [base].
@@ -177,7 +193,7 @@ void PhaseCommand::execute() const {
   opt.force = o_.force;
   opt.quiet = o_.quiet;
   opt.progress = o_.show_progress();
-  opt.execution_overrides = o_.execution_overrides();
+  if (!o_.threads.empty()) opt.execution_overrides = {"run.threads=" + o_.threads};
   // The flow runs beside a noisy scheme; a flow-only grid is `sphere --scheme flow`.
   {
     sweep::Plan probe = plan;

@@ -23,7 +23,7 @@ class PhaseCommand {
   CLI::App* sub_;
   CommonOptions o_;
   std::string tokens_ = "2", dims_ = "2:10", betas_ = "0:3:0.25";
-  bool no_flow_ = false;
+  bool no_flow_ = false, check_step_ = false;
   std::deque<std::string> alias_values_;
   std::deque<bool> alias_flags_;
 };

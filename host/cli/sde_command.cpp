@@ -2,10 +2,12 @@
 // (models.md section 1), configured like every command ([model] [input]
 // [sde] [ensemble] [run], host/config/family_config.hpp). Writes stats.h5,
 // summary.json and table.txt like `run`.
+#include <cmath>
 #include <iomanip>
 #include <sstream>
 
 #include "attnmc/sde.hpp"
+#include "attnmc/sphere.hpp"
 #include "host/cli/command.hpp"
 #include "host/config.hpp"
 #include "host/config/family_config.hpp"
@@ -116,6 +118,19 @@ nlohmann::json sde_config_json(const SdeSpec& s) {
   return j;
 }
 
+// The terminal mean rho_01 and the fraction of paths blown up, with standard errors.
+std::vector<Headline> sde_headlines(const SdeResult& r) {
+  const LayerStatistics& L = r.stats.per_layer().back();
+  std::vector<Headline> h;
+  if (r.spec.model.tokens > 1) {
+    const Moments& m = L.rho[1];
+    h.push_back({"mean rho01", m.mean(), m.stddev() / std::sqrt(double(m.count))});
+  }
+  const Proportion blown{L.blowup, L.members};
+  h.push_back({"P(blow-up)", blown.p(), blown.stderr_()});
+  return h;
+}
+
 CommandResult sde_one(const ConfigSource& src, StagedDirectory& dir, const RunContext& cx) {
   const SdeSpec spec = resolve_sde(load_sde_spec(src));
   const SdeResult r = run_sde(spec, cx.progress);
@@ -141,6 +156,17 @@ CommandResult sde_one(const ConfigSource& src, StagedDirectory& dir, const RunCo
               {"projections", r.projections},
               {"projected_trajectories", r.projected_trajectories},
               {"rho_clips", r.rho_clips}};
+  if (flag(cx, "check-step")) {
+    SdeSpec half = r.spec;
+    half.steps *= 2;
+    half.record_every *= 2;
+    half.record_steps.clear();
+    const SdeResult h = run_sde(half);
+    const int order = s.scheme == SdeScheme::rho_weak2 ? 2 : 1;
+    j["step_check"] = step_check_json(s.dt, order, sde_headlines(r), sde_headlines(h));
+    out.table += step_check_table(j["step_check"]);
+    out.scalars["step_bias_detected"] = j["step_check"]["bias_detected"];
+  }
   write_summary(dir, j, cx);
   dir.write_text("table.txt", out.table);
 
@@ -195,6 +221,7 @@ Command sde_command() {
        "blow-up when |V_ab| > this times max V0_aa"},
       {"--chunk", "ensemble.chunk", "paths per chunk (0: fit the memory cap)"},
   };
+  c.switches = {{"check-step", kCheckStepHelp}};
   c.validate = [](const ConfigSource& src) {
     const SdeSpec s = resolve_sde(load_sde_spec(src));
     return s.end_member() - s.member_begin;

@@ -4,6 +4,7 @@
 // summary.json (outcomes with standard errors and Wilson intervals, cluster
 // counts, inner-product quantiles per record, the terminal histogram, the
 // flow beside it with sphere.flow), stats.h5 and table.txt.
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "attnmc/sphere.hpp"
@@ -163,6 +164,21 @@ EnsembleResult as_ensemble(const SphereResult& r) {
   return e;
 }
 
+// The outcome probabilities and the terminal mean <x_1, x_2>, with standard errors.
+std::vector<Headline> sphere_headlines(const SphereResult& r) {
+  std::vector<Headline> h;
+  for (auto [name, p] : {std::pair{"P(collapse)", r.p_collapse()},
+                         std::pair{"P(antipodal)", r.p_antipodal()},
+                         std::pair{"P(other)", r.p_other()}})
+    h.push_back({name, p.p(), p.stderr_()});
+  const LayerStatistics& L = r.stats.per_layer().back();
+  if (r.spec.tokens > 1) {
+    const Moments& m = L.gram[1];
+    h.push_back({"mean <x1,x2>", m.mean(), m.stddev() / std::sqrt(double(m.count))});
+  }
+  return h;
+}
+
 CommandResult sphere_one(const ConfigSource& src, StagedDirectory& dir, const RunContext& cx) {
   const SphereRun run = load_sphere_run(src);
   const SphereResult r = run_sphere(run.spec, cx.progress);
@@ -175,6 +191,16 @@ CommandResult sphere_one(const ConfigSource& src, StagedDirectory& dir, const Ru
                  {"nonfinite", f.nonfinite},         {"mean_clusters", f.mean_clusters}};
   }
   out.table = sphere_table(r, cx.timing);
+  if (flag(cx, "check-step")) {
+    SphereSpec half = r.spec;
+    half.steps *= 2;
+    half.record_every *= 2;
+    half.record_steps.clear();
+    const SphereResult h = run_sphere(half);
+    j["step_check"] = step_check_json(r.spec.dt, 1, sphere_headlines(r), sphere_headlines(h));
+    out.table += step_check_table(j["step_check"]);
+    out.scalars["step_bias_detected"] = j["step_check"]["bias_detected"];
+  }
   out.members = r.spec.end_member() - r.spec.member_begin;
   const nlohmann::json identity = {{"scheme", scheme_name(r.spec.scheme)},
                                    {"noise", j["spec"]["noise"]},
@@ -234,6 +260,7 @@ Command sphere_command() {
   c.builtin = kDefaultSphere;
   c.aliases = {{"--tokens,-N", "model.tokens", "tokens N"}, {"--dim,-d", "model.dim", "dimension d"}};
   for (const FlagAlias& a : sphere_aliases()) c.aliases.push_back(a);
+  c.switches = {{"check-step", kCheckStepHelp}};
   c.validate = [](const ConfigSource& src) {
     const SphereSpec s = resolve_sphere(load_sphere_run(src).spec);
     return s.end_member() - s.member_begin;

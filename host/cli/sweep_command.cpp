@@ -12,23 +12,25 @@ SweepCommand::SweepCommand(CLI::App& app) {
       "sweep",
       "Run a command over a grid of configurations into a resumable store (sweep file: TOML)");
   o_.add_to(sub_, "out/sweep", /*with_range=*/false);
-  sub_->get_option("config")->description("the sweep file (TOML, see README)")->required();
+  sub_->get_option("config")->description("the sweep file (TOML, see docs/sweeps.md)")->required();
+  sub_->get_option("--output")->description("the results store (a directory; resumable)");
+  sub_->get_option("--force")->description("replace a store that holds a different sweep");
+  sub_->get_option("--set")->description("override a configuration key in every cell");
 }
 
 void SweepCommand::execute() const {
   sweep::Plan plan = sweep::read_plan(o_.config);
-  // --set, --seed, -B change every cell (part of the sweep); --threads and
-  // --device only how it runs.
+  // --set, --seed, -B, --device are part of the sweep (every cell); --threads
+  // is only how it runs (the bits do not depend on it).
   for (const std::string& s : o_.set) plan.base.overrides.push_back(s);
   CommonOptions what = o_;
-  what.device.clear();
   what.threads.clear();
   for (const std::string& s : what.named_overrides()) plan.base.overrides.push_back(s);
   sweep::SweepOptions opt;
   opt.force = o_.force;
   opt.quiet = o_.quiet;
   opt.progress = o_.show_progress();
-  opt.execution_overrides = o_.execution_overrides();
+  if (!o_.threads.empty()) opt.execution_overrides = {"run.threads=" + o_.threads};
   const sweep::SweepOutcome r = sweep::run_sweep(plan, o_.output, opt);
   if (!o_.quiet)
     std::printf(

@@ -3,6 +3,7 @@
 #include "host/config/toml_layer.hpp"
 
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -152,6 +153,24 @@ std::pair<std::string, toml::table> parse_override(const std::string& assignment
 }
 
 std::string toml_text(const toml::node& value) {
+  // Doubles in the shortest form that reads back to the same value (0.1, not
+  // 0.10000000000000001), always with a '.' or an exponent; arrays element
+  // by element; everything else as toml++ writes it.
+  if (auto f = value.as_floating_point()) {
+    const double x = f->get();
+    if (std::isnan(x)) return "nan";
+    if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
+    char buf[64];
+    const auto r = std::to_chars(buf, buf + sizeof buf, x);
+    std::string t(buf, r.ptr);
+    if (t.find_first_of(".e") == std::string::npos) t += ".0";
+    return t;
+  }
+  if (auto a = value.as_array()) {
+    std::string t = "[";
+    for (std::size_t i = 0; i < a->size(); ++i) t += (i ? ", " : "") + toml_text(*a->get(i));
+    return t + "]";
+  }
   // Formats as the value of `v = ...` and strips the key.
   toml::table t;
   t.insert("v", value);

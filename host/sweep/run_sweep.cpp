@@ -79,6 +79,12 @@ SweepOutcome run_sweep(Plan plan, const std::string& store, const SweepOptions& 
   for (const Axis& a : plan.axes)
     if (a.key == "ensemble.seed" && plan.seed_rule != SeedRule::fixed)
       throw InputError("sweep.axis", "an axis over ensemble.seed needs seed = \"fixed\"");
+  for (const auto& [name, on] : plan.flags) {
+    bool known = false;
+    for (const auto& [sw, unused] : cmd->switches) known = known || sw == name;
+    if (on && !known)
+      throw InputError("sweep.check_step", "command '" + plan.command + "' has no --" + name);
+  }
   expand(plan, cmd->builtin);
   const nlohmann::json identity = plan.identity();
 
@@ -162,6 +168,7 @@ SweepOutcome run_sweep(Plan plan, const std::string& store, const SweepOptions& 
     cli::RunContext cx;
     cx.timing = false;
     cx.quiet = true;
+    cx.flags = plan.flags;
     cx.flags["no-plot"] = true;
     const std::uint64_t before = done_members;
     cx.progress = [&, before](std::uint64_t d, std::uint64_t) {

@@ -19,8 +19,8 @@ struct SweepOptions {
   bool force = false;     // replace a store that holds a different sweep
   bool quiet = false;     // no notes
   bool progress = false;  // progress lines on stderr
-  // Execution settings given on the command line (run.threads, run.device):
-  // they do not change the results, so they are not part of the sweep's identity.
+  // Execution settings given on the command line (run.threads): they do not
+  // change the results, so they are not part of the sweep's identity.
   std::vector<std::string> execution_overrides;
   // Called after each cell is written (tests interrupt sweeps here).
   std::function<void(std::size_t cell)> after_cell;

@@ -27,7 +27,9 @@ namespace fs = std::filesystem;
 std::string csv_field(const nlohmann::json& v) {
   std::string s;
   if (v.is_null())
-    s = "nan";
+    s = "nan";  // a NaN read back from cell.json (JSON has no NaN)
+  else if (v.is_number_float() && !std::isfinite(v.get<double>()))
+    s = std::isnan(v.get<double>()) ? "nan" : v.get<double>() > 0 ? "inf" : "-inf";
   else if (v.is_string())
     s = v.get<std::string>();
   else

@@ -3,6 +3,7 @@
 #include "host/sweep/sweep_plan.hpp"
 
 #include <filesystem>
+#include <sstream>
 
 #include "attnmc/error.hpp"
 
@@ -71,16 +72,22 @@ std::uint64_t index_seed(std::uint64_t base, const std::vector<std::size_t>& pos
 }
 
 nlohmann::json Plan::identity() const {
+  // Values, not spellings: the merged configuration (file and [base]) as
+  // data, the axes and every cell's seed. A moved or reformatted file, or a
+  // --seed equal to the file's, is the same sweep.
+  std::ostringstream config;
+  config << toml::json_formatter(load_config_table(base).root);
   nlohmann::json axes_json = nlohmann::json::array();
   for (const Axis& a : axes) axes_json.push_back({{"key", a.key}, {"values", a.values}});
+  nlohmann::json cells_json = nlohmann::json::array();
+  for (const Cell& c : cells) cells_json.push_back({{"params", c.params}, {"seed", c.seed}});
   return {{"command", command},
           {"mode", mode},
           {"seed", seed_rule_name(seed_rule)},
-          {"base_seed", base_seed},
-          {"config_file", base.path},
-          {"config_text", base.path.empty() ? base.text : config_text},
-          {"base", base.overrides},
-          {"axes", axes_json}};
+          {"flags", flags},
+          {"config", nlohmann::json::parse(config.str())},
+          {"axes", axes_json},
+          {"cells", cells_json}};
 }
 
 Plan read_plan(const std::string& path) {
@@ -107,7 +114,7 @@ Plan read_plan(const std::string& path) {
       fs::path c(get_string(v, key));
       if (c.is_relative()) c = fs::path(path).parent_path() / c;
       p.base.path = fs::absolute(c).lexically_normal().string();
-      p.config_text = read_text_file(p.base.path, key);
+      (void)read_text_file(p.base.path, key);  // readable, or the error names sweep.config
     } else if (k.str() == "mode") {
       p.mode = get_string(v, key);
       if (p.mode != "grid" && p.mode != "zip")
@@ -122,6 +129,8 @@ Plan read_plan(const std::string& path) {
         p.seed_rule = SeedRule::index;
       else
         throw InputError(key, "expected \"derived\", \"fixed\" or \"index\", got \"" + s + "\"");
+    } else if (k.str() == "check_step") {
+      if (get_bool(v, key)) p.flags["check-step"] = true;
     } else if (k.str() == "axis") {
       const toml::array* arr = v.as_array();
       if (!arr) throw InputError(key, "expected [[sweep.axis]] tables");
@@ -145,7 +154,7 @@ Plan read_plan(const std::string& path) {
         p.axes.push_back(std::move(axis));
       }
     } else {
-      throw InputError(key, "unknown key (valid in [sweep]: command, config, mode, seed, axis)");
+      throw InputError(key, "unknown key (valid in [sweep]: command, config, mode, seed, check_step, axis)");
     }
   }
   if (p.command.empty()) throw InputError("sweep.command", "missing (e.g. command = \"run\")");

@@ -7,6 +7,8 @@
 //   mode = "grid"            # grid: every combination, the last axis fastest
 //                            # zip: the i-th values of every axis together
 //   seed = "derived"         # derived | fixed | index (below)
+//   check_step = false       # time-stepped commands: also run every cell at dt / 2
+//                            # and record the estimated step bias (--check-step)
 //   [[sweep.axis]]
 //   key = "model.width"
 //   values = [64, 128, 256]
@@ -29,6 +31,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -57,8 +60,8 @@ struct Plan {
   SeedRule seed_rule = SeedRule::derived;
   std::uint64_t base_seed = 1;
   ConfigSource base;  // the file or built-in text, and the [base] overrides
-  std::string config_text;  // the base file's text (what identifies the sweep)
   std::vector<Axis> axes;
+  std::map<std::string, bool> flags;  // the command's switches for every cell (check-step)
   std::vector<Cell> cells;
 
   // Everything that determines the results: a store holds one sweep.

@@ -49,7 +49,7 @@ struct SphereSpec {
   int tokens = 2;  // N
   int dim = 3;     // d
   SphereScheme scheme = SphereScheme::sde_geometric;
-  SphereNoise noise = SphereNoise::matrix;
+  SphereNoise noise = SphereNoise::reduced;  // exact in law and cheaper: the default everywhere
   double horizon = 1.0;    // T
   std::int64_t steps = 0;  // steps (network: layers L); 0 = ceil(horizon / dt)
   double dt = 0.01;        // used only when steps == 0
