@@ -81,8 +81,7 @@ std::uint64_t chunk_size(const MemoryRule& rule) {
   // An automatic chunk is at most a sixteenth of the run (and at least
   // kMinAutoChunk items): progress moves, and the host's statistics of one
   // chunk overlap the next. The results do not depend on the chunk.
-  if (rule.requested == 0)
-    chunk = std::min(chunk, std::max(kMinAutoChunk, (rule.items + 15) / 16));
+  if (rule.requested == 0) chunk = std::min(chunk, std::max(kMinAutoChunk, (rule.items + 15) / 16));
   return std::max<std::uint64_t>(1, std::min(chunk, rule.items));
 }
 

@@ -27,7 +27,7 @@ namespace fs = std::filesystem;
 // A RunSpec being read, with the settings that need the whole model first.
 struct RunBuild {
   RunSpec s;
-  std::string tokens_file;  // absolute or relative to base_dir
+  std::string tokens_file;    // absolute or relative to base_dir
   std::string tokens_sha256;  // expected checksum (a stored configuration read back)
   RunSpec& spec() { return s; }
   ModelSpec& model() { return s.model; }
@@ -38,9 +38,8 @@ const Schema<RunBuild>& run_schema() {
   static const Schema<RunBuild> schema = [] {
     Schema<RunBuild> t;
     // Applied first by load_run_spec (it replaces the whole model).
-    t.key("model", "preset", [](RunBuild&, const toml::node& n, const std::string& k) {
-      (void)get_string(n, k);
-    });
+    t.key("model", "preset",
+          [](RunBuild&, const toml::node& n, const std::string& k) { (void)get_string(n, k); });
     add_model_keys(t, /*geometry=*/true, /*head_dim=*/true);
     t.key("model", "attention", [](RunBuild& b, const toml::node& n, const std::string& k) {
       const std::string v = get_string(n, k);
@@ -237,8 +236,7 @@ std::vector<double> read_tokens_file(const std::string& path, int tokens, int wi
 }
 
 RunSpec load_run_spec(const ConfigSource& source) {
-  ConfigTable cfg =
-      load_config_table(source, {{"input.rho0", "input.gram", "input.tokens_file"}});
+  ConfigTable cfg = load_config_table(source, {{"input.rho0", "input.gram", "input.tokens_file"}});
   // The override's own directory is the working directory.
   for (const std::string& k : cfg.overridden)
     if (k == "input.tokens_file") cfg.base_dir.clear();
@@ -259,8 +257,9 @@ RunSpec load_run_spec(const ConfigSource& source) {
     if (!b.tokens_sha256.empty() && b.tokens_sha256 != b.s.input.source_sha256)
       throw InputError("input.tokens_sha256", "'" + b.s.input.source +
                                                   "' has changed since the run that recorded it "
-                                                  "(SHA-256 " + b.s.input.source_sha256 +
-                                                  ", recorded " + b.tokens_sha256 + ")");
+                                                  "(SHA-256 " +
+                                                  b.s.input.source_sha256 + ", recorded " +
+                                                  b.tokens_sha256 + ")");
   }  // (a checksum without its tokens_file, e.g. after --set input.rho0=..., is moot)
   return b.s;
 }

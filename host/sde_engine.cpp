@@ -145,13 +145,15 @@ SdeSpec resolve_sde(const SdeSpec& in) {
   require(s.trajectories >= 1 && s.trajectories <= std::numeric_limits<std::uint32_t>::max(),
           "ensemble.members", "must be in [1, 2^32)");
   require(s.member_end <= s.trajectories, "ensemble.member_end", "must be <= ensemble.members");
-  require(s.member_begin < s.end_member(), "ensemble.member_begin", "must be < ensemble.member_end");
+  require(s.member_begin < s.end_member(), "ensemble.member_begin",
+          "must be < ensemble.member_end");
   require(s.blowup_threshold > 1, "sde.blowup_threshold", "must be > 1");
   require(s.histogram_bins >= 1 && s.histogram_bins <= 100000, "ensemble.histogram_bins",
           "must be in [1, 100000]");
   host::check_threads(s.threads, "run.threads");
   require(s.memory_cap > 0, "ensemble.memory_cap", "must be positive");
-  for (double q : s.quantiles) require(q >= 0 && q <= 1, "ensemble.quantiles", "must lie in [0, 1]");
+  for (double q : s.quantiles)
+    require(q >= 0 && q <= 1, "ensemble.quantiles", "must lie in [0, 1]");
   require(s.record_every >= 0, "sde.record_every", "must be >= 0");
   std::vector<std::int64_t> rec = {0, s.steps};
   if (!s.record_times.empty()) {
@@ -171,8 +173,8 @@ SdeSpec resolve_sde(const SdeSpec& in) {
                     ": list the times strictly increasing");
         require(step > last_step, "sde.record_times",
                 "entries " + std::to_string(i - 1) + " and " + std::to_string(i) +
-                    " fall on the same step " + std::to_string(step) + " (dt = " +
-                    std::to_string(s.dt) + ")");
+                    " fall on the same step " + std::to_string(step) +
+                    " (dt = " + std::to_string(s.dt) + ")");
       }
       rec.push_back(step);
       last_step = step;

@@ -5,9 +5,9 @@
 // never change the result).
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
-#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -126,7 +126,8 @@ SphereSpec resolve_sphere(const SphereSpec& in) {
   if (s.init == SphereInit::rho0) {
     require(s.tokens == 2, "input.rho0",
             "a start given by rho0 needs exactly 2 tokens (use uniform or a file)");
-    require(std::isfinite(s.rho0) && s.rho0 >= -1 && s.rho0 <= 1, "input.rho0", "must be in [-1, 1]");
+    require(std::isfinite(s.rho0) && s.rho0 >= -1 && s.rho0 <= 1, "input.rho0",
+            "must be in [-1, 1]");
   }
   if (s.init == SphereInit::tokens) {
     require(s.tokens0.size() == std::size_t(s.tokens) * s.dim, "input.tokens_file",

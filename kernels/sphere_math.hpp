@@ -92,11 +92,22 @@ ATTNMC_HD inline double dot(const double* u, const double* v, int d) {
 
 // x <- x / |x| (a zero vector stays zero and shows up as a norm error).
 ATTNMC_HD inline void normalise(double* x, int d) {
-  const double s = dot(x, x, d);
-  if (s > 0.0) {
-    const double inv = 1.0 / sqrt(s);
-    for (int p = 0; p < d; ++p) x[p] *= inv;
+  double s = dot(x, x, d);
+  if (!(s > 1e-280 && s < 1e280)) {
+    // |x|^2 over- or underflows (a huge sigma): scale by the largest entry
+    // first. A zero or non-finite token cannot be normalised: it becomes NaN,
+    // so the trajectory is counted non-finite instead of passing as a token.
+    double m = 0.0;
+    for (int p = 0; p < d; ++p) m = fmax(m, fabs(x[p]));
+    if (!(m > 0.0) || !isfinite(m) || isnan(s)) {
+      for (int p = 0; p < d; ++p) x[p] = NAN;
+      return;
+    }
+    for (int p = 0; p < d; ++p) x[p] /= m;
+    s = dot(x, x, d);
   }
+  const double inv = 1.0 / sqrt(s);
+  for (int p = 0; p < d; ++p) x[p] *= inv;
 }
 
 // `count` standard normals of stream `key` into out (one Philox block per four).

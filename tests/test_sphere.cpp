@@ -128,6 +128,22 @@ TEST(SphereGeometry, EveryScheme_StaysOnTheSphere) {
     }
 }
 
+// A huge sigma overflows |x|^2 in the network step: the tokens must still be
+// normalised (not silently zeroed into "other" with NaN statistics), and a
+// token that cannot be normalised is counted non-finite (issue 9).
+TEST(SphereGeometry, HugeNoiseStillNormalisesOrIsCountedNonFinite) {
+  SphereSpec s;
+  s.scheme = SphereScheme::network;
+  s.sigma = 1e200;
+  s.steps = 5;
+  s.trajectories = 50;
+  s.threads = 1;
+  const SphereResult r = run_sphere(s);
+  EXPECT_EQ(r.nonfinite, 0);
+  EXPECT_LT(r.max_norm_error, 1e-13);
+  EXPECT_TRUE(std::isfinite(r.stats.quantile(int(r.stats.layers().size()) - 1, 0, 1, 0.5, false)));
+}
+
 TEST(SphereClassify, HandMadeConfigurations) {
   // Tokens given explicitly; eps = 1e-3.
   int k = 0;

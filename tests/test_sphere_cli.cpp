@@ -66,9 +66,9 @@ Csv read_csv(const fs::path& p) {
 TEST(SphereCli, SphereWritesJsonWhoseCountsAddUp) {
   const fs::path dir = scratch(), out = dir / "out", json = out / "summary.json";
   fs::remove_all(out);
-  const auto r = cli(
-      "sphere -N 2 -d 3 --rho0 0.3 -T 0.5 --dt 0.05 -B 300 --threads 1 --record-every 5 -o " +
-      out.string());
+  const auto r =
+      cli("sphere -N 2 -d 3 --rho0 0.3 -T 0.5 --dt 0.05 -B 300 --threads 1 --record-every 5 -o " +
+          out.string());
   ASSERT_EQ(r.code, 0) << r.text();
   EXPECT_NE(r.text().find("P(collapse"), std::string::npos) << r.text();
   EXPECT_NE(r.text().find("P(antipodal"), std::string::npos) << r.text();
@@ -164,9 +164,10 @@ TEST(SphereCli, PhaseWritesOneRowPerCell) {
 TEST(SphereCli, PhaseThroughTheStoreEqualsTheLibrarySweep) {
   const fs::path dir = scratch(), store = dir / "store";
   fs::remove_all(store);
-  const auto r = cli("phase --tokens 2 --dims 2,3 --betas 0.5,1.5 -T 2 --dt 0.05 -B 200 --seed 7 "
-                     "--threads 1 -q -o " +
-                     store.string());
+  const auto r =
+      cli("phase --tokens 2 --dims 2,3 --betas 0.5,1.5 -T 2 --dt 0.05 -B 200 --seed 7 "
+          "--threads 1 -q -o " +
+          store.string());
   ASSERT_EQ(r.code, 0) << r.text();
   attnmc::SphereSweepSpec sw;
   sw.base.horizon = 2;

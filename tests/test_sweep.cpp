@@ -237,9 +237,8 @@ TEST_F(SweepStore, ResumingAfterSignalsGivesTheBytesOfAnUninterruptedSweep) {
   const int signals[] = {SIGKILL, SIGTERM, SIGINT, SIGKILL, SIGKILL, SIGTERM};
   int interrupted = 0;
   for (int sig : signals) {
-    const pid_t pid = spawn({"sweep", sweep_.string(), "-o", pieces.string(), "--threads", "2",
-                             "-q"},
-                            dir_);
+    const pid_t pid =
+        spawn({"sweep", sweep_.string(), "-o", pieces.string(), "--threads", "2", "-q"}, dir_);
     std::this_thread::sleep_for(std::chrono::duration<double>(when(rng)));
     ::kill(pid, sig);
     const int code = wait_exit(pid);
@@ -345,8 +344,7 @@ members = 200
   EXPECT_NE(r.err.find("cell 0 (sde.blowup_threshold=1.01) failed: every one of the 200 paths"),
             std::string::npos)
       << r.err;
-  EXPECT_NE(r.out.find("2 computed, 0 already in the store, 1 failed"), std::string::npos)
-      << r.out;
+  EXPECT_NE(r.out.find("2 computed, 0 already in the store, 1 failed"), std::string::npos) << r.out;
   const std::string csv = slurp(store / "cells.csv");
   EXPECT_NE(csv.find("\n0,failed,every one of the 200 paths"), std::string::npos) << csv;
   EXPECT_NE(csv.find("\n1,ok,,"), std::string::npos) << csv;
@@ -363,9 +361,8 @@ TEST_F(SweepStore, AStoreHoldingAnotherSweepIsRefusedUnlessForced) {
   EXPECT_EQ(other.code, 2);
   EXPECT_NE(other.err.find("holds a different sweep"), std::string::npos) << other.err;
   // --threads is how it runs, not what: the same sweep.
-  const CliResult threads = cli("sweep " + sweep_.string() + " -o " + store.string() +
-                                    " --threads 1",
-                                dir_);
+  const CliResult threads =
+      cli("sweep " + sweep_.string() + " -o " + store.string() + " --threads 1", dir_);
   EXPECT_EQ(threads.code, 0) << threads.text();
   EXPECT_NE(threads.out.find("0 computed, 6 already"), std::string::npos) << threads.out;
   const CliResult forced = sweep(store, "--set ensemble.members=2000 --force -q");

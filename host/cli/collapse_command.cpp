@@ -57,12 +57,12 @@ CommandResult collapse_one(const ConfigSource& src, StagedDirectory& dir, const 
     for (std::size_t k = 0; k < st.layers().size(); ++k) {
       const LayerStatistics& L = st.per_layer()[k];
       const Moments& rho = L.rho[1];
-      csv += format("%s,%d,%.6g,%.8g,%.8g,%.8g,%.8g,%.8g,%.8g,%lld,%lld,%lld\n", kPresets[i],
-                    L.layer, double(L.layer) / s0.model.width, mean_pair_rho(L, m), rho.mean(),
-                    rho.stddev(), st.quantile(int(k), 0, 1, 0.1, true),
-                    st.quantile(int(k), 0, 1, 0.5, true), st.quantile(int(k), 0, 1, 0.9, true),
-                    static_cast<long long>(L.members), static_cast<long long>(L.nonfinite),
-                    static_cast<long long>(L.overflow));
+      csv +=
+          format("%s,%d,%.6g,%.8g,%.8g,%.8g,%.8g,%.8g,%.8g,%lld,%lld,%lld\n", kPresets[i], L.layer,
+                 double(L.layer) / s0.model.width, mean_pair_rho(L, m), rho.mean(), rho.stddev(),
+                 st.quantile(int(k), 0, 1, 0.1, true), st.quantile(int(k), 0, 1, 0.5, true),
+                 st.quantile(int(k), 0, 1, 0.9, true), static_cast<long long>(L.members),
+                 static_cast<long long>(L.nonfinite), static_cast<long long>(L.overflow));
     }
   }
   std::string table = format(

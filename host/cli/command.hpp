@@ -41,9 +41,9 @@ struct RunContext {
 
 // What one run left in its output directory, for the terminal and for sweeps.
 struct CommandResult {
-  std::string table;         // printed unless -q; also table.txt
-  nlohmann::json scalars;    // headline numbers of the run (a sweep's cells.csv columns)
-  std::string failure;       // non-empty: the run failed numerically, and why
+  std::string table;          // printed unless -q; also table.txt
+  nlohmann::json scalars;     // headline numbers of the run (a sweep's cells.csv columns)
+  std::string failure;        // non-empty: the run failed numerically, and why
   std::uint64_t members = 0;  // members simulated (for rates)
 };
 

@@ -123,21 +123,25 @@ nlohmann::json step_check_json(double dt, int order, const std::vector<Headline>
                     {"bias_stderr", se_diff / shrink},
                     {"detected", detected}});
   }
-  return {{"dt", dt},          {"half_dt", dt / 2},     {"weak_order", order},
-          {"statistics", rows}, {"bias_detected", any}, {"rule", "bias = (x_dt - x_dt/2) / (1 - 2^-order)"}};
+  return {{"dt", dt},
+          {"half_dt", dt / 2},
+          {"weak_order", order},
+          {"statistics", rows},
+          {"bias_detected", any},
+          {"rule", "bias = (x_dt - x_dt/2) / (1 - 2^-order)"}};
 }
 
 std::string step_check_table(const nlohmann::json& c) {
-  std::string t = format("step check: dt = %g against dt / 2 (weak order %d): estimated bias of "
-                         "the dt run\n",
-                         c["dt"].get<double>(), c["weak_order"].get<int>());
+  std::string t = format(
+      "step check: dt = %g against dt / 2 (weak order %d): estimated bias of "
+      "the dt run\n",
+      c["dt"].get<double>(), c["weak_order"].get<int>());
   auto num = [](const nlohmann::json& v) { return v.is_null() ? std::nan("") : v.get<double>(); };
   for (const nlohmann::json& r : c["statistics"])
-    t += format("  %-14s %10.5f +- %.5f: bias %+.5f +- %.5f%s\n",
-                r["statistic"].get<std::string>().c_str(), num(r["value"]), num(r["stderr"]),
-                num(r["bias"]), num(r["bias_stderr"]),
-                r["detected"].get<bool>() ? "  <- above the Monte Carlo error: use a smaller dt"
-                                          : "");
+    t += format(
+        "  %-14s %10.5f +- %.5f: bias %+.5f +- %.5f%s\n", r["statistic"].get<std::string>().c_str(),
+        num(r["value"]), num(r["stderr"]), num(r["bias"]), num(r["bias_stderr"]),
+        r["detected"].get<bool>() ? "  <- above the Monte Carlo error: use a smaller dt" : "");
   if (!c["bias_detected"].get<bool>())
     t += "  no bias detected at twice the standard error of the difference\n";
   return t;

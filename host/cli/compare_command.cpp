@@ -49,22 +49,18 @@ nlohmann::json compare_json(const CompareResult& r, bool timing) {
   j["w1_slope"] = r.w1_slope;
   j["ks_slope"] = r.ks_slope;
   if (timing) j["seconds"] = r.seconds;
-  j["model"] = {{"tokens", s.model.tokens}, {"heads", s.model.heads},
+  j["model"] = {{"tokens", s.model.tokens},     {"heads", s.model.heads},
                 {"head_dim", s.model.head_dim}, {"tau0", s.model.tau0},
-                {"mlp", s.model.mlp},       {"c_plus", s.model.c_plus},
+                {"mlp", s.model.mlp},           {"c_plus", s.model.c_plus},
                 {"c_minus", s.model.c_minus}};
   for (const CompareSeries& c : r.series) {
     std::vector<double> finite;
     for (double v : c.terminal_rho)
       if (std::isfinite(v)) finite.push_back(v);
-    nlohmann::json series = {{"label", c.label},
-                             {"width", c.width},
-                             {"sampler", c.sampler},
-                             {"rho_quantiles", c.rho_q},
-                             {"vaa_quantiles", c.vaa_q},
-                             {"blowups", c.blowups},
-                             {"nonfinite", c.nonfinite},
-                             {"terminal_rho", finite}};
+    nlohmann::json series = {{"label", c.label},         {"width", c.width},
+                             {"sampler", c.sampler},     {"rho_quantiles", c.rho_q},
+                             {"vaa_quantiles", c.vaa_q}, {"blowups", c.blowups},
+                             {"nonfinite", c.nonfinite}, {"terminal_rho", finite}};
     if (timing) series["seconds"] = c.seconds;
     j["series"].push_back(series);
   }
@@ -97,14 +93,15 @@ CommandResult compare_one(const ConfigSource& src, StagedDirectory& dir, const R
   const bool plot = cx.flags.count("no-plot") == 0 || !cx.flags.at("no-plot");
   if (plot) {
     const std::string script = find_script("plot_compare.py");
-    const std::string cmd =
-        script.empty() ? std::string()
-                       : "python3 " + shell_quote(script) + " " +
-                             shell_quote(dir.file("compare.json")) + " " +
-                             shell_quote(dir.file("compare.png")) + " > /dev/null 2>&1";
+    const std::string cmd = script.empty()
+                                ? std::string()
+                                : "python3 " + shell_quote(script) + " " +
+                                      shell_quote(dir.file("compare.json")) + " " +
+                                      shell_quote(dir.file("compare.png")) + " > /dev/null 2>&1";
     if ((cmd.empty() || std::system(cmd.c_str()) != 0) && !cx.quiet)
-      warn("compare.png not made (python3 with numpy and matplotlib is needed); the table and "
-           "JSON are written");
+      warn(
+          "compare.png not made (python3 with numpy and matplotlib is needed); the table and "
+          "JSON are written");
   }
   return out;
 }

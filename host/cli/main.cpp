@@ -64,9 +64,9 @@ struct CommandLine {
       if (a.kind == FlagAlias::Kind::flag) {
         if (alias_flags[i]) named.push_back(a.key + "=true");
       } else if (!alias_values[i].empty()) {
-        named.push_back(a.key + "=" +
-                        (a.kind == FlagAlias::Kind::list ? "[" + alias_values[i] + "]"
-                                                         : alias_values[i]));
+        named.push_back(
+            a.key + "=" +
+            (a.kind == FlagAlias::Kind::list ? "[" + alias_values[i] + "]" : alias_values[i]));
       }
     }
     // Insert before the common flags (which CommonOptions appended after --set).

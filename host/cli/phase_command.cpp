@@ -91,8 +91,8 @@ std::string phase_csv(const fs::path& store, const std::vector<nlohmann::json>& 
         "status\n";
   os << std::setprecision(10);
   for (const nlohmann::json& c : cells) {
-    const fs::path summary = store / "cells" / format("%04zu", c["cell"].get<std::size_t>()) /
-                             "summary.json";
+    const fs::path summary =
+        store / "cells" / format("%04zu", c["cell"].get<std::size_t>()) / "summary.json";
     std::ifstream f(summary);
     if (!f) {
       os << ",,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,," << c["status"].get<std::string>() << "\n";
@@ -108,8 +108,8 @@ std::string phase_csv(const fs::path& store, const std::vector<nlohmann::json>& 
        << i64(j["nonfinite"]) << ',' << i64(j["collapse"]["count"]) << ','
        << i64(j["antipodal"]["count"]) << ',' << i64(j["other"]["count"]);
     for (const char* k : {"collapse", "antipodal"})
-      os << ',' << d(j[k]["p"]) << ',' << d(j[k]["stderr"]) << ',' << d(j[k]["wilson95"][0])
-         << ',' << d(j[k]["wilson95"][1]);
+      os << ',' << d(j[k]["p"]) << ',' << d(j[k]["stderr"]) << ',' << d(j[k]["wilson95"][0]) << ','
+         << d(j[k]["wilson95"][1]);
     os << ',' << d(j["other"]["p"]) << ',' << d(j["other"]["stderr"]) << ','
        << d(j["mean_clusters"]);
     const nlohmann::json& pairs = j["records"].back()["pairs"];
@@ -201,16 +201,18 @@ void PhaseCommand::execute() const {
     const ConfigTable t = load_config_table(probe.cells.front().source);
     if (const toml::node* n = t.root.at_path("sphere.scheme").node())
       if (n->value_or(std::string()) == "flow")
-        throw InputError("sphere.scheme", "the phase diagram runs a noisy scheme (the flow runs "
-                                          "beside it)");
+        throw InputError("sphere.scheme",
+                         "the phase diagram runs a noisy scheme (the flow runs "
+                         "beside it)");
   }
   const sweep::SweepOutcome r = sweep::run_sweep(plan, o_.output, opt);
   const fs::path store = fs::absolute(o_.output);
   sweep::write_file_atomic((store / "phase.csv").string(), phase_csv(store, r.cell_records));
   if (!o_.quiet)
-    std::printf("phase: %zu cells (%zu computed, %zu already in the store, %zu failed), %.1f s; "
-                "table in %s/phase.csv\n",
-                r.cells, r.computed, r.reused, r.failed, r.seconds, o_.output.c_str());
+    std::printf(
+        "phase: %zu cells (%zu computed, %zu already in the store, %zu failed), %.1f s; "
+        "table in %s/phase.csv\n",
+        r.cells, r.computed, r.reused, r.failed, r.seconds, o_.output.c_str());
 }
 
 }  // namespace attnmc::cli

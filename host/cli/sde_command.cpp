@@ -217,8 +217,7 @@ Command sde_command() {
       {"--dt", "sde.dt", "step (0: 1 / n)"},
       {"--record-every", "sde.record_every", "steps between records (0: about 32 records)"},
       {"--record-times", "sde.record_times", "explicit record times t1,t2,...", K::list},
-      {"--blowup-threshold", "sde.blowup_threshold",
-       "blow-up when |V_ab| > this times max V0_aa"},
+      {"--blowup-threshold", "sde.blowup_threshold", "blow-up when |V_ab| > this times max V0_aa"},
       {"--chunk", "ensemble.chunk", "paths per chunk (0: fit the memory cap)"},
   };
   c.switches = {{"check-step", kCheckStepHelp}};

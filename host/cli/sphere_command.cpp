@@ -4,13 +4,14 @@
 // summary.json (outcomes with standard errors and Wilson intervals, cluster
 // counts, inner-product quantiles per record, the terminal histogram, the
 // flow beside it with sphere.flow), stats.h5 and table.txt.
+#include "host/cli/sphere_command.hpp"
+
 #include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "attnmc/sphere.hpp"
 #include "attnmc/version.hpp"
 #include "host/cli/command.hpp"
-#include "host/cli/sphere_command.hpp"
 #include "host/config/family_config.hpp"
 #include "host/sphere_sweep.hpp"
 
@@ -48,11 +49,10 @@ nlohmann::json proportion_json(const Proportion& p) {
 
 std::string sphere_table(const SphereResult& r, bool timing) {
   const SphereSpec& s = r.spec;
-  std::string t =
-      format("sphere: N=%d d=%d scheme=%s noise=%s beta=%g sigma=%g T=%g steps=%lld dt=%g\n",
-             s.tokens, s.dim, scheme_name(s.scheme),
-             s.noise == SphereNoise::matrix ? "matrix" : "reduced", s.beta, s.sigma, s.horizon,
-             static_cast<long long>(s.steps), s.dt);
+  std::string t = format(
+      "sphere: N=%d d=%d scheme=%s noise=%s beta=%g sigma=%g T=%g steps=%lld dt=%g\n", s.tokens,
+      s.dim, scheme_name(s.scheme), s.noise == SphereNoise::matrix ? "matrix" : "reduced", s.beta,
+      s.sigma, s.horizon, static_cast<long long>(s.steps), s.dt);
   t += format("trajectories=%llu seed=%llu device=%s threads=%d",
               static_cast<unsigned long long>(s.end_member() - s.member_begin),
               static_cast<unsigned long long>(s.seed), r.device.c_str(), r.threads);
@@ -167,9 +167,9 @@ EnsembleResult as_ensemble(const SphereResult& r) {
 // The outcome probabilities and the terminal mean <x_1, x_2>, with standard errors.
 std::vector<Headline> sphere_headlines(const SphereResult& r) {
   std::vector<Headline> h;
-  for (auto [name, p] : {std::pair{"P(collapse)", r.p_collapse()},
-                         std::pair{"P(antipodal)", r.p_antipodal()},
-                         std::pair{"P(other)", r.p_other()}})
+  for (auto [name, p] :
+       {std::pair{"P(collapse)", r.p_collapse()}, std::pair{"P(antipodal)", r.p_antipodal()},
+        std::pair{"P(other)", r.p_other()}})
     h.push_back({name, p.p(), p.stderr_()});
   const LayerStatistics& L = r.stats.per_layer().back();
   if (r.spec.tokens > 1) {
@@ -225,7 +225,8 @@ CommandResult sphere_one(const ConfigSource& src, StagedDirectory& dir, const Ru
     for (const char* k : {"collapse", "antipodal", "other"})
       out.scalars[std::string("flow_") + k] = j["flow"][k];
   if (r.finite() == 0 && r.nonfinite > 0)
-    out.failure = format("every one of the %lld trajectories is non-finite", (long long)r.nonfinite);
+    out.failure =
+        format("every one of the %lld trajectories is non-finite", (long long)r.nonfinite);
   return out;
 }
 
@@ -258,7 +259,8 @@ Command sphere_command() {
   c.help = "Stochastic Transformer on the sphere: one ensemble (models.md section 2)";
   c.default_output = "out/sphere";
   c.builtin = kDefaultSphere;
-  c.aliases = {{"--tokens,-N", "model.tokens", "tokens N"}, {"--dim,-d", "model.dim", "dimension d"}};
+  c.aliases = {{"--tokens,-N", "model.tokens", "tokens N"},
+               {"--dim,-d", "model.dim", "dimension d"}};
   for (const FlagAlias& a : sphere_aliases()) c.aliases.push_back(a);
   c.switches = {{"check-step", kCheckStepHelp}};
   c.validate = [](const ConfigSource& src) {

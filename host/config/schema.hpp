@@ -40,7 +40,8 @@ class Schema {
     for (const auto& [section_key, section] : root) {
       const std::string name(section_key.str());
       auto it = sections_.find(name);
-      if (it == sections_.end()) throw InputError(name, "unknown section (expected " + list() + ")");
+      if (it == sections_.end())
+        throw InputError(name, "unknown section (expected " + list() + ")");
       const toml::table* tbl = section.as_table();
       if (!tbl) throw InputError(name, "expected a table [" + name + "]");
       for (const auto& [key, value] : *tbl) {
@@ -100,16 +101,17 @@ void add_model_keys(Schema<Build>& s, bool geometry, bool head_dim) {
   num("c_minus", &ModelSpec::c_minus);
   // lambda / gamma given explicitly must lie in [0, 1] (negative is the
   // ModelSpec's internal "not given" marker, not a user value).
-  for (auto [name, field] : {std::pair{"lambda", &ModelSpec::lambda},
-                             std::pair{"gamma", &ModelSpec::gamma}}) {
+  for (auto [name, field] :
+       {std::pair{"lambda", &ModelSpec::lambda}, std::pair{"gamma", &ModelSpec::gamma}}) {
     s.key("model", name, [field = field](Build& b, const toml::node& n, const std::string& k) {
       const double v = get_double(n, k);
       if (v < 0 || v > 1) throw InputError(k, "must lie in [0, 1]");
       b.model().*field = v;
     });
   }
-  s.key("model", "mlp",
-        [](Build& b, const toml::node& n, const std::string& k) { b.model().mlp = get_bool(n, k); });
+  s.key("model", "mlp", [](Build& b, const toml::node& n, const std::string& k) {
+    b.model().mlp = get_bool(n, k);
+  });
 }
 
 // [ensemble] seed, chunk, memory_cap and the member range, and [run]

@@ -97,8 +97,9 @@ SweepOutcome run_sweep(Plan plan, const std::string& store, const SweepOptions& 
       members[c.index] = cmd->validate(c.source);
     } catch (const InputError& e) {
       const std::string what = e.what();
-      throw InputError(e.parameter(),
-                       describe(c) + ": " + what.substr(std::min(what.size(), e.parameter().size() + 2)));
+      throw InputError(
+          e.parameter(),
+          describe(c) + ": " + what.substr(std::min(what.size(), e.parameter().size() + 2)));
     }
     total_members += members[c.index];
   }

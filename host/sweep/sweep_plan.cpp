@@ -101,8 +101,9 @@ Plan read_plan(const std::string& path) {
   }
   for (const auto& [k, unused] : root)
     if (k.str() != "sweep" && k.str() != "base")
-      throw InputError(std::string(k.str()), "unknown section of a sweep file (expected [sweep], "
-                                             "[[sweep.axis]] or [base.SECTION])");
+      throw InputError(std::string(k.str()),
+                       "unknown section of a sweep file (expected [sweep], "
+                       "[[sweep.axis]] or [base.SECTION])");
   const toml::table* sw = root["sweep"].as_table();
   if (!sw) throw InputError("sweep", "the file has no [sweep] table");
   Plan p;
@@ -154,7 +155,8 @@ Plan read_plan(const std::string& path) {
         p.axes.push_back(std::move(axis));
       }
     } else {
-      throw InputError(key, "unknown key (valid in [sweep]: command, config, mode, seed, check_step, axis)");
+      throw InputError(
+          key, "unknown key (valid in [sweep]: command, config, mode, seed, check_step, axis)");
     }
   }
   if (p.command.empty()) throw InputError("sweep.command", "missing (e.g. command = \"run\")");
@@ -169,7 +171,8 @@ void expand(Plan& p, const std::string& builtin) {
       if (a.values.size() != p.axes.front().values.size())
         throw InputError("sweep.axis", "zip needs lists of one length: " + p.axes.front().key +
                                            " has " + std::to_string(p.axes.front().values.size()) +
-                                           ", " + a.key + " has " + std::to_string(a.values.size()));
+                                           ", " + a.key + " has " +
+                                           std::to_string(a.values.size()));
   if (p.seed_rule == SeedRule::index && p.axes.size() > 3)
     throw InputError("sweep.seed", "\"index\" takes at most three axes");
   // The base seed: ensemble.seed of the file and [base] (1 when not given).

@@ -50,11 +50,11 @@ struct SphereSpec {
   int dim = 3;     // d
   SphereScheme scheme = SphereScheme::sde_geometric;
   SphereNoise noise = SphereNoise::reduced;  // exact in law and cheaper: the default everywhere
-  double horizon = 1.0;    // T
-  std::int64_t steps = 0;  // steps (network: layers L); 0 = ceil(horizon / dt)
-  double dt = 0.01;        // used only when steps == 0
-  double beta = 1.0;       // inverse temperature
-  double sigma = 1.0;      // value-matrix entry standard deviation / noise scale
+  double horizon = 1.0;                      // T
+  std::int64_t steps = 0;                    // steps (network: layers L); 0 = ceil(horizon / dt)
+  double dt = 0.01;                          // used only when steps == 0
+  double beta = 1.0;                         // inverse temperature
+  double sigma = 1.0;                        // value-matrix entry standard deviation / noise scale
   std::vector<double> qk;  // optional d x d M = Q^T K (logits beta <x_i, M x_j>); empty = I
   std::uint64_t trajectories = 1000;
   std::uint64_t seed = 1;
