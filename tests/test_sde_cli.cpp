@@ -2,6 +2,7 @@
 // bad input named.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -51,6 +52,35 @@ TEST(SdeCli, CompareWritesTableAndJson) {
   EXPECT_EQ(j["w1"].size(), 2u);
   EXPECT_EQ(j["series"][2]["label"], "sde");
   EXPECT_EQ(j["series"][0]["terminal_rho"].size(), 500u);
+  fs::remove_all(dir);
+}
+
+// --check-step (issue 9, defect 17): at dt = 0.25 Euler is far from the
+// limit (mean rho01 0.37 against 0.78 at dt = 1/128), so the halving must
+// flag it; at dt = 1/128 the estimated bias must stay within 4 of its
+// standard errors (false-failure rate about 6e-5 per statistic; the seed is
+// fixed). A check that did not halve the step would flag nothing.
+TEST(SdeCli, CheckStepFlagsACoarseStepAndPassesAFineOne) {
+  const fs::path dir = fs::temp_directory_path() / "attnmc_sde_cli_check_step";
+  auto check = [&](int steps) {
+    fs::remove_all(dir);
+    const auto r = cli("sde -m 2 --tau0 1 --rho0 0.9 -T 2 --steps " + std::to_string(steps) +
+                       " -B 4000 --threads 2 --check-step -o " + dir.string());
+    EXPECT_EQ(r.code, 0) << r.text();
+    EXPECT_NE(r.out.find("step check: dt = "), std::string::npos) << r.out;
+    std::ifstream f(dir / "summary.json");
+    return nlohmann::json::parse(f)["step_check"];
+  };
+  const nlohmann::json coarse = check(8);
+  EXPECT_TRUE(coarse["bias_detected"].get<bool>()) << coarse.dump(1);
+  EXPECT_DOUBLE_EQ(coarse["half_dt"].get<double>(), 0.125);
+  const nlohmann::json& rho = coarse["statistics"][0];
+  EXPECT_EQ(rho["statistic"], "mean rho01");
+  EXPECT_LT(rho["bias"].get<double>(), -0.2);
+  const nlohmann::json fine = check(256);
+  for (const nlohmann::json& s : fine["statistics"])
+    EXPECT_LE(std::abs(s["bias"].get<double>()), 4 * s["bias_stderr"].get<double>() + 1e-12)
+        << s.dump();
   fs::remove_all(dir);
 }
 
