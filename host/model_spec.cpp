@@ -58,18 +58,6 @@ void require_finite(const char* key, double v) {
   if (!std::isfinite(v)) throw InputError(key, "must be a finite number");
 }
 
-std::string number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
-}
-
-// "V0_01", or "V0_(10,11)" once an index has two digits.
-std::string entry_name(int a, int b) {
-  if (a < 10 && b < 10) return "V0_" + std::to_string(a) + std::to_string(b);
-  return "V0_(" + std::to_string(a) + "," + std::to_string(b) + ")";
-}
-
 // Explicit tokens: m x n finite values.
 void check_token_values(const InputSpec& input, const ModelSpec& model) {
   const int m = model.tokens, n = model.width;
@@ -102,23 +90,24 @@ std::vector<double> token_gram(const InputSpec& input, const ModelSpec& model) {
 void check_gram_range(const char* key, const std::vector<double>& g, int m) {
   for (int a = 0; a < m; ++a) {
     const double d = g[std::size_t(a) * m + a];
-    const std::string name = entry_name(a, a);
+    const std::string name = input_entry_name(a, a);
     if (d == 0)
       throw InputError(key, "token " + std::to_string(a) + " has zero norm (" + name +
                                 " = 0): correlations are undefined");
-    if (d < 0) throw InputError(key, name + " = " + number(d) + " < 0: must be positive definite");
+    if (d < 0)
+      throw InputError(key, name + " = " + format_number(d) + " < 0: must be positive definite");
     if (d < kMinInputGram)
-      throw InputError(key, name + " = " + number(d) +
+      throw InputError(key, name + " = " + format_number(d) +
                                 " underflows float32 arithmetic (smallest usable about " +
-                                number(kMinInputGram) + ")");
+                                format_number(kMinInputGram) + ")");
   }
   for (int a = 0; a < m; ++a)
     for (int b = 0; b < m; ++b) {
       const double v = g[std::size_t(a) * m + b];
       if (!(std::abs(v) <= kMaxInputGram))
-        throw InputError(key, entry_name(a, b) + " = " + number(v) +
+        throw InputError(key, input_entry_name(a, b) + " = " + format_number(v) +
                                   " overflows float32 arithmetic (largest usable about " +
-                                  number(kMaxInputGram) + ")");
+                                  format_number(kMaxInputGram) + ")");
     }
 }
 
@@ -144,8 +133,9 @@ std::vector<double> checked_gram(const InputSpec& input, int m) {
       const double v = g[a * m + b], w = g[b * m + a];
       require_finite(key, v);
       if (std::abs(v - w) > 1e-12 * (1 + std::abs(v)))
-        throw InputError(key, "must be symmetric (" + entry_name(a, b) + " = " + number(v) +
-                                  " but " + entry_name(b, a) + " = " + number(w) + ")");
+        throw InputError(key, "must be symmetric (" + input_entry_name(a, b) + " = " +
+                                  format_number(v) + " but " + input_entry_name(b, a) + " = " +
+                                  format_number(w) + ")");
     }
   check_gram_range(key, g, m);
   return g;
@@ -173,6 +163,17 @@ std::vector<double> cholesky(const char* key, const std::vector<double>& g, int 
 }
 
 }  // namespace
+
+std::string format_number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+std::string input_entry_name(int a, int b) {
+  if (a < 10 && b < 10) return "V0_" + std::to_string(a) + std::to_string(b);
+  return "V0_(" + std::to_string(a) + "," + std::to_string(b) + ")";
+}
 
 const char* input_key(const InputSpec& input) {
   switch (input.kind) {

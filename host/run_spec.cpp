@@ -46,18 +46,6 @@ StatisticsOptions RunSpec::statistics_options() const {
 
 namespace {
 
-std::string number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
-}
-
-// "V0_01", or "V0_(10,11)" once an index has two digits (as model_spec.cpp).
-std::string entry_name(int a, int b) {
-  if (a < 10 && b < 10) return "V0_" + std::to_string(a) + std::to_string(b);
-  return "V0_(" + std::to_string(a) + "," + std::to_string(b) + ")";
-}
-
 // An explicit list of layers: each in [0, depth], strictly increasing (a
 // list out of order or with a repeat is refused, not silently sorted).
 void check_record_layers(const std::vector<int>& layers, int depth) {
@@ -85,9 +73,9 @@ void check_input_overflow(const RunSpec& s, const std::vector<double>& g) {
     for (int b = 0; b < m; ++b) {
       const double v = g[std::size_t(a) * m + b];
       if (std::abs(v) > s.overflow_threshold)
-        throw InputError(input_key(s.input), entry_name(a, b) + " = " + number(v) +
+        throw InputError(input_key(s.input), input_entry_name(a, b) + " = " + format_number(v) +
                                                  " exceeds ensemble.overflow_threshold = " +
-                                                 number(s.overflow_threshold) +
+                                                 format_number(s.overflow_threshold) +
                                                  ": every member would count as overflowing");
     }
 }

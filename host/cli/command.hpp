@@ -65,6 +65,9 @@ struct Command {
 const std::vector<Command>& commands();
 const Command* find_command(const std::string& name);  // nullptr if none
 
+// The shorthands of the shaped-Transformer coefficients and input (sde, compare).
+std::vector<FlagAlias> model_aliases();
+
 // The commands, one per family (host/cli/*_command.cpp).
 Command run_command();
 Command collapse_command();

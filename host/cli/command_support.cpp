@@ -98,6 +98,20 @@ std::string all_nonfinite_failure(const EnsembleStatistics& st, const char* what
                 L.layer);
 }
 
+std::vector<FlagAlias> model_aliases() {
+  return {
+      {"--tokens,-m", "model.tokens", "tokens m"},
+      {"--heads", "model.heads", "heads H"},
+      {"--tau0", "model.tau0", "temperature tau0"},
+      {"--gamma", "model.gamma", "residual weight gamma (lambda = sqrt(1 - gamma^2))"},
+      {"--lambda", "model.lambda", "residual weight lambda"},
+      {"--mlp", "model.mlp", "shaped ReLU MLP block after attention", FlagAlias::Kind::flag},
+      {"--c-plus", "model.c_plus", "MLP slope shape c_plus"},
+      {"--c-minus", "model.c_minus", "MLP slope shape c_minus"},
+      {"--rho0", "input.rho0", "input: V0 = (1 - rho0) I + rho0 11^T"},
+  };
+}
+
 bool flag(const RunContext& cx, const std::string& name) {
   auto it = cx.flags.find(name);
   return it != cx.flags.end() && it->second;

@@ -115,17 +115,9 @@ Command compare_command() {
   c.help = "Finite networks at several widths (d / n fixed) vs the SDE at T = d / n";
   c.default_output = "out/compare";
   c.builtin = kDefaultCompare;
-  c.aliases = {
-      {"--tokens,-m", "model.tokens", "tokens m"},
-      {"--heads", "model.heads", "heads H"},
+  c.aliases = model_aliases();
+  const std::vector<FlagAlias> own = {
       {"--head-dim", "model.head_dim", "key/query width n_k of the finite networks (0: n / H)"},
-      {"--tau0", "model.tau0", "temperature tau0"},
-      {"--gamma", "model.gamma", "residual weight gamma (lambda = sqrt(1 - gamma^2))"},
-      {"--lambda", "model.lambda", "residual weight lambda"},
-      {"--mlp", "model.mlp", "shaped ReLU MLP block after attention", K::flag},
-      {"--c-plus", "model.c_plus", "MLP slope shape c_plus"},
-      {"--c-minus", "model.c_minus", "MLP slope shape c_minus"},
-      {"--rho0", "input.rho0", "input: V0 = (1 - rho0) I + rho0 11^T"},
       {"--widths", "compare.widths", "network widths n1,n2,...", K::list},
       {"--horizon,-T", "compare.horizon", "T = d / n"},
       {"--records", "compare.records", "record times j T / records"},
@@ -134,6 +126,7 @@ Command compare_command() {
       {"--sampler", "ensemble.sampler", "auto | exact | direct"},
       {"--pair", "compare.pair", "token pair a,b", K::list},
   };
+  c.aliases.insert(c.aliases.end(), own.begin(), own.end());
   c.switches = {{"no-plot", "do not call scripts/plot_compare.py"}};
   c.pieces = false;  // several ensembles and distances between them: no pieces to merge
   c.validate = [](const ConfigSource& src) {

@@ -10,6 +10,7 @@
 
 #include "attnmc/error.hpp"
 #include "host/cli/sphere_command.hpp"
+#include "host/cli/sweep_command.hpp"
 #include "host/sweep/run_sweep.hpp"
 #include "host/sweep/store.hpp"
 
@@ -176,24 +177,16 @@ void PhaseCommand::execute() const {
   if (!o_.config.empty()) plan.base.path = fs::absolute(o_.config).lexically_normal().string();
   for (const char* d : kPhaseDefaults) plan.base.overrides.push_back(d);
   if (!no_flow_) plan.base.overrides.push_back("sphere.flow=true");
-  for (const std::string& s : o_.set) plan.base.overrides.push_back(s);
+  std::vector<std::string> shorthands;
   std::size_t i = 0;
   for (const FlagAlias& a : sphere_aliases()) {
     if (a.key == "model.beta" || a.key == "sphere.flow") continue;
     if (a.kind == FlagAlias::Kind::flag ? alias_flags_[i] : !alias_values_[i].empty())
-      plan.base.overrides.push_back(a.key + "=" +
-                                    (a.kind == FlagAlias::Kind::flag ? "true" : alias_values_[i]));
+      shorthands.push_back(a.key + "=" +
+                           (a.kind == FlagAlias::Kind::flag ? "true" : alias_values_[i]));
     ++i;
   }
-  CommonOptions what = o_;
-  what.threads.clear();
-  for (const std::string& s : what.named_overrides()) plan.base.overrides.push_back(s);
-  // The sweep's built-in base is the sphere's; the phase defaults sit in [base].
-  sweep::SweepOptions opt;
-  opt.force = o_.force;
-  opt.quiet = o_.quiet;
-  opt.progress = o_.show_progress();
-  if (!o_.threads.empty()) opt.execution_overrides = {"run.threads=" + o_.threads};
+  const sweep::SweepOptions opt = apply_command_line(o_, plan, shorthands);
   // The flow runs beside a noisy scheme; a flow-only grid is `sphere --scheme flow`.
   {
     sweep::Plan probe = plan;
@@ -208,11 +201,7 @@ void PhaseCommand::execute() const {
   const sweep::SweepOutcome r = sweep::run_sweep(plan, o_.output, opt);
   const fs::path store = fs::absolute(o_.output);
   sweep::write_file_atomic((store / "phase.csv").string(), phase_csv(store, r.cell_records));
-  if (!o_.quiet)
-    std::printf(
-        "phase: %zu cells (%zu computed, %zu already in the store, %zu failed), %.1f s; "
-        "table in %s/phase.csv\n",
-        r.cells, r.computed, r.reused, r.failed, r.seconds, o_.output.c_str());
+  if (!o_.quiet) print_outcome("phase", r, o_.output + "/phase.csv");
 }
 
 }  // namespace attnmc::cli

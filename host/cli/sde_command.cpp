@@ -198,18 +198,10 @@ Command sde_command() {
   c.help = "Ensemble of the covariance SDE of shaped Transformers (models.md section 1)";
   c.default_output = "out/sde";
   c.builtin = kDefaultSde;
-  c.aliases = {
-      {"--tokens,-m", "model.tokens", "tokens m"},
-      {"--heads", "model.heads", "heads H"},
-      {"--tau0", "model.tau0", "temperature tau0"},
-      {"--gamma", "model.gamma", "residual weight gamma (lambda = sqrt(1 - gamma^2))"},
-      {"--lambda", "model.lambda", "residual weight lambda"},
-      {"--mlp", "model.mlp", "shaped ReLU MLP block after attention", K::flag},
-      {"--c-plus", "model.c_plus", "MLP slope shape c_plus"},
-      {"--c-minus", "model.c_minus", "MLP slope shape c_minus"},
+  c.aliases = model_aliases();
+  const std::vector<FlagAlias> own = {
       {"--width,-n", "model.width", "reference width n (t = l / n; dt = 1 / n)"},
       {"--depth,-d", "model.depth", "reference depth d (T = d / n)"},
-      {"--rho0", "input.rho0", "input: V0 = (1 - rho0) I + rho0 11^T"},
       {"--dynamics", "sde.dynamics", "auto | attention | mlp | both | neural-covariance"},
       {"--scheme", "sde.scheme", "euler | weak-euler | rho-euler | rho-weak2"},
       {"--horizon,-T", "sde.horizon", "horizon T (0: d / n)"},
@@ -220,6 +212,7 @@ Command sde_command() {
       {"--blowup-threshold", "sde.blowup_threshold", "blow-up when |V_ab| > this times max V0_aa"},
       {"--chunk", "ensemble.chunk", "paths per chunk (0: fit the memory cap)"},
   };
+  c.aliases.insert(c.aliases.end(), own.begin(), own.end());
   c.switches = {{"check-step", kCheckStepHelp}};
   c.validate = [](const ConfigSource& src) {
     const SdeSpec s = resolve_sde(load_sde_spec(src));

@@ -3,8 +3,6 @@
 
 #include <cstdio>
 
-#include "host/sweep/run_sweep.hpp"
-
 namespace attnmc::cli {
 
 SweepCommand::SweepCommand(CLI::App& app) {
@@ -18,25 +16,33 @@ SweepCommand::SweepCommand(CLI::App& app) {
   sub_->get_option("--set")->description("override a configuration key in every cell");
 }
 
-void SweepCommand::execute() const {
-  sweep::Plan plan = sweep::read_plan(o_.config);
-  // --set, --seed, -B, --device are part of the sweep (every cell); --threads
-  // is only how it runs (the bits do not depend on it).
-  for (const std::string& s : o_.set) plan.base.overrides.push_back(s);
-  CommonOptions what = o_;
+sweep::SweepOptions apply_command_line(const CommonOptions& o, sweep::Plan& plan,
+                                       const std::vector<std::string>& shorthands) {
+  for (const std::string& s : o.set) plan.base.overrides.push_back(s);
+  for (const std::string& s : shorthands) plan.base.overrides.push_back(s);
+  CommonOptions what = o;
   what.threads.clear();
   for (const std::string& s : what.named_overrides()) plan.base.overrides.push_back(s);
   sweep::SweepOptions opt;
-  opt.force = o_.force;
-  opt.quiet = o_.quiet;
-  opt.progress = o_.show_progress();
-  if (!o_.threads.empty()) opt.execution_overrides = {"run.threads=" + o_.threads};
+  opt.force = o.force;
+  opt.quiet = o.quiet;
+  opt.progress = o.show_progress();
+  if (!o.threads.empty()) opt.execution_overrides = {"run.threads=" + o.threads};
+  return opt;
+}
+
+void print_outcome(const char* name, const sweep::SweepOutcome& r, const std::string& table) {
+  std::printf(
+      "%s: %zu cells (%zu computed, %zu already in the store, %zu failed), %.1f s; "
+      "table in %s\n",
+      name, r.cells, r.computed, r.reused, r.failed, r.seconds, table.c_str());
+}
+
+void SweepCommand::execute() const {
+  sweep::Plan plan = sweep::read_plan(o_.config);
+  const sweep::SweepOptions opt = apply_command_line(o_, plan);
   const sweep::SweepOutcome r = sweep::run_sweep(plan, o_.output, opt);
-  if (!o_.quiet)
-    std::printf(
-        "sweep: %zu cells (%zu computed, %zu already in the store, %zu failed), %.1f s; "
-        "table in %s/cells.csv\n",
-        r.cells, r.computed, r.reused, r.failed, r.seconds, o_.output.c_str());
+  if (!o_.quiet) print_outcome("sweep", r, o_.output + "/cells.csv");
 }
 
 }  // namespace attnmc::cli

@@ -97,5 +97,9 @@ std::vector<double> input_gram(const InputSpec& input, const ModelSpec& model);
 // The configuration key of an input: input.rho0, input.gram or
 // input.tokens_file.
 const char* input_key(const InputSpec& input);
+// For messages about V0: "V0_01" ("V0_(10,11)" once an index has two
+// digits), and a number as %g.
+std::string input_entry_name(int a, int b);
+std::string format_number(double v);
 
 }  // namespace attnmc
