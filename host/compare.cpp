@@ -134,6 +134,24 @@ void validate_compare(const CompareSpec& s) {
   }
 }
 
+SdeSpec compare_sde_spec(const CompareSpec& s) {
+  SdeSpec sde;
+  sde.model = s.model;
+  sde.model.width = s.widths.back();
+  sde.model.depth = int(std::llround(s.horizon * s.widths.back()));
+  sde.input = s.input;
+  sde.horizon = s.horizon;
+  sde.steps = s.sde_steps > 0 ? s.sde_steps : 4 * std::int64_t(sde.model.depth);
+  for (int j = 0; j <= s.records; ++j) sde.record_times.push_back(s.horizon * j / s.records);
+  sde.trajectories = s.trajectories;
+  sde.seed = s.seed;
+  sde.device = s.device;
+  sde.threads = s.threads;
+  sde.quantiles = s.quantiles;
+  sde.exact_quantiles = true;
+  return sde;
+}
+
 CompareResult run_compare(const CompareSpec& in, const Progress& progress) {
   const auto t0 = Clock::now();
   validate_compare(in);
@@ -179,20 +197,7 @@ CompareResult run_compare(const CompareSpec& in, const Progress& progress) {
     if (progress) progress(done, total);
   }
 
-  SdeSpec sde;
-  sde.model = s.model;
-  sde.model.width = s.widths.back();
-  sde.model.depth = int(std::llround(s.horizon * s.widths.back()));
-  sde.input = s.input;
-  sde.horizon = s.horizon;
-  sde.steps = s.sde_steps > 0 ? s.sde_steps : 4 * std::int64_t(sde.model.depth);
-  sde.record_times = res.times;
-  sde.trajectories = s.trajectories;
-  sde.seed = s.seed;
-  sde.device = s.device;
-  sde.threads = s.threads;
-  sde.quantiles = s.quantiles;
-  sde.exact_quantiles = true;
+  const SdeSpec sde = compare_sde_spec(s);
   const SdeResult sr = run_sde(sde);
   CompareSeries cs;
   cs.label = "sde";

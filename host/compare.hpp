@@ -63,6 +63,10 @@ struct CompareResult {
 
 // Throws InputError naming the parameter (compare.*, model.*, input.*),
 // before any network runs for the compare.* and model.tokens checks.
+// The SDE run_compare compares with: the widest network's reference, the
+// records' times, sde_steps steps (0: 4 per layer of the widest network).
+SdeSpec compare_sde_spec(const CompareSpec& spec);
+
 // The checks run_compare makes before any network runs: InputError naming
 // the parameter (compare.*, model.tokens).
 void validate_compare(const CompareSpec& spec);

@@ -43,9 +43,17 @@ TEST(SdeCli, CompareWritesTableAndJson) {
   const fs::path dir = fs::temp_directory_path() / "attnmc_sde_cli_compare";
   fs::remove_all(dir);
   const auto r =
-      cli("compare --widths 8,32 --members 500 --trajectories 1000 --threads 1 --no-plot -q -o " +
+      cli("compare --widths 8,32 --members 500 --trajectories 1000 --threads 1 --no-plot "
+          "--check-step -q -o " +
           dir.string());
   ASSERT_EQ(r.code, 0) << r.text();
+  {  // the SDE side's step check: 4 steps per layer of n = 32 over T = 0.5, and half of it
+    std::ifstream s(dir / "summary.json");
+    const nlohmann::json check = nlohmann::json::parse(s)["step_check"];
+    EXPECT_DOUBLE_EQ(check["dt"].get<double>(), 0.5 / 64);
+    EXPECT_DOUBLE_EQ(check["half_dt"].get<double>(), 0.5 / 128);
+    EXPECT_EQ(check["statistics"].size(), 2u);
+  }
   std::ifstream f(dir / "compare.json");
   const nlohmann::json j = nlohmann::json::parse(f);
   EXPECT_EQ(j["series"].size(), 3u);  // two widths and the SDE

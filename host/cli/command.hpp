@@ -19,6 +19,10 @@
 #include "host/config/toml_layer.hpp"
 #include "host/output.hpp"
 
+namespace attnmc {
+struct SdeResult;
+}
+
 namespace attnmc::cli {
 
 // A flag that is a shorthand for a configuration key: `--beta 2` is
@@ -99,6 +103,8 @@ struct Headline {
 nlohmann::json step_check_json(double dt, int order, const std::vector<Headline>& at_dt,
                                const std::vector<Headline>& at_half);
 std::string step_check_table(const nlohmann::json& check);
+// The SDE's headlines: terminal mean rho_01 and the fraction blown up (sde, compare).
+std::vector<Headline> sde_headlines(const SdeResult& r);
 bool flag(const RunContext& cx, const std::string& name);
 inline constexpr const char* kCheckStepHelp =
     "run again at half the step and report the estimated step bias of the headline statistics "

@@ -83,13 +83,25 @@ CommandResult compare_one(const ConfigSource& src, StagedDirectory& dir, const R
   for (const char* k : {"horizon", "times", "quantile_levels", "pair", "widths", "members",
                         "trajectories", "w1", "ks", "w1_slope", "ks_slope", "model", "seconds"})
     if (cj.contains(k)) summary[k] = cj[k];
-  write_summary(dir, summary, cx);
   for (std::size_t i = 0; i < r.w1.size(); ++i) {
     out.scalars[format("w1_n%d", spec.widths[i])] = r.w1[i];
     out.scalars[format("ks_n%d", spec.widths[i])] = r.ks[i];
   }
   out.scalars["w1_slope"] = r.w1_slope;
   out.scalars["ks_slope"] = r.ks_slope;
+  if (flag(cx, "check-step")) {  // the SDE side: its step against half of it
+    const SdeSpec sde = resolve_sde(compare_sde_spec(spec));
+    SdeSpec half = sde;
+    half.steps *= 2;
+    half.record_steps.clear();
+    const nlohmann::json check =
+        step_check_json(sde.dt, 1, sde_headlines(run_sde(sde)), sde_headlines(run_sde(half)));
+    out.table += "SDE " + step_check_table(check);
+    summary["step_check"] = check;
+    out.scalars["step_bias_detected"] = check["bias_detected"];
+    dir.write_text("table.txt", out.table);
+  }
+  write_summary(dir, summary, cx);
   const bool plot = cx.flags.count("no-plot") == 0 || !cx.flags.at("no-plot");
   if (plot) {
     const std::string script = find_script("plot_compare.py");
@@ -127,7 +139,7 @@ Command compare_command() {
       {"--pair", "compare.pair", "token pair a,b", K::list},
   };
   c.aliases.insert(c.aliases.end(), own.begin(), own.end());
-  c.switches = {{"no-plot", "do not call scripts/plot_compare.py"}};
+  c.switches = {{"no-plot", "do not call scripts/plot_compare.py"}, {"check-step", kCheckStepHelp}};
   c.pieces = false;  // several ensembles and distances between them: no pieces to merge
   c.validate = [](const ConfigSource& src) {
     const CompareSpec s = load_compare_spec(src);

@@ -118,19 +118,6 @@ nlohmann::json sde_config_json(const SdeSpec& s) {
   return j;
 }
 
-// The terminal mean rho_01 and the fraction of paths blown up, with standard errors.
-std::vector<Headline> sde_headlines(const SdeResult& r) {
-  const LayerStatistics& L = r.stats.per_layer().back();
-  std::vector<Headline> h;
-  if (r.spec.model.tokens > 1) {
-    const Moments& m = L.rho[1];
-    h.push_back({"mean rho01", m.mean(), m.stddev() / std::sqrt(double(m.count))});
-  }
-  const Proportion blown{L.blowup, L.members};
-  h.push_back({"P(blow-up)", blown.p(), blown.stderr_()});
-  return h;
-}
-
 CommandResult sde_one(const ConfigSource& src, StagedDirectory& dir, const RunContext& cx) {
   const SdeSpec spec = resolve_sde(load_sde_spec(src));
   const SdeResult r = run_sde(spec, cx.progress);
@@ -190,6 +177,19 @@ CommandResult sde_one(const ConfigSource& src, StagedDirectory& dir, const RunCo
 }
 
 }  // namespace
+
+// The terminal mean rho_01 and the fraction of paths blown up, with standard errors.
+std::vector<Headline> sde_headlines(const SdeResult& r) {
+  const LayerStatistics& L = r.stats.per_layer().back();
+  std::vector<Headline> h;
+  if (r.spec.model.tokens > 1) {
+    const Moments& m = L.rho[1];
+    h.push_back({"mean rho01", m.mean(), m.stddev() / std::sqrt(double(m.count))});
+  }
+  const Proportion blown{L.blowup, L.members};
+  h.push_back({"P(blow-up)", blown.p(), blown.stderr_()});
+  return h;
+}
 
 Command sde_command() {
   using K = FlagAlias::Kind;
