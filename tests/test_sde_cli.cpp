@@ -97,8 +97,8 @@ TEST(SdeCli, CheckStepFlagsACoarseStepAndPassesAFineOne) {
 TEST(SdeCli, ARunWhoseEveryPathBlowsUpWarns) {
   const fs::path dir = fs::temp_directory_path() / "attnmc_sde_cli_all_blown";
   fs::remove_all(dir);
-  const auto r = cli("sde -m 3 --tau0 0.05 -B 200 --threads 1 --blowup-threshold 1.01 -o " +
-                     dir.string());
+  const auto r =
+      cli("sde -m 3 --tau0 0.05 -B 200 --threads 1 --blowup-threshold 1.01 -o " + dir.string());
   EXPECT_EQ(r.code, 0) << r.text();
   EXPECT_NE(r.err.find("attnmc: warning: every one of the 200 paths blew up"), std::string::npos)
       << r.err;
