@@ -757,13 +757,4 @@ nlohmann::json run_summary_json(const EnsembleResult& r) {
   return j;
 }
 
-void write_run_output(const std::string& dir, bool force, const EnsembleResult& result,
-                      const std::string& table) {
-  StagedDirectory stage(dir, force);
-  write_stats_h5(stage.file("stats.h5"), result);
-  stage.write_text("summary.json", run_summary_json(result).dump(2) + "\n");
-  stage.write_text("table.txt", table);
-  stage.commit();
-}
-
 }  // namespace attnmc

@@ -68,10 +68,6 @@ class StagedDirectory {
   std::vector<std::string> created_parents_;  // deepest last
 };
 
-// stats.h5 (see write_stats_h5), summary.json, table.txt into `dir`.
-void write_run_output(const std::string& dir, bool force, const EnsembleResult& result,
-                      const std::string& table);
-
 // The HDF5 file of a run's statistics (R records, Q quantile levels, m tokens):
 //   layers [R] int32, t [R] = layer / width (SDE: record times),
 //   members/nonfinite/overflow/blowup [R] int64,
