@@ -2,52 +2,38 @@
 
 #include "attnmc/engine.hpp"
 #include "attnmc/error.hpp"
-
-#if defined(ATTNMC_WITH_CUDA)
-#include <cuda_runtime_api.h>
-#endif
+#include "host/cuda_module.hpp"
 
 namespace attnmc {
 
 bool cuda_available(std::string* why) {
-#if defined(ATTNMC_WITH_CUDA)
-  int count = 0;
-  const cudaError_t err = cudaGetDeviceCount(&count);
-  if (err != cudaSuccess || count == 0) {
-    if (why)
-      *why = std::string("no CUDA device: ") +
-             (err != cudaSuccess ? cudaGetErrorString(err) : "device count is 0");
-    return false;
-  }
-  return true;
-#else
-  if (why) *why = "attnmc was built without the CUDA backend (nvcc not found or ATTNMC_CUDA=OFF)";
-  return false;
-#endif
+  const kernels::CudaModule* module = host::cuda_module(why);
+  return module != nullptr && module->device_count(why) > 0;
 }
 
 namespace host {
 
 Backend select_backend(Device requested) {
   std::string why;
-  const bool cuda = (requested != Device::cpu) && cuda_available(&why);
+  // `auto` on a machine without an NVIDIA device node stays on the CPU
+  // without loading the CUDA module (and with it libcudart and libcublas).
+  const bool look =
+      requested == Device::cuda || (requested == Device::automatic && nvidia_device_node_present());
+  const bool cuda = look && cuda_available(&why);
   if (requested == Device::cuda && !cuda) throw InputError("run.device", "cuda requested: " + why);
   Backend b;
-#if defined(ATTNMC_WITH_CUDA)
   if (cuda) {
+    const kernels::CudaModule& module = cuda_module_or_throw();
     b.device = Device::cuda;
-    b.create_context = &attnmc::cuda::create_context;
-    b.destroy_context = &attnmc::cuda::destroy_context;
-    std::size_t free_bytes = 0, total = 0;
-    const cudaError_t err = cudaMemGetInfo(&free_bytes, &total);
-    if (err != cudaSuccess)
-      throw Error(std::string("cudaMemGetInfo failed: ") + cudaGetErrorString(err));
+    b.create_context = module.create_context;
+    b.destroy_context = module.destroy_context;
+    std::size_t free_bytes = 0;
+    if (!module.free_memory(&free_bytes, &why)) throw Error(why);
     // 80%: the CUDA context, cuBLAS workspace and Thrust temporaries live
     // outside what the driver counts.
     b.free_memory = free_bytes / 10 * 8;
     return b;
   }
-#endif
   b.device = Device::cpu;
   b.create_context = &attnmc::omp::create_context;
   b.destroy_context = &attnmc::omp::destroy_context;

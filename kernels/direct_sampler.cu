@@ -23,6 +23,7 @@ namespace {
 using kernels::ExecContext;
 using kernels::ModelCoefficients;
 using kernels::launch::for_each_index;
+using kernels::launch::for_each_row;
 using kernels::launch::Index;
 
 // One rows x cols standard-normal matrix per network, element e of network c
@@ -93,25 +94,32 @@ struct AccumulateHead {
   }
 };
 
-// Fused residual + RMS normalisation of one (network, token) row:
+// Fused residual + RMS normalisation of one (network, token) row, the lanes
+// of the row sharing its columns (kernels/launch.hpp, for_each_row):
 //   X <- lambda X + scale * branch          (branch may be null: X unchanged)
 //   Xin <- X / rms(X)                        (when xin is not null)
+// Each lane reads back only the columns it wrote, so no barrier is needed.
 struct ResidualNorm {
   float* x;
   const float* branch;
   float* xin;
   int n;
   float lambda, scale;
-  ATTNMC_HD void operator()(Index row) const {
+  ATTNMC_HD void operator()(Index row, int lane) const {
+    using kernels::launch::kRowLanes;
     float* xr = x + row * n;
     if (branch != nullptr) {
       const float* br = branch + row * n;
-      for (int j = 0; j < n; ++j) xr[j] = lambda * xr[j] + scale * br[j];
+      for (int j = lane; j < n; j += kRowLanes) xr[j] = lambda * xr[j] + scale * br[j];
     }
     if (xin != nullptr) {
-      const float inv = float(kernels::inverse_rms(xr, n));
+      double s = 0.0;
+      for (int j = lane; j < n; j += kRowLanes) s += double(xr[j]) * double(xr[j]);
+      s = kernels::launch::row_sum(s);
+      // = kernels::inverse_rms(xr, n) (summed in lane order).
+      const float inv = float(s > 0.0 ? 1.0 / sqrt(s / double(n)) : 0.0);
       float* out = xin + row * n;
-      for (int j = 0; j < n; ++j) out[j] = xr[j] * inv;
+      for (int j = lane; j < n; j += kRowLanes) out[j] = xr[j] * inv;
     }
   }
 };
@@ -122,19 +130,21 @@ struct ShapedReluInPlace {
   ATTNMC_HD void operator()(Index i) const { h[i] = kernels::shaped_relu(h[i], s_plus, s_minus); }
 };
 
-// V_ab = X_a . X_b / n of one (network, a, b), accumulated in double.
+// V_ab = X_a . X_b / n of one (network, a, b), accumulated in double by
+// the lanes of the entry (kernels/launch.hpp, for_each_row).
 struct GramEntries {
   const float* x;
   float* grams;  // count x records x m x m
   int m, n, records, record;
-  ATTNMC_HD void operator()(Index idx) const {
+  ATTNMC_HD void operator()(Index idx, int lane) const {
     const Index c = idx / (m * m);
     const int a = int(idx % (m * m)) / m, b = int(idx % m);
     const float* xa = x + (c * m + a) * n;
     const float* xb = x + (c * m + b) * n;
     double s = 0.0;
-    for (int i = 0; i < n; ++i) s += double(xa[i]) * double(xb[i]);
-    grams[((c * records + record) * m + a) * m + b] = float(s / double(n));
+    for (int i = lane; i < n; i += kernels::launch::kRowLanes) s += double(xa[i]) * double(xb[i]);
+    s = kernels::launch::row_sum(s);
+    if (lane == 0) grams[((c * records + record) * m + a) * m + b] = float(s / double(n));
   }
 };
 
@@ -217,12 +227,12 @@ void direct_chunk(const ExecContext& cx, const kernels::ChunkJob& job,
   kernels::launch::copy_to_device(cx, x0, job.x0, std::size_t(mn));
   for_each_index(cx, count * mn, BroadcastInput{x0, x, mn});
   float* xin = p.pre_norm ? xin_buf : x;
-  if (p.pre_norm) for_each_index(cx, rows, ResidualNorm{x, nullptr, xin, int(n), 1.0f, 0.0f});
+  if (p.pre_norm) for_each_row(cx, rows, ResidualNorm{x, nullptr, xin, int(n), 1.0f, 0.0f});
 
   int record = 0;
   auto record_if_due = [&](int layer) {
     if (record < job.records && job.record_layers[record] == layer) {
-      for_each_index(cx, count * m * m, GramEntries{x, out, int(m), int(n), job.records, record});
+      for_each_row(cx, count * m * m, GramEntries{x, out, int(m), int(n), job.records, record});
       ++record;
     }
   };
@@ -243,8 +253,8 @@ void direct_chunk(const ExecContext& cx, const kernels::ChunkJob& job,
     }
     // The next layer's pre-normalised input is fused into the last residual.
     float* next_xin = (p.pre_norm && !p.mlp) ? xin : nullptr;
-    for_each_index(cx, rows,
-                   ResidualNorm{x, acc, next_xin, int(n), float(p.lambda), float(p.attn_scale)});
+    for_each_row(cx, rows,
+                 ResidualNorm{x, acc, next_xin, int(n), float(p.lambda), float(p.attn_scale)});
     if (p.mlp) {
       fill_gaussian(cx, w, n, n, job, layer, rng::slot_of(0, rng::Matrix::mlp_pre));
       kernels::batched_gemm(cx, int(m), int(n), int(n), float(p.mlp_in_scale), x, mn, w, n * n, xv,
@@ -252,9 +262,9 @@ void direct_chunk(const ExecContext& cx, const kernels::ChunkJob& job,
       for_each_index(cx, count * mn, ShapedReluInPlace{xv, float(p.s_plus), float(p.s_minus)});
       fill_gaussian(cx, w, n, n, job, layer, rng::slot_of(0, rng::Matrix::mlp_post));
       kernels::batched_gemm(cx, int(m), int(n), int(n), 1.0f, xv, mn, w, n * n, acc, mn, count);
-      for_each_index(cx, rows,
-                     ResidualNorm{x, acc, p.pre_norm ? xin : nullptr, int(n), float(p.lambda),
-                                  float(p.mlp_out_scale)});
+      for_each_row(cx, rows,
+                   ResidualNorm{x, acc, p.pre_norm ? xin : nullptr, int(n), float(p.lambda),
+                                float(p.mlp_out_scale)});
     }
     record_if_due(layer);
   }

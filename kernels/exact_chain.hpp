@@ -92,7 +92,8 @@ ATTNMC_HD inline std::uint32_t layer_slot(ChainSlot k) {
 }
 
 // Test-only planted errors, each the size of a typical bug; the statistical
-// equivalence tests must reject every one of them.
+// equivalence tests must reject every one of them. Read only by
+// ExactNetwork<kM, true> (tests): the production kernels compile them out.
 enum class ChainMutation : int {
   none = 0,
   bartlett_dof_n,         // value/MLP Bartlett with n - i dof instead of n - m - i
@@ -187,11 +188,25 @@ ATTNMC_HD inline double factor_inverse_rms(const double* c, int m, int ld, int a
   return s > 0.0 ? 1.0 / sqrt(s / double(n)) : 0.0;
 }
 
-// One network's chain. kM >= m is the compile-time array size.
-template <int kM>
+// One network's chain. kM >= m is the compile-time array size (the stack
+// frame is a few kM x 2kM arrays, so the kernels instantiate one kM per
+// token bucket, chosen on the host). kPlanted: whether prm.mutation is read
+// at all; production kernels use false, so no test-only branch is compiled
+// into them.
+template <int kM, bool kPlanted = false>
 struct ExactNetwork {
   static constexpr int kW = 2 * kM;  // row stride of the coefficient work arrays
   double c[kM * kM];                 // current factor C (ld kM)
+
+  ATTNMC_HD static bool planted(const ChainParams& prm, ChainMutation bug) {
+    if constexpr (kPlanted) {
+      return prm.mutation == bug;
+    } else {
+      (void)prm;
+      (void)bug;
+      return false;
+    }
+  }
 
   // Attention block of `layer` (1-based).
   ATTNMC_HD void attention(const ChainParams& prm, std::uint32_t member, int layer) {
@@ -207,7 +222,7 @@ struct ExactNetwork {
       }
     }
     double s = p.attn_scale;
-    if (prm.mutation == ChainMutation::missing_head_scale) s *= sqrt(double(p.heads));
+    if (planted(prm, ChainMutation::missing_head_scale)) s *= sqrt(double(p.heads));
     const int pk = p.head_dim < m ? p.head_dim : m;
     for (int h = 0; h < p.heads; ++h) {
       auto key = [&](ChainSlot k) {
@@ -218,7 +233,7 @@ struct ExactNetwork {
       gaussian_matrix(key(ChainSlot::logit_gauss), m, pk, g, kM);
       bartlett(key(ChainSlot::key_gauss), key(ChainSlot::key_chi), m, pk, double(p.head_dim), rk,
                kM);
-      const bool transpose = prm.mutation == ChainMutation::transposed_key_factor && pk == m;
+      const bool transpose = planted(prm, ChainMutation::transposed_key_factor) && pk == m;
       for (int a = 0; a < m; ++a)
         for (int j = 0; j < pk; ++j) {
           double sq = 0.0, sk = 0.0;
@@ -231,7 +246,7 @@ struct ExactNetwork {
         }
       // F_h = A_h Xin, one attention row at a time.
       double f[kM * kM], mh[kM * kM];
-      const bool transpose_a = prm.mutation == ChainMutation::transposed_attention;
+      const bool transpose_a = planted(prm, ChainMutation::transposed_attention);
       if (transpose_a)
         for (int e = 0; e < m * kM; ++e) f[e] = 0.0;
       for (int a = 0; a < m; ++a) {
@@ -316,8 +331,7 @@ struct ExactNetwork {
     const int rest = p.n - m;
     const int pc = rest < m ? rest : m;
     if (pc > 0) {
-      const double dof0 =
-          prm.mutation == ChainMutation::bartlett_dof_n ? double(p.n) : double(rest);
+      const double dof0 = planted(prm, ChainMutation::bartlett_dof_n) ? double(p.n) : double(rest);
       double r[kM * kM];
       bartlett(rng::make_key(prm.seed, rng::Purpose::exact_chain, member, std::uint32_t(layer),
                              layer_slot(gauss)),
@@ -365,18 +379,32 @@ struct ExactNetwork {
   }
 };
 
-// Runs one network with the smallest array size that holds m tokens.
-ATTNMC_HD inline void exact_network(const ChainParams& prm, std::uint32_t member, const double* c0,
-                                    const int* record_layers, int records, float* out) {
-  if (prm.model.m <= 4) {
-    ExactNetwork<4> net;
-    net.run(prm, member, c0, record_layers, records, out);
-  } else if (prm.model.m <= 8) {
-    ExactNetwork<8> net;
-    net.run(prm, member, c0, record_layers, records, out);
-  } else {
-    ExactNetwork<kExactMaxTokens> net;
-    net.run(prm, member, c0, record_layers, records, out);
+// The token bucket of m: the smallest compile-time array size that holds m
+// tokens (4, 8 or kExactMaxTokens).
+ATTNMC_HD inline int exact_bucket(int m) { return m <= 4 ? 4 : m <= 8 ? 8 : kExactMaxTokens; }
+
+// Runs one network with the array size of its token bucket. For tests on
+// the host (kPlanted = true reads prm.mutation); the kernels pick the
+// bucket on the host and launch ExactNetwork<kM> directly, so a device
+// thread never carries the frame of a larger bucket.
+template <bool kPlanted = false>
+inline void exact_network(const ChainParams& prm, std::uint32_t member, const double* c0,
+                          const int* record_layers, int records, float* out) {
+  switch (exact_bucket(prm.model.m)) {
+    case 4: {
+      ExactNetwork<4, kPlanted> net;
+      net.run(prm, member, c0, record_layers, records, out);
+      break;
+    }
+    case 8: {
+      ExactNetwork<8, kPlanted> net;
+      net.run(prm, member, c0, record_layers, records, out);
+      break;
+    }
+    default: {
+      ExactNetwork<kExactMaxTokens, kPlanted> net;
+      net.run(prm, member, c0, record_layers, records, out);
+    }
   }
 }
 

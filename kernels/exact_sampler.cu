@@ -18,6 +18,9 @@ namespace {
 using kernels::launch::for_each_index;
 using kernels::launch::Index;
 
+// One network per call, with the arrays of bucket kM (>= m): each bucket is
+// its own kernel, so its stack frame is what m needs, not the largest.
+template <int kM>
 struct ExactNetworks {
   kernels::ChainParams params;
   std::uint64_t first_member;
@@ -27,8 +30,9 @@ struct ExactNetworks {
   float* out;  // count x records x m x m
   ATTNMC_HD void operator()(Index c) const {
     const int mm = params.model.m * params.model.m;
-    kernels::exact_network(params, std::uint32_t(first_member + std::uint64_t(c)), c0,
-                           record_layers, records, out + c * Index(records) * mm);
+    kernels::ExactNetwork<kM> net;
+    net.run(params, std::uint32_t(first_member + std::uint64_t(c)), c0, record_layers, records,
+            out + c * Index(records) * mm);
   }
 };
 
@@ -72,8 +76,21 @@ void exact_chunk(const kernels::ExecContext& cx, const kernels::ChunkJob& job,
   kernels::ChainParams params;
   params.model = p;
   params.seed = job.seed;
-  for_each_index(cx, Index(job.count),
-                 ExactNetworks{params, job.first_member, c0, records, job.records, out});
+  const Index count = Index(job.count);
+  switch (kernels::exact_bucket(p.m)) {  // host-side dispatch on the token bucket
+    case 4:
+      for_each_index(cx, count,
+                     ExactNetworks<4>{params, job.first_member, c0, records, job.records, out});
+      break;
+    case 8:
+      for_each_index(cx, count,
+                     ExactNetworks<8>{params, job.first_member, c0, records, job.records, out});
+      break;
+    default:
+      for_each_index(cx, count,
+                     ExactNetworks<kernels::kExactMaxTokens>{params, job.first_member, c0, records,
+                                                             job.records, out});
+  }
   deliver_grams(cx, buffers, output, out, nullptr, nullptr, job.count, int(p.m), job.records);
 }
 

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "attnmc/hd.hpp"
 #include "kernels/exec_context.hpp"
 
 #if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
@@ -48,6 +49,56 @@ void for_each_index(const ExecContext& cx, Index count, F f) {
   (void)cx;
   thrust::for_each(thrust::device, thrust::counting_iterator<Index>(0),
                    thrust::counting_iterator<Index>(count), f);
+#endif
+}
+
+// Row kernels (a reduction over the n columns of a row): lanes of a row
+// cooperate. On CUDA a warp per row (kRowLanes = 32): lane l takes columns
+// l, l + 32, ... (coalesced) and row_sum adds the lanes' partials by a fixed
+// butterfly, so the result never depends on the launch shape. On the CPU one
+// thread per row (kRowLanes = 1), columns in order: the same sums as a plain
+// loop.
+#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
+constexpr int kRowLanes = 32;
+#else
+constexpr int kRowLanes = 1;
+#endif
+
+// The sum of v over the lanes of a row; every lane gets it.
+ATTNMC_HD inline double row_sum(double v) {
+#if defined(__CUDA_ARCH__)
+  for (int offset = kRowLanes / 2; offset > 0; offset >>= 1)
+    v += __shfl_xor_sync(0xffffffffu, v, offset);
+#endif
+  return v;
+}
+
+#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
+constexpr int kRowBlock = 256;  // threads per block: 8 rows
+template <typename F>
+__global__ void __launch_bounds__(kRowBlock) rows_kernel(Index rows, F f) {
+  const Index row = (Index(blockIdx.x) * kRowBlock + threadIdx.x) / kRowLanes;
+  if (row < rows) f(row, int(threadIdx.x % kRowLanes));  // whole warps in or out
+}
+#else
+template <typename F>
+struct RowOfIndex {
+  F f;
+  void operator()(Index row) const { f(row, 0); }
+};
+#endif
+
+// f(row, lane) for every row in [0, rows) and lane in [0, kRowLanes),
+// asynchronously on the context's stream (CUDA).
+template <typename F>
+void for_each_row(const ExecContext& cx, Index rows, F f) {
+  if (rows <= 0) return;
+#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
+  const Index blocks = (rows * kRowLanes + kRowBlock - 1) / kRowBlock;
+  rows_kernel<<<unsigned(blocks), kRowBlock, 0, stream_of(cx)>>>(rows, f);
+  ATTNMC_CUDA_CHECK(cudaGetLastError());
+#else
+  for_each_index(cx, rows, RowOfIndex<F>{f});
 #endif
 }
 

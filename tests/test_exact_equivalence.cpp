@@ -185,8 +185,8 @@ Samples mutated_samples(const Config& c, kernels::ChainMutation mutation) {
   std::vector<float> grams(kExact * records * c.m * c.m);
 #pragma omp parallel for
   for (std::int64_t i = 0; i < std::int64_t(kExact); ++i)
-    kernels::exact_network(prm, std::uint32_t(i), c0.data(), s.record_layers.data(), records,
-                           grams.data() + i * records * c.m * c.m);
+    kernels::exact_network<true>(prm, std::uint32_t(i), c0.data(), s.record_layers.data(), records,
+                                 grams.data() + i * records * c.m * c.m);
   return samples_of(grams, c.m, records);
 }
 
