@@ -1,6 +1,8 @@
 // Command line shared by the benchmark binaries:
-//   [--device cpu|cuda|auto] [--threads N] [--quick] plus each binary's own
-// boolean flags.
+//   [--device cpu|cuda|auto] [--threads N] [--quick] [--smoke] plus each
+// binary's own boolean flags. --smoke (implies --quick): the smallest sizes
+// that still run every code path, for scripts/gpu-check.sh --dry-run in CI;
+// its figures mean nothing.
 #pragma once
 
 #include <algorithm>
@@ -18,6 +20,7 @@ struct BenchArgs {
   Device device = Device::cpu;
   int threads = 0;  // 0 = all cores
   bool quick = false;
+  bool smoke = false;           // tiny sizes (implies quick)
   std::set<std::string> flags;  // the extra flags that were given
   bool has(const std::string& flag) const { return flags.count(flag) > 0; }
 };
@@ -26,8 +29,8 @@ struct BenchArgs {
 inline bool parse_bench_args(int argc, char** argv, const std::vector<std::string>& extra,
                              BenchArgs* out) {
   auto usage = [&] {
-    std::string line =
-        std::string("usage: ") + argv[0] + " [--device cpu|cuda|auto] [--threads N] [--quick]";
+    std::string line = std::string("usage: ") + argv[0] +
+                       " [--device cpu|cuda|auto] [--threads N] [--quick] [--smoke]";
     for (const std::string& f : extra) line += " [" + f + "]";
     std::fprintf(stderr, "%s\n", line.c_str());
     return false;
@@ -48,6 +51,8 @@ inline bool parse_bench_args(int argc, char** argv, const std::vector<std::strin
       out->threads = std::atoi(argv[++i]);
     } else if (a == "--quick") {
       out->quick = true;
+    } else if (a == "--smoke") {
+      out->quick = out->smoke = true;
     } else if (std::find(extra.begin(), extra.end(), a) != extra.end()) {
       out->flags.insert(a);
     } else {

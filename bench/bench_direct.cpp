@@ -106,13 +106,16 @@ int main(int argc, char** argv) {
   const bool quick = args.quick, mem = args.has("--memory-check");
   if (mem) return memory_check(device, threads);
 
-  const double target_draws = quick ? 2e7 : (device == Device::cuda ? 2e10 : 2e8);
+  const double target_draws = args.smoke ? 1e6
+                              : quick    ? 2e7
+                                         : (device == Device::cuda ? 2e10 : 2e8);
   const int depth = 8;
   std::printf("direct sampler on %s, shaped attention, H=1, n_k=64, depth %d\n",
               device_name(device), depth);
   std::printf("%6s %3s %8s %14s %12s %14s %9s\n", "n", "m", "networks", "net*layer/s", "Mdraws/s",
               "RNG Mdraws/s", "fraction");
   for (int n : {128, 256, 512, 1024}) {
+    if (args.smoke && n > 128) break;
     for (int m : {2, 4, 8}) {
       RunSpec s = spec_for(n, m, depth, 1, device, threads);
       const double per_layer = draws_per_network_layer(s.model);

@@ -63,7 +63,9 @@ int main(int argc, char** argv) {
   std::printf("%8s %10s %16s %10s %16s %10s\n", "n", "exact nets", "exact net*lay/s", "direct nets",
               "direct net*lay/s", "speed-up");
   for (int n : {256, 1024, 4096}) {
+    if (args.smoke && n > 256) break;
     std::uint64_t exact_members = gpu ? (quick ? 100000 : 1000000) : (quick ? 2000 : 20000);
+    if (args.smoke) exact_members = 100;
     std::uint64_t direct_members = gpu ? (n <= 1024 ? 1024 : 64)
                                        : (n == 256    ? 64
                                           : n == 1024 ? 8

@@ -14,7 +14,7 @@ using namespace attnmc;
 int main(int argc, char** argv) {
   bench::BenchArgs args;
   if (!bench::parse_bench_args(argc, argv, {}, &args)) return 2;
-  const std::uint32_t blocks = args.quick ? 2000000u : 20000000u;
+  const std::uint32_t blocks = args.smoke ? 100000u : args.quick ? 2000000u : 20000000u;
   const rng::StreamKey key = rng::make_key(1, rng::Purpose::weights, 1, 1, 0);
   using Clock = std::chrono::steady_clock;
   auto t0 = Clock::now();

@@ -59,8 +59,11 @@ int main(int argc, char** argv) {
   std::printf("# %-4s %14s %14s %14s %14s %9s %9s\n", "m", "euler", "euler 1 thr", "weak-euler",
               "numpy", "euler/np", "weak/np");
   for (int m : {2, 4, 8}) {
-    const std::uint64_t paths = quick ? 20000 : (device == Device::cuda ? 2000000 : 100000);
-    const std::int64_t steps = quick ? 50 : 200;
+    if (args.smoke && m > 4) break;
+    const std::uint64_t paths = args.smoke ? 500
+                                : quick    ? 20000
+                                           : (device == Device::cuda ? 2000000 : 100000);
+    const std::int64_t steps = args.smoke ? 10 : quick ? 50 : 200;
     rate(m, 2000, 10, device, threads);  // warm-up
     const double r = rate(m, paths, steps, device, threads);
     const double r1 = device == Device::cuda ? 0 : rate(m, paths / 4, steps, device, 1);

@@ -48,16 +48,19 @@ int main(int argc, char** argv) {
   const Device device = args.device;
   const int threads = args.threads;
   const bool quick = args.quick;
-  const std::int64_t budget = quick ? 200000 : 2000000;  // trajectory-steps per point (N = 2)
+  const std::int64_t budget = args.smoke ? 2000
+                              : quick    ? 200000
+                                         : 2000000;  // trajectory-steps per point (N = 2)
   std::printf("# trajectory-steps / s, sde-geometric, uniform starts (device %s, threads %d)\n",
               device == Device::cuda ? "cuda" : "cpu", threads);
   std::printf("%4s %4s %14s %14s\n", "N", "d", "matrix", "reduced");
   for (int n : {2, 8, 32})
     for (int d : {3, 4, 8, 16, 32, 64}) {
+      if (args.smoke && (n > 2 || d > 4)) continue;
       // keep each point's cost roughly constant: O(N^2 d + N d^2) per step
       const double work = double(n) * n * d + double(n) * d * d + double(d) * d * 4;
-      const std::int64_t ts =
-          std::max<std::int64_t>(std::int64_t(double(budget) * (4 * 3 + 2 * 9 + 36) / work), 12800);
+      const std::int64_t ts = std::max<std::int64_t>(
+          std::int64_t(double(budget) * (4 * 3 + 2 * 9 + 36) / work), args.smoke ? 200 : 12800);
       std::printf("%4d %4d %14.4g %14.4g\n", n, d,
                   rate(n, d, SphereNoise::matrix, ts, device, threads),
                   rate(n, d, SphereNoise::reduced, ts, device, threads));
@@ -78,7 +81,8 @@ int main(int argc, char** argv) {
     s.dt = 0.02;
     s.steps = 0;
     s.noise = SphereNoise::reduced;
-    s.trajectories = quick ? 200 : 1000;
+    s.trajectories = args.smoke ? 8 : quick ? 200 : 1000;
+    if (args.smoke) s.horizon = 1.0;
     s.device = device;
     s.threads = threads;
     const SphereResult r = run_sphere(s);

@@ -21,7 +21,7 @@
 # suites skip (no device) except the agreement suite, which then compares
 # the CPU backend with itself at another thread count and chunking
 # (ATTNMC_AGREEMENT_SELF_CHECK=1), and the benchmarks run with
-# `--device cpu --quick --threads 2` under a short limit. ctest runs this as
+# `--device cpu --smoke --threads 2` (tiny sizes: figures that mean nothing). ctest runs this as
 # `gpu_check_dry_run`, so the script itself is tested in CI.
 set -uo pipefail
 
@@ -107,6 +107,7 @@ if ((DRY)); then
   ARCH="none"
   TOOLKIT="none"
   BENCH_DEVICE=cpu
+  BENCH_SIZE=--smoke
   BENCH_EXTRA=(--threads 2)
   BENCH_LIMIT=120
 else
@@ -124,6 +125,7 @@ else
   fi
   TOOLKIT=$("${CUDACXX:-nvcc}" --version 2>/dev/null | grep -o 'release [0-9.]*' | head -1)
   BENCH_DEVICE=cuda
+  BENCH_SIZE=--quick
   BENCH_EXTRA=()
   BENCH_LIMIT=90
 fi
@@ -169,7 +171,7 @@ if ((BUILD_OK)); then
   for b in bench_direct bench_exact bench_sde bench_sphere bench_gaussian; do
     exe="$BUILD/bench/$b"
     [ -x "$exe" ] || continue
-    args=(--quick)
+    args=("$BENCH_SIZE")
     [ "$b" = bench_gaussian ] || args+=(--device "$BENCH_DEVICE" "${BENCH_EXTRA[@]}")
     [ "$b" = bench_sde ] && args+=(--no-numpy)
     step "$b ${args[*]}" "$BENCH_LIMIT" "$OUT/$b.txt" "$exe" "${args[@]}"
