@@ -21,6 +21,9 @@ def short_name(mangled: str) -> str:
         if "rows_kernel" in name:
             return f"{fn} (warp per row)"
         return fn
+    m = re.search(r"cuda_cub::__(\w+)::(\w+)", name)
+    if m:
+        return f"thrust {m.group(1)} {m.group(2)}"
     m = re.search(r"cub::[\w:]*?(Device\w+Kernel|\w+_kernel)\b", name)
     if m:
         return "thrust/cub " + m.group(1)
