@@ -1,5 +1,6 @@
 // Exact (Gram-chain) sampler: one network per functor call, each running the
-// width-free chain of kernels/exact_chain.hpp in double precision. Only the
+// width-free chain of kernels/exact_chain.hpp in double precision, launched
+// per token bucket (kernels/exact_networks.cu). Only the
 // initial tokens' factor C0 (computed once per chunk on the host) and the
 // recorded Gram matrices cross the host/device boundary. One source, two
 // backends: nvcc (namespace attnmc::cuda) and the host compiler with
@@ -10,31 +11,11 @@
 #include "attnmc/error.hpp"
 #include "kernels/chunk_job.hpp"
 #include "kernels/exact_chain.hpp"
+#include "kernels/exact_networks.hpp"
 #include "kernels/launch.hpp"
 
 namespace attnmc::ATTNMC_BACKEND_NS {
 namespace {
-
-using kernels::launch::for_each_index;
-using kernels::launch::Index;
-
-// One network per call, with the arrays of bucket kM (>= m): each bucket is
-// its own kernel, so its stack frame is what m needs, not the largest.
-template <int kM>
-struct ExactNetworks {
-  kernels::ChainParams params;
-  std::uint64_t first_member;
-  const double* c0;
-  const int* record_layers;
-  int records;
-  float* out;  // count x records x m x m
-  ATTNMC_HD void operator()(Index c) const {
-    const int mm = params.model.m * params.model.m;
-    kernels::ExactNetwork<kM> net;
-    net.run(params, std::uint32_t(first_member + std::uint64_t(c)), c0, record_layers, records,
-            out + c * Index(records) * mm);
-  }
-};
 
 void validate(const kernels::ModelCoefficients& p) {
   if (p.m < 1 || p.m > kernels::kExactMaxTokens)
@@ -73,23 +54,24 @@ void exact_chunk(const kernels::ExecContext& cx, const kernels::ChunkJob& job,
   float* out = buffers.take<float>(std::size_t(job.count) * job.records * p.m * p.m);
   kernels::launch::copy_to_device(cx, c0, c0_host, std::size_t(p.m) * p.m);
   kernels::launch::copy_to_device(cx, records, job.record_layers, std::size_t(job.records));
-  kernels::ChainParams params;
-  params.model = p;
-  params.seed = job.seed;
-  const Index count = Index(job.count);
+  ExactLaunch launch;
+  launch.params.model = p;
+  launch.params.seed = job.seed;
+  launch.first_member = job.first_member;
+  launch.count = std::int64_t(job.count);
+  launch.c0 = c0;
+  launch.record_layers = records;
+  launch.records = job.records;
+  launch.out = out;
   switch (kernels::exact_bucket(p.m)) {  // host-side dispatch on the token bucket
     case 4:
-      for_each_index(cx, count,
-                     ExactNetworks<4>{params, job.first_member, c0, records, job.records, out});
+      exact_networks<4>(cx, launch);
       break;
     case 8:
-      for_each_index(cx, count,
-                     ExactNetworks<8>{params, job.first_member, c0, records, job.records, out});
+      exact_networks<8>(cx, launch);
       break;
     default:
-      for_each_index(cx, count,
-                     ExactNetworks<kernels::kExactMaxTokens>{params, job.first_member, c0, records,
-                                                             job.records, out});
+      exact_networks<kernels::kExactMaxTokens>(cx, launch);
   }
   deliver_grams(cx, buffers, output, out, nullptr, nullptr, job.count, int(p.m), job.records);
 }
