@@ -162,7 +162,8 @@ if ((BUILD_OK)); then
   TESTS_SUMMARY=$(grep -E 'tests passed|tests failed' "$OUT/ctest.log" | tail -1)
   SKIPPED=$(grep -c '(Skipped)' "$OUT/ctest.log")
   TESTS_SUMMARY="${TESTS_SUMMARY:-no summary} ($SKIPPED skipped)"
-  grep -E 'Agreement\.' "$OUT/ctest.log" | grep -E 'Passed|Failed|Skipped|\*\*\*' >"$OUT/agreement.txt"
+  grep -E 'Agreement\.' "$OUT/ctest.log" | grep -E 'Passed|Failed|Skipped|\*\*\*' |
+    sed -E 's/ ?\.{3,} */  /' >"$OUT/agreement.txt"
 fi
 
 # ---------------------------------------------------------------- benchmarks
