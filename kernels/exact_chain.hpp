@@ -1,8 +1,9 @@
 // The exact width-free sampler ("Gram chain", shared/design/reduced-sampler.md)
 // for the models of models.md section 1, one network at a time, in double
 // precision on small fixed-size arrays. Host- and device-callable: the
-// Thrust functor of kernels/exact_sampler.cu runs exact_network once per
-// network; tests call it directly (with a planted Mutation) on the host.
+// Thrust functor of kernels/exact_networks.cu runs ExactNetwork<kM> once per
+// network (one kernel per token bucket kM); tests call exact_network<true>
+// directly (with a planted Mutation) on the host.
 //
 // State. Since n >= m (resolve_model), X = C B with B an m x n matrix with
 // orthonormal rows and C m x m lower triangular with C C^T = X X^T (rows of C
