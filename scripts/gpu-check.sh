@@ -13,7 +13,11 @@
 #    line, the ptxas resource lines of the kernels when they were compiled)
 #    plus the raw logs, and exits 0 only when every step passed.
 # Needs no network: the repository tree (and, to save build time, a build
-# dir configured for the same GPU and carried along) is all it uses.
+# dir configured for the same GPU and carried along) is all it uses. It does
+# need the build dependencies of README.md (HDF5, OpenBLAS, Random123,
+# GoogleTest, ... as Debian packages) on the GPU machine; where they are
+# missing the configure step fails and report.md carries its log (see
+# docs/performance.md, "The CUDA path", for that open risk).
 # Budget: under 8 minutes on one H100/H200 with 16 cores (each step has a
 # time limit; a step past it fails the check, benchmarks that would end past
 # 8 minutes are not started (GPU_CHECK_BUDGET_S changes it); the report is
