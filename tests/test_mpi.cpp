@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -33,10 +34,10 @@ std::string why_no_mpirun() {
   return {};
 }
 
-#define SKIP_WITHOUT_MPIRUN()                                 \
-  do {                                                        \
-    const std::string why = why_no_mpirun();                  \
-    if (!why.empty()) GTEST_SKIP() << why;                    \
+#define SKIP_WITHOUT_MPIRUN()                \
+  do {                                       \
+    const std::string why = why_no_mpirun(); \
+    if (!why.empty()) GTEST_SKIP() << why;   \
   } while (0)
 
 // `attnmc ARGS` under `mpirun -np K` (K = 0: without mpirun), with `env`
@@ -73,10 +74,23 @@ nlohmann::json result_part(const fs::path& summary) {
 
 int count(const std::string& text, const std::string& needle) {
   int n = 0;
-  for (std::size_t at = text.find(needle); at != std::string::npos;
-       at = text.find(needle, at + 1))
+  for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
     ++n;
   return n;
+}
+
+// The lines attnmc printed (not mpirun's).
+std::string attnmc_lines(const std::string& text) {
+  std::string out;
+  std::size_t at = 0;
+  while (at < text.size()) {
+    const std::size_t nl = text.find('\n', at);
+    const std::string line =
+        text.substr(at, nl == std::string::npos ? std::string::npos : nl - at + 1);
+    at = nl == std::string::npos ? text.size() : nl + 1;
+    if (line.rfind("attnmc", 0) == 0) out += line;
+  }
+  return out;
 }
 
 // No staging directory (".NAME.tmp-...") left beside `dir`.
@@ -172,8 +186,9 @@ TEST(Mpi, DirectSamplerIdenticalWithDefaultThreads) {
 TEST(Mpi, SdeIdenticalForOneTwoThreeRanks) {
   SKIP_WITHOUT_MPIRUN();
   expect_identical_across_ranks(
-      "sde", "--set model.width=16 --set model.depth=16 -B 3000 --seed 5 --threads 1 "
-             "--set ensemble.chunk=500",
+      "sde",
+      "--set model.width=16 --set model.depth=16 -B 3000 --seed 5 --threads 1 "
+      "--set ensemble.chunk=500",
       " s\n");
 }
 
@@ -181,8 +196,9 @@ TEST(Mpi, SphereIdenticalForOneTwoThreeRanks) {
   SKIP_WITHOUT_MPIRUN();
   // Uniform starts, the flow beside and the step check: every split run of the command.
   expect_identical_across_ranks(
-      "sphere", "-N 3 -d 3 --init uniform -T 2 --beta 2 -B 900 --seed 9 --threads 1 --flow "
-                "--check-step",
+      "sphere",
+      "-N 3 -d 3 --init uniform -T 2 --beta 2 -B 900 --seed 9 --threads 1 --flow "
+      "--check-step",
       "threads=");
 }
 
@@ -218,9 +234,8 @@ chunk = 500
     fs::remove_all(out);
     const CliResult r = launch(k, args + out.string(), d);
     ASSERT_EQ(r.code, 0) << "-np " << k << ": " << r.text();
-    const int diff = std::system(("diff -r -x .lock " + (d / "np0").string() + " " + out.string() +
-                                  " >/dev/null")
-                                     .c_str());
+    const int diff = std::system(
+        ("diff -r -x .lock " + (d / "np0").string() + " " + out.string() + " >/dev/null").c_str());
     EXPECT_EQ(diff, 0) << "-np " << k << ": the store differs from one process's";
   }
 }
@@ -282,12 +297,18 @@ TEST(Mpi, BadInputReportedOnceAsWithoutMpirun) {
   const CliResult r = launch(3, args, d);
   EXPECT_EQ(plain.code, 2);
   EXPECT_EQ(r.code, 2) << r.text();
-  EXPECT_EQ(r.err, plain.err);  // once, word for word
+  // Once, word for word (mpirun adds its own note on the exit code).
+  EXPECT_EQ(attnmc_lines(r.err), plain.err);
   EXPECT_EQ(count(r.err, "model.width"), 1) << r.err;
   EXPECT_FALSE(fs::exists(out));
-  // The same for an unwritable output, which only rank 0 checks.
-  const CliResult o = launch(2, std::string(kSmallRun) + "/proc/attnmc-out", d);
+  // The same for an output directory that cannot be used, which only rank 0 checks.
+  fs::create_directories(d / "taken");
+  std::ofstream(d / "taken" / "mine.txt") << "not attnmc's\n";
+  const std::string taken = std::string(kSmallRun) + (d / "taken").string();
+  const CliResult p = launch(0, taken, d), o = launch(2, taken, d);
+  EXPECT_EQ(p.code, 2) << p.text();
   EXPECT_EQ(o.code, 2) << o.text();
+  EXPECT_EQ(attnmc_lines(o.err), p.err);
   EXPECT_EQ(count(o.err, "attnmc: error: output:"), 1) << o.err;
 }
 

@@ -6,8 +6,8 @@
 #include "attnmc/engine.hpp"
 #include "attnmc/version.hpp"
 #include "host/cli/command.hpp"
-#include "host/mpi/split_ensemble.hpp"
 #include "host/config.hpp"
+#include "host/mpi/split_ensemble.hpp"
 
 namespace attnmc::cli {
 namespace {

@@ -94,9 +94,7 @@ struct CommandLine {
     } else if (!command->scale_out) {
       if (world.root() && !common.quiet)
         warn(command->name + " does not split over processes: rank 0 runs it alone");
-      mpi::agree(world, [&] {
-        if (world.root()) run_alone(src);
-      });
+      mpi::agree_on_root(world, [&] { run_alone(src); });
     } else {
       run_split(src, world);
     }
@@ -119,15 +117,15 @@ struct CommandLine {
   }
 
   void run_split(const ConfigSource& src, const mpi::World& world) const {
-    mpi::agree(world, [&] {
-      if (world.root()) check_output_dir(common.output, common.force);
+    std::optional<StagedDirectory> dir;
+    mpi::agree_on_root(world, [&] {
+      check_output_dir(common.output, common.force);
+      dir.emplace(common.output, common.force);
     });
     mpi::ScaleOutLog log;
     RunContext cx;
-    std::optional<StagedDirectory> dir;
     if (world.root()) {
       cx = context();
-      dir.emplace(common.output, common.force);
     } else {  // the same run, with its files in a scratch directory that is dropped
       cx.quiet = true;
       cx.flags = switches;
@@ -232,10 +230,7 @@ int main(int argc, char** argv) {
       if (sub->parsed()) line->execute(world);
     if (sweep.parsed()) sweep.execute(world);
     if (phase.parsed()) phase.execute(world);
-    if (merge.parsed())
-      mpi::agree(world, [&] {
-        if (world.root()) merge.execute();
-      });
+    if (merge.parsed()) mpi::agree_on_root(world, [&] { merge.execute(); });
     if (presets->parsed() && world.root()) presets_command();
     flush_stdout_or_throw();  // a full disk or closed pipe is a failure, not a success
     return 0;

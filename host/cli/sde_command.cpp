@@ -9,9 +9,9 @@
 #include "attnmc/sde.hpp"
 #include "attnmc/sphere.hpp"
 #include "host/cli/command.hpp"
-#include "host/mpi/split_ensemble.hpp"
 #include "host/config.hpp"
 #include "host/config/family_config.hpp"
+#include "host/mpi/split_ensemble.hpp"
 
 namespace attnmc::cli {
 namespace {

@@ -12,8 +12,8 @@
 #include "attnmc/sphere.hpp"
 #include "attnmc/version.hpp"
 #include "host/cli/command.hpp"
-#include "host/mpi/split_ensemble.hpp"
 #include "host/config/family_config.hpp"
+#include "host/mpi/split_ensemble.hpp"
 #include "host/sphere_sweep.hpp"
 
 namespace attnmc::cli {

@@ -21,7 +21,7 @@ std::string outcome_of(const std::exception_ptr& error) {
   }
 }
 
-void throw_if_any_failed(const std::vector<std::string>& outcomes) {
+void throw_if_any_failed(const std::vector<std::string>& outcomes, bool name_rank) {
   int first = -1;
   bool all_same = true;
   for (std::size_t r = 0; r < outcomes.size(); ++r) {
@@ -39,8 +39,7 @@ void throw_if_any_failed(const std::vector<std::string>& outcomes) {
   const std::size_t nl = o.find('\n');
   const int code = std::stoi(o.substr(0, nl));
   std::string message = o.substr(nl + 1);
-  if (!all_same)
-    message = "rank " + std::to_string(first) + ": " + message;
+  if (!all_same && name_rank) message = "rank " + std::to_string(first) + ": " + message;
   throw AgreedFailure(code, message);
 }
 
@@ -56,6 +55,24 @@ void agree(const World& world, const std::function<void()>& step) {
     return;
   }
   throw_if_any_failed(world.allgather(outcome_of(error)));
+}
+
+}  // namespace attnmc::mpi
+
+namespace attnmc::mpi {
+
+void agree_on_root(const World& world, const std::function<void()>& step) {
+  std::exception_ptr error;
+  if (world.root()) try {
+      step();
+    } catch (...) {
+      error = std::current_exception();
+    }
+  if (world.size() == 1) {
+    if (error) std::rethrow_exception(error);
+    return;
+  }
+  throw_if_any_failed(world.allgather(outcome_of(error)), /*name_rank=*/false);
 }
 
 }  // namespace attnmc::mpi

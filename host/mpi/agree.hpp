@@ -20,10 +20,13 @@ std::string outcome_of(const std::exception_ptr& error);
 // Throws AgreedFailure when any outcome is a failure: the lowest failing
 // rank's code and message, the message prefixed "rank N: " unless every
 // rank failed with the same message (a deterministic input error, which then
-// reads exactly as in a run of one process).
-void throw_if_any_failed(const std::vector<std::string>& outcomes);
+// reads exactly as in a run of one process) or `name_rank` is false.
+void throw_if_any_failed(const std::vector<std::string>& outcomes, bool name_rank = true);
 
 // Runs `step` on every rank and agrees on its outcome (one allgather).
 void agree(const World& world, const std::function<void()>& step);
+// The same for a step that only rank 0 carries out (checking or opening the
+// output): its error reads as in a run of one process.
+void agree_on_root(const World& world, const std::function<void()>& step);
 
 }  // namespace attnmc::mpi

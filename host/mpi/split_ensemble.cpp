@@ -81,7 +81,8 @@ struct Piece {
 
 Piece unpack_piece(const std::string& bytes, int rank) {
   std::uint64_t n = 0;
-  if (bytes.size() < 1 + sizeof n) throw Error("mpi: truncated message from rank " + std::to_string(rank));
+  if (bytes.size() < 1 + sizeof n)
+    throw Error("mpi: truncated message from rank " + std::to_string(rank));
   std::memcpy(&n, bytes.data() + 1, sizeof n);
   Piece p;
   p.meta = json::parse(bytes.substr(1 + sizeof n, n));
@@ -106,8 +107,8 @@ struct Gathered {
   double seconds = 0.0;
 };
 
-Gathered split_run(const World& w, std::uint64_t begin, std::uint64_t end,
-                   const Progress& progress, ScaleOutLog* log, const ShareRunner& run_share) {
+Gathered split_run(const World& w, std::uint64_t begin, std::uint64_t end, const Progress& progress,
+                   ScaleOutLog* log, const ShareRunner& run_share) {
   const auto t0 = Clock::now();
   const Share mine = share_of(begin, end, w.rank(), w.size());
   const Fault fault = injected_fault(w.rank());
@@ -170,6 +171,10 @@ Gathered split_run(const World& w, std::uint64_t begin, std::uint64_t end,
     g.meta[r] = std::move(p.meta);
   }
   if (g.first < 0) throw AgreedFailure(1, "mpi: no rank had members to run");
+  // The sketch pages one process would hold for the whole range (its
+  // statistics_bytes in summary.json), where the pieces read back hold only
+  // the pages their data touched.
+  g.stats.reserve_for(end - begin);
   if (log) {
     std::vector<RankReport> reports;
     for (std::size_t r = 0; r < g.meta.size(); ++r) {
@@ -217,18 +222,20 @@ EnsembleResult run_ensemble(const World* w, const RunSpec& spec, const Progress&
   if (!w || w->size() == 1) return attnmc::run_ensemble(spec, progress);
   RunSpec mine = spec;
   if (mine.threads == 0) mine.threads = threads_per_rank(*w);
-  Gathered g = split_run(
-      *w, spec.member_begin, spec.end_member(), progress, log,
-      [&](const Share& s, const Progress& p, EnsembleStatistics* stats) {
-        RunSpec piece = mine;
-        piece.member_begin = s.begin;
-        piece.member_end = s.end;
-        EnsembleResult r = attnmc::run_ensemble(piece, p);
-        *stats = std::move(r.stats);
-        return json{{"device", r.device},         {"threads", r.threads},
-                    {"chunk", r.chunk},           {"sampler", r.sampler},
-                    {"sampler_reason", r.sampler_reason}, {"statistics_s", r.seconds_statistics}};
-      });
+  Gathered g = split_run(*w, spec.member_begin, spec.end_member(), progress, log,
+                         [&](const Share& s, const Progress& p, EnsembleStatistics* stats) {
+                           RunSpec piece = mine;
+                           piece.member_begin = s.begin;
+                           piece.member_end = s.end;
+                           EnsembleResult r = attnmc::run_ensemble(piece, p);
+                           *stats = std::move(r.stats);
+                           return json{{"device", r.device},
+                                       {"threads", r.threads},
+                                       {"chunk", r.chunk},
+                                       {"sampler", r.sampler},
+                                       {"sampler_reason", r.sampler_reason},
+                                       {"statistics_s", r.seconds_statistics}};
+                         });
   const json& f = g.meta[std::size_t(g.first)];
   EnsembleResult out;
   out.spec = resolve_run(spec);
@@ -243,8 +250,7 @@ EnsembleResult run_ensemble(const World* w, const RunSpec& spec, const Progress&
   return out;
 }
 
-SdeResult run_sde(const World* w, const SdeSpec& spec, const Progress& progress,
-                  ScaleOutLog* log) {
+SdeResult run_sde(const World* w, const SdeSpec& spec, const Progress& progress, ScaleOutLog* log) {
   if (!w || w->size() == 1) return attnmc::run_sde(spec, progress);
   SdeSpec mine = spec;
   if (mine.threads == 0) mine.threads = threads_per_rank(*w);

@@ -113,6 +113,12 @@ SweepOutcome run_sweep(Plan plan, const std::string& store, const SweepOptions& 
     else
       step();
   };
+  auto agreed_on_root = [world](const std::function<void()>& step) {
+    if (world)
+      mpi::agree_on_root(*world, step);
+    else
+      step();
+  };
   const cli::Command* cmd = nullptr;
   std::vector<std::uint64_t> members;
   std::uint64_t total_members = 0;
@@ -159,14 +165,12 @@ SweepOutcome run_sweep(Plan plan, const std::string& store, const SweepOptions& 
     return compute_cell(*cmd, plan, plan.cells[i], stage, progress);
   };
   if (world && !world->root()) {
-    // The cells to compute, or nothing when rank 0 could not open the store.
-    agreed([] {});
+    agreed_on_root([] {});  // rank 0 opens the store
     std::vector<std::size_t> todo;
     for (const auto& i : nlohmann::json::parse(world->broadcast({}))) todo.push_back(i);
-    mpi::run_cells_split(*world, todo,
-                         {[&](std::size_t i, StagedDirectory& s) { return compute(i, s, {}); },
-                          cell_dir,
-                          {}});
+    mpi::run_cells_split(
+        *world, todo,
+        {[&](std::size_t i, StagedDirectory& s) { return compute(i, s, {}); }, cell_dir, {}});
     return {};
   }
 
@@ -176,7 +180,7 @@ SweepOutcome run_sweep(Plan plan, const std::string& store, const SweepOptions& 
   std::vector<nlohmann::json> records(plan.cells.size());  // null: not finished
   std::vector<std::size_t> todo;
   std::uint64_t done_members = 0, computed_members = 0;
-  agreed([&] {
+  agreed_on_root([&] {
     // The store: absent, empty, or holding this sweep (a different one only with --force).
     if (fs::exists(root, ec) && !fs::is_directory(root, ec))
       throw InputError("output", "'" + store + "' exists and is not a directory");
@@ -266,16 +270,17 @@ SweepOutcome run_sweep(Plan plan, const std::string& store, const SweepOptions& 
   };
   if (world) {
     world->broadcast(nlohmann::json(todo).dump());
-    mpi::run_cells_split(*world, todo,
-                         {[&](std::size_t i, StagedDirectory& s) { return compute(i, s, {}); },
-                          cell_dir, commit});
+    mpi::run_cells_split(
+        *world, todo,
+        {[&](std::size_t i, StagedDirectory& s) { return compute(i, s, {}); }, cell_dir, commit});
   } else {
     for (std::size_t i : todo) {
       StagedDirectory stage(cell_dir(i), false);
       const std::uint64_t before = done_members, computed_before = computed_members;
-      nlohmann::json rec = compute(i, stage, [&, before, computed_before](std::uint64_t d, std::uint64_t) {
-        line.update(finished, before + d, computed_before + d, false);
-      });
+      nlohmann::json rec =
+          compute(i, stage, [&, before, computed_before](std::uint64_t d, std::uint64_t) {
+            line.update(finished, before + d, computed_before + d, false);
+          });
       commit(i, std::move(rec), stage);
     }
   }
