@@ -15,9 +15,9 @@ double rate(const RankReport& r) {
 nlohmann::json processes_json(const ScaleOutLog& log) {
   if (log.runs.empty()) return nullptr;
   nlohmann::json runs = nlohmann::json::array();
-  for (const auto& run : log.runs) {
+  for (const SplitRun& run : log.runs) {
     nlohmann::json ranks = nlohmann::json::array();
-    for (const RankReport& r : run)
+    for (const RankReport& r : run.ranks)
       ranks.push_back({{"rank", r.rank},
                        {"host", r.host},
                        {"device", r.device},
@@ -26,18 +26,19 @@ nlohmann::json processes_json(const ScaleOutLog& log) {
                        {"member_end", r.end},
                        {"seconds", r.seconds},
                        {"members_per_s", rate(r)}});
-    runs.push_back(ranks);
+    runs.push_back(
+        {{"ranks", ranks}, {"exchange_s", run.exchange_seconds}, {"merge_s", run.merge_seconds}});
   }
-  return {{"ranks", log.runs.front().size()}, {"runs", runs}};
+  return {{"ranks", log.runs.front().ranks.size()}, {"runs", runs}};
 }
 
 std::string throughput_lines(const ScaleOutLog& log) {
   std::string out;
   char buf[512];
-  for (const auto& run : log.runs) {
+  for (const SplitRun& run : log.runs) {
     double total = 0.0, slowest = 0.0;
     std::uint64_t members = 0;
-    for (const RankReport& r : run) {
+    for (const RankReport& r : run.ranks) {
       std::snprintf(buf, sizeof buf,
                     "attnmc: rank %d (%s, %s, %d threads): members [%llu, %llu) in %.2f s, "
                     "%.4g members/s\n",
@@ -51,8 +52,9 @@ std::string throughput_lines(const ScaleOutLog& log) {
     }
     std::snprintf(buf, sizeof buf,
                   "attnmc: %zu ranks: %llu members, slowest rank %.2f s, sum of rates %.4g "
-                  "members/s\n",
-                  run.size(), static_cast<unsigned long long>(members), slowest, total);
+                  "members/s; rank 0 waited %.2f s for the pieces, merged in %.2f s\n",
+                  run.ranks.size(), static_cast<unsigned long long>(members), slowest, total,
+                  run.exchange_seconds, run.merge_seconds);
     out += buf;
   }
   return out;

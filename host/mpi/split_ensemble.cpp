@@ -141,7 +141,9 @@ Gathered split_run(const World& w, std::uint64_t begin, std::uint64_t end, const
   } catch (...) {
     message = "F" + outcome_of(std::current_exception());
   }
+  const auto t_exchange = Clock::now();
   const std::vector<std::string> all = w.allgather(message);
+  const auto t_merge = Clock::now();
   std::vector<std::string> outcomes(all.size());
   for (std::size_t r = 0; r < all.size(); ++r)
     if (!all[r].empty() && all[r][0] == 'F') outcomes[r] = all[r].substr(1);
@@ -176,7 +178,10 @@ Gathered split_run(const World& w, std::uint64_t begin, std::uint64_t end, const
   // the pages their data touched.
   g.stats.reserve_for(end - begin);
   if (log) {
-    std::vector<RankReport> reports;
+    SplitRun run;
+    run.exchange_seconds = std::chrono::duration<double>(t_merge - t_exchange).count();
+    run.merge_seconds = std::chrono::duration<double>(Clock::now() - t_merge).count();
+    std::vector<RankReport>& reports = run.ranks;
     for (std::size_t r = 0; r < g.meta.size(); ++r) {
       RankReport rep;
       rep.rank = int(r);
@@ -191,7 +196,7 @@ Gathered split_run(const World& w, std::uint64_t begin, std::uint64_t end, const
       }
       reports.push_back(rep);
     }
-    log->runs.push_back(std::move(reports));
+    log->runs.push_back(std::move(run));
   }
   g.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return g;

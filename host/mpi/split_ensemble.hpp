@@ -50,8 +50,13 @@ struct RankReport {
   std::string device, host;
   int threads = 0;
 };
+struct SplitRun {
+  std::vector<RankReport> ranks;  // in rank order
+  double exchange_seconds = 0.0;  // rank 0: from the end of its share to every piece received
+  double merge_seconds = 0.0;     // rank 0: reading the pieces back and merging them
+};
 struct ScaleOutLog {
-  std::vector<std::vector<RankReport>> runs;  // one entry per split run, ranks in order
+  std::vector<SplitRun> runs;  // one per split run
 };
 
 // CPU threads of one rank when the configuration says 0 (all cores): a
