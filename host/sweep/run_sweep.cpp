@@ -13,6 +13,7 @@
 #include "attnmc/error.hpp"
 #include "host/cli/command.hpp"
 #include "host/mpi/agree.hpp"
+#include "host/mpi/split_ensemble.hpp"
 #include "host/mpi/split_sweep.hpp"
 #include "host/mpi/world.hpp"
 #include "host/output.hpp"
@@ -119,6 +120,10 @@ SweepOutcome run_sweep(Plan plan, const std::string& store, const SweepOptions& 
     else
       step();
   };
+  // Ranks that share a node's cores split them when no --threads is given.
+  std::vector<std::string> execution = opt.execution_overrides;
+  if (world && execution.empty())
+    execution.push_back("run.threads=" + std::to_string(mpi::threads_per_rank(*world)));
   const cli::Command* cmd = nullptr;
   std::vector<std::uint64_t> members;
   std::uint64_t total_members = 0;
@@ -145,7 +150,7 @@ SweepOutcome run_sweep(Plan plan, const std::string& store, const SweepOptions& 
     // Every cell's configuration first: bad input stops the sweep before any work.
     members.assign(plan.cells.size(), 0);
     for (Cell& c : plan.cells) {
-      for (const std::string& o : opt.execution_overrides) c.source.overrides.push_back(o);
+      for (const std::string& o : execution) c.source.overrides.push_back(o);
       try {
         members[c.index] = cmd->validate(c.source);
       } catch (const InputError& e) {
