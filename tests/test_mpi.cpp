@@ -240,6 +240,49 @@ chunk = 500
   }
 }
 
+TEST(Mpi, FewCellsSplitOverEveryRank) {
+  SKIP_WITHOUT_MPIRUN();
+  // Two sphere cells for three ranks: each cell is split over all of them
+  // (no rank idles) and the store is still one process's.
+  const fs::path d = attnmc::test::scratch_dir("attnmc_mpi_");
+  const fs::path file = d / "sweep.toml";
+  {
+    std::ofstream f(file);
+    f << R"([sweep]
+command = "sphere"
+mode = "grid"
+seed = "index"
+[[sweep.axis]]
+key = "model.beta"
+values = [0.5, 2.0]
+[base.model]
+tokens = 3
+[base.input]
+init = "uniform"
+[base.ensemble]
+members = 900
+seed = 8
+)";
+  }
+  const std::string args = "sweep " + file.string() + " --threads 1 -q -o ";
+  for (const char* s : {"np0", "np3"}) fs::remove_all(d / s);
+  ASSERT_EQ(launch(0, args + (d / "np0").string(), d).code, 0);
+  const CliResult r = launch(3, args + (d / "np3").string(), d);
+  ASSERT_EQ(r.code, 0) << r.text();
+  EXPECT_EQ(std::system(("diff -r -x .lock " + (d / "np0").string() + " " + (d / "np3").string() +
+                         " >/dev/null")
+                            .c_str()),
+            0);
+  // Rank 2 takes part in every cell: its failure in its first split run is
+  // the first cell's (recorded; the sweep goes on with the second).
+  fs::remove_all(d / "fault");
+  const CliResult f = launch(3, args + (d / "fault").string(), d, "ATTNMC_TEST_FAULT=error@2");
+  ASSERT_EQ(f.code, 0) << f.text();
+  const std::string csv = slurp(d / "fault" / "cells.csv");
+  EXPECT_EQ(count(csv, "\n0,failed,rank 2: injected fault"), 1) << csv;
+  EXPECT_EQ(count(csv, "\n1,ok,"), 1) << csv;
+}
+
 // ---------------------------------------------------------------- faults
 
 const char* const kSmallRun =
@@ -331,15 +374,23 @@ depth = 8
 [base.ensemble]
 members = 800
 seed = 4
+chunk = 400  # the resumed job may split a cell over its ranks: one chunk for all
 )";
   }
   const std::string args = "sweep " + file.string() + " --threads 1 -q -o ";
   for (const char* s : {"plain", "killed"}) fs::remove_all(d / s);
   ASSERT_EQ(launch(0, args + (d / "plain").string(), d).code, 0);
-  // Rank 1 dies as it starts its second cell.
-  const CliResult k = launch(3, args + (d / "killed").string(), d, "ATTNMC_TEST_FAULT=kill@1");
+  // Rank 1 dies as it is handed its first cell (it asks as soon as the
+  // queue opens, while rank 0 starts on its own first cell).
+  const CliResult k = launch(2, args + (d / "killed").string(), d, "ATTNMC_TEST_FAULT=kill@1");
   EXPECT_NE(k.code, 0) << k.text();
+  EXPECT_NE(k.text().find("rank 1"), std::string::npos) << k.text();
   ASSERT_TRUE(fs::exists(d / "killed" / "sweep.json"));
+  // The cell rank 1 was handed never finished.
+  int cells = 0;
+  for (const auto& e : fs::directory_iterator(d / "killed" / "cells"))
+    cells += e.path().filename().string()[0] != '.';
+  EXPECT_LT(cells, 6);
   const CliResult r = launch(2, args + (d / "killed").string(), d);
   ASSERT_EQ(r.code, 0) << r.text();
   EXPECT_EQ(std::system(("diff -r -x .lock " + (d / "plain").string() + " " +

@@ -27,6 +27,7 @@
 #include "host/mpi/agree.hpp"
 #include "host/mpi/gpu_assignment.hpp"
 #include "host/mpi/scale_out_report.hpp"
+#include "host/mpi/split_sweep.hpp"
 #include "host/mpi/world.hpp"
 #include "host/output.hpp"
 
@@ -130,10 +131,7 @@ struct CommandLine {
       cx.quiet = true;
       cx.flags = switches;
       cx.flags["no-plot"] = true;
-      const std::filesystem::path scratch =
-          std::filesystem::temp_directory_path() /
-          ("attnmc-rank" + std::to_string(world.rank()) + "-" + std::to_string(::getpid()));
-      dir.emplace((scratch / "out").string(), false);
+      dir.emplace(mpi::scratch_output_dir(world, "out"), false);
     }
     cx.world = &world;
     cx.scale_out = &log;

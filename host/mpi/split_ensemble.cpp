@@ -111,7 +111,8 @@ Gathered split_run(const World& w, std::uint64_t begin, std::uint64_t end, const
                    ScaleOutLog* log, const ShareRunner& run_share) {
   const auto t0 = Clock::now();
   const Share mine = share_of(begin, end, w.rank(), w.size());
-  const Fault fault = injected_fault(w.rank());
+  static int split_runs = 0;  // of this process, for the test-only faults
+  const Fault fault = injected_fault(w.rank(), ++split_runs);
   std::string message;
   try {
     if (mine.size() == 0) {

@@ -77,13 +77,6 @@ CellMessage unpack_cell(const std::string& m) {
   return c;
 }
 
-// A scratch output directory of this process (removed with the staging).
-std::string scratch_cell_dir(const World& w) {
-  return (fs::temp_directory_path() /
-          ("attnmc-rank" + std::to_string(w.rank()) + "-" + std::to_string(::getpid())) / "cell")
-      .string();
-}
-
 class Queue {
  public:
   explicit Queue(const std::vector<std::size_t>& todo) : cells_(todo.begin(), todo.end()) {}
@@ -101,7 +94,6 @@ class Queue {
 };
 
 void worker(const World& w, const CellWork& work) {
-  const Fault fault = injected_fault(w.rank());
   std::string finished;  // the previous cell, sent with the next request
   int assigned = 0;
   for (;;) {
@@ -109,14 +101,20 @@ void worker(const World& w, const CellWork& work) {
     const std::string a = w.receive(0, kAssign);
     if (a.empty()) return;
     const std::size_t cell = std::stoul(a);
-    if (fault == Fault::kill && ++assigned == 2) std::raise(SIGKILL);  // after one finished cell
-    StagedDirectory dir(scratch_cell_dir(w), false);
+    if (injected_fault(w.rank(), ++assigned) == Fault::kill) std::raise(SIGKILL);
+    StagedDirectory dir(scratch_output_dir(w, "cell"), false);
     const json record = work.compute(cell, dir);
     finished = pack_cell(cell, record, dir.path());
   }
 }
 
 }  // namespace
+
+std::string scratch_output_dir(const World& w, const std::string& leaf) {
+  return (fs::temp_directory_path() /
+          ("attnmc-rank" + std::to_string(w.rank()) + "-" + std::to_string(::getpid())) / leaf)
+      .string();
+}
 
 void run_cells_split(const World& w, const std::vector<std::size_t>& todo, const CellWork& work) {
   if (!w.root()) {

@@ -14,7 +14,10 @@
 // so the store's resume guarantees hold: a job that dies leaves finished
 // cells and no half-written one. Rank 0 also computes cells, with a second
 // thread serving the queue, when the MPI library allows it
-// (MPI_THREAD_SERIALIZED or better; otherwise it only serves).
+// (MPI_THREAD_SERIALIZED or better; otherwise it only serves). When fewer
+// cells are left to do than there are ranks, run_sweep does not queue them
+// but runs each split over every rank (host/mpi/split_ensemble.hpp), so a
+// sweep of a few large cells uses every rank too.
 #pragma once
 
 #include <cstddef>
@@ -40,6 +43,10 @@ struct CellWork {
   // staged cell, commits it and counts it.
   std::function<void(std::size_t i, nlohmann::json record, StagedDirectory& dir)> commit;
 };
+
+// A directory for this rank's throwaway output (the files of a run that
+// rank 0 writes): $TMPDIR/attnmc-rank<R>-<pid>/<leaf>, removed with its staging.
+std::string scratch_output_dir(const World& world, const std::string& leaf);
 
 // Runs the cells `todo` (in this order of hand-out) over every rank of
 // `world`; returns when every cell is in the store. Every rank calls it

@@ -75,8 +75,10 @@ nlohmann::json read_json(const fs::path& p) {
 // numerical or runtime failure is the cell's result; bad input is a bug
 // (every cell was validated before any work).
 nlohmann::json compute_cell(const cli::Command& cmd, const Plan& plan, const Cell& c,
-                            StagedDirectory& stage, const Progress& progress) {
+                            StagedDirectory& stage, const Progress& progress,
+                            const mpi::World* split_over) {
   cli::RunContext cx;
+  cx.world = split_over;  // its ensembles split over these processes (null: this one)
   cx.timing = false;
   cx.quiet = true;
   cx.flags = plan.flags;
@@ -166,16 +168,30 @@ SweepOutcome run_sweep(Plan plan, const std::string& store, const SweepOptions& 
   std::error_code ec;
   const fs::path root = fs::absolute(store).lexically_normal();
   auto cell_dir = [&](std::size_t i) { return (root / "cells" / cell_name(i)).string(); };
-  auto compute = [&](std::size_t i, StagedDirectory& stage, const Progress& progress) {
-    return compute_cell(*cmd, plan, plan.cells[i], stage, progress);
+  auto compute = [&](std::size_t i, StagedDirectory& stage, const Progress& progress,
+                     const mpi::World* split_over = nullptr) {
+    return compute_cell(*cmd, plan, plan.cells[i], stage, progress, split_over);
+  };
+  // Fewer cells to do than ranks: a queue would leave ranks idle, so each
+  // cell runs split over every rank instead, as `attnmc run` under mpirun
+  // (the same bytes).
+  auto collective = [&](const std::vector<std::size_t>& todo) {
+    return world && todo.size() < std::size_t(world->size());
   };
   if (world && !world->root()) {
     agreed_on_root([] {});  // rank 0 opens the store
     std::vector<std::size_t> todo;
     for (const auto& i : nlohmann::json::parse(world->broadcast({}))) todo.push_back(i);
-    mpi::run_cells_split(
-        *world, todo,
-        {[&](std::size_t i, StagedDirectory& s) { return compute(i, s, {}); }, cell_dir, {}});
+    if (collective(todo)) {
+      for (std::size_t i : todo) {
+        StagedDirectory scratch(mpi::scratch_output_dir(*world, "cell"), false);
+        compute(i, scratch, {}, world);
+      }
+    } else {
+      mpi::run_cells_split(
+          *world, todo,
+          {[&](std::size_t i, StagedDirectory& s) { return compute(i, s, {}); }, cell_dir, {}});
+    }
     return {};
   }
 
@@ -273,8 +289,13 @@ SweepOutcome run_sweep(Plan plan, const std::string& store, const SweepOptions& 
     line.update(finished, done_members, computed_members, true);
     if (opt.after_cell) opt.after_cell(i);
   };
-  if (world) {
-    world->broadcast(nlohmann::json(todo).dump());
+  if (world) world->broadcast(nlohmann::json(todo).dump());
+  if (collective(todo)) {
+    for (std::size_t i : todo) {
+      StagedDirectory stage(cell_dir(i), false);
+      commit(i, compute(i, stage, {}, world), stage);
+    }
+  } else if (world) {
     mpi::run_cells_split(
         *world, todo,
         {[&](std::size_t i, StagedDirectory& s) { return compute(i, s, {}); }, cell_dir, commit});
