@@ -4,10 +4,13 @@
 // index, or an empty message when none is left.
 #include "host/mpi/split_sweep.hpp"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <filesystem>
@@ -111,8 +114,20 @@ void worker(const World& w, const CellWork& work) {
 }  // namespace
 
 std::string scratch_output_dir(const World& w, const std::string& leaf) {
-  return (fs::temp_directory_path() /
-          ("attnmc-rank" + std::to_string(w.rank()) + "-" + std::to_string(::getpid())) / leaf)
+  // Scratch directories of dead ranks (SIGKILL leaves them) go first.
+  std::error_code ec;
+  const fs::path tmp = fs::temp_directory_path();
+  for (fs::directory_iterator it(tmp, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.rfind("attnmc-rank", 0) != 0) continue;
+    const std::size_t dash = name.rfind('-');
+    const long pid = std::strtol(name.c_str() + dash + 1, nullptr, 10);
+    std::error_code ignored;
+    if (pid > 0 && ::kill(pid_t(pid), 0) != 0 && errno == ESRCH)
+      fs::remove_all(it->path(), ignored);
+  }
+  return (tmp / ("attnmc-rank" + std::to_string(w.rank()) + "-" + std::to_string(::getpid())) /
+          leaf)
       .string();
 }
 
