@@ -57,10 +57,6 @@ void agree(const World& world, const std::function<void()>& step) {
   throw_if_any_failed(world.allgather(outcome_of(error)));
 }
 
-}  // namespace attnmc::mpi
-
-namespace attnmc::mpi {
-
 void agree_on_root(const World& world, const std::function<void()>& step) {
   std::exception_ptr error;
   if (world.root()) try {
