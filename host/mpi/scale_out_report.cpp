@@ -39,6 +39,10 @@ std::string throughput_lines(const ScaleOutLog& log) {
     double total = 0.0, slowest = 0.0;
     std::uint64_t members = 0;
     for (const RankReport& r : run.ranks) {
+      if (r.end == r.begin) {
+        out += "attnmc: rank " + std::to_string(r.rank) + ": no members (fewer than ranks)\n";
+        continue;
+      }
       std::snprintf(buf, sizeof buf,
                     "attnmc: rank %d (%s, %s, %d threads): members [%llu, %llu) in %.2f s, "
                     "%.4g members/s\n",
