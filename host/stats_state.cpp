@@ -110,15 +110,19 @@ StatisticsState read_statistics_state(const std::string& where) {
   const hid_t fid = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (fid < 0) throw InputError("merge", "cannot open '" + path + "' as HDF5");
   h5::Id file(fid, H5Fclose, path);
-  if (!h5::exists(file.id, "state"))
+  return read_statistics_state_at(file.id, path);
+}
+
+StatisticsState read_statistics_state_at(std::int64_t fid, const std::string& path) {
+  if (!h5::exists(fid, "state"))
     throw InputError("merge",
                      "'" + path + "' holds no statistics state (written by an older attnmc?)");
   try {
-    h5::Id g(H5Gopen2(file.id, "state", H5P_DEFAULT), H5Gclose, "state group");
+    h5::Id g(H5Gopen2(fid, "state", H5P_DEFAULT), H5Gclose, "state group");
     if (h5::read_attribute_string(g.id, "format") != kFormat)
       throw InputError("merge", "'" + path + "': unknown state format");
     StatisticsState out;
-    out.t = h5::read_doubles(file.id, "t");
+    out.t = h5::read_doubles(fid, "t");
     StatsIdentity& id = out.id;
     id.family = h5::read_attribute_string(g.id, "family");
     id.config = h5::read_attribute_string(g.id, "config");

@@ -38,6 +38,9 @@ void write_statistics_state(std::int64_t file, const StatsIdentity& id,
 // Throws InputError("merge", ...) naming the file when it is unreadable or
 // has no state.
 StatisticsState read_statistics_state(const std::string& path);
+// The same from an open HDF5 file (hid_t), `path` naming it in messages
+// (scale-out reads the states that ranks send as in-memory file images).
+StatisticsState read_statistics_state_at(std::int64_t file, const std::string& path);
 
 // Merges pieces of one ensemble. Throws InputError("merge", ...) when their
 // families, configurations, seeds, devices or samplers differ, or when

@@ -5,7 +5,8 @@
 #   scripts/dev.sh run [attnmc run arguments...]   runs `attnmc run` with them
 #   scripts/dev.sh test                            runs the test suite
 #   scripts/dev.sh build                           only builds
-# Environment: BUILD_DIR (default build), ATTNMC_CUDA (AUTO|ON|OFF, default AUTO).
+# Environment: BUILD_DIR (default build), ATTNMC_CUDA (AUTO|ON|OFF, default AUTO),
+# ATTNMC_MPI (AUTO|ON|OFF, default AUTO).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,8 @@ JOBS=${JOBS:-$(nproc)}
 # Debian packages the build needs (the CUDA toolkit comes with the machine image).
 DEB_PACKAGES=(cmake g++ make libomp-dev libgtest-dev libbenchmark-dev librandom123-dev
   libopenblas-dev libhdf5-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libssl-dev python3-pip)
+# Open MPI: one ensemble or sweep over processes, GPUs and nodes (host/mpi/; ATTNMC_MPI=OFF builds without).
+DEB_PACKAGES+=(libopenmpi-dev openmpi-bin)
 PY_PACKAGES=(numpy matplotlib h5py scipy)
 
 install_deps() {
@@ -45,7 +48,8 @@ build() {
   if [ -z "${CUDACXX:-}" ] && ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
     export CUDACXX=/usr/local/cuda/bin/nvcc
   fi
-  cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DATTNMC_CUDA="$ATTNMC_CUDA" >/dev/null
+  cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DATTNMC_CUDA="$ATTNMC_CUDA" \
+    -DATTNMC_MPI="${ATTNMC_MPI:-AUTO}" >/dev/null
   cmake --build "$BUILD_DIR" -j "$JOBS"
 }
 

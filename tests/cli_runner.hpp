@@ -39,11 +39,14 @@ struct CliResult {
 };
 
 // Runs `attnmc ARGS` (in `cwd` when given); its stdout/stderr pass through
-// files in `scratch`, removed afterwards.
+// files in `scratch`, removed afterwards. `env` ("VAR=value ...") and
+// `launcher` ("mpirun -np 2 ") go in front of the binary.
 inline CliResult run_attnmc(const std::string& args, const fs::path& scratch,
-                            const fs::path& cwd = {}) {
+                            const fs::path& cwd = {}, const std::string& env = "",
+                            const std::string& launcher = "") {
   const fs::path out = scratch / "stdout.txt", err = scratch / "stderr.txt";
   const std::string cmd = (cwd.empty() ? "" : "cd " + cwd.string() + " && ") +
+                          (env.empty() ? "" : "env " + env + " ") + launcher +
                           std::string(ATTNMC_BINARY_DIR "/attnmc ") + args + " >" + out.string() +
                           " 2>" + err.string();
   const int status = std::system(cmd.c_str());

@@ -7,6 +7,7 @@
 #include "attnmc/version.hpp"
 #include "host/cli/command.hpp"
 #include "host/config.hpp"
+#include "host/mpi/split_ensemble.hpp"
 
 namespace attnmc::cli {
 namespace {
@@ -45,7 +46,7 @@ CommandResult collapse_one(const ConfigSource& src, StagedDirectory& dir, const 
   const std::vector<RunSpec> specs = collapse_specs(src);
   std::vector<EnsembleResult> results;
   for (std::size_t i = 0; i < specs.size(); ++i)
-    results.push_back(run_ensemble(specs[i], cx.progress));
+    results.push_back(mpi::run_ensemble(cx.world, specs[i], cx.progress, cx.scale_out));
 
   const RunSpec& s0 = results[0].spec;
   const int m = s0.model.tokens;
@@ -143,6 +144,7 @@ Command collapse_command() {
     return n;
   };
   c.run = collapse_one;
+  c.scale_out = true;
   return c;
 }
 

@@ -22,6 +22,10 @@
 namespace attnmc {
 struct SdeResult;
 }
+namespace attnmc::mpi {
+class World;
+struct ScaleOutLog;
+}  // namespace attnmc::mpi
 
 namespace attnmc::cli {
 
@@ -41,6 +45,10 @@ struct RunContext {
   bool timing = true;                 // false in sweeps: no timings, the bytes repeat
   bool quiet = false;                 // no notes on stderr
   std::map<std::string, bool> flags;  // the command's own switches (--no-plot)
+  // Scale-out (host/mpi/split_ensemble.hpp): the processes that share each
+  // ensemble of this run (null: this process alone), and what each did.
+  const mpi::World* world = nullptr;
+  mpi::ScaleOutLog* scale_out = nullptr;
 };
 
 // What one run left in its output directory, for the terminal and for sweeps.
@@ -58,6 +66,9 @@ struct Command {
   std::vector<FlagAlias> aliases;
   std::vector<std::pair<std::string, std::string>> switches;  // own flags: name, help
   bool pieces = true;  // takes --range (a piece of the ensemble for `attnmc merge`)
+  // Its ensembles split over the processes of an MPI job (through
+  // RunContext::world); a command without runs on rank 0 alone there.
+  bool scale_out = false;
   // Loads and resolves the configuration: throws InputError naming the key.
   // Returns the ensemble size (for progress and rates).
   std::function<std::uint64_t(const ConfigSource&)> validate;

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "host/cli/command.hpp"
+#include "host/mpi/scale_out_report.hpp"
 
 namespace attnmc::cli {
 
@@ -81,6 +82,10 @@ void write_summary(StagedDirectory& dir, nlohmann::json summary, const RunContex
   if (!cx.timing) {
     summary.erase("timings");
     summary.erase("seconds");
+  } else if (cx.scale_out) {
+    // How the processes of a split run shared it (like timings, not part of the result).
+    const nlohmann::json p = mpi::processes_json(*cx.scale_out);
+    if (!p.is_null()) summary["processes"] = p;
   }
   dir.write_text("summary.json", summary.dump(2) + "\n");
 }

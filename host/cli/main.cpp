@@ -10,7 +10,9 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <deque>
+#include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +24,11 @@
 #include "host/cli/phase_command.hpp"
 #include "host/cli/sweep_command.hpp"
 #include "host/config.hpp"
+#include "host/mpi/agree.hpp"
+#include "host/mpi/gpu_assignment.hpp"
+#include "host/mpi/scale_out_report.hpp"
+#include "host/mpi/split_sweep.hpp"
+#include "host/mpi/world.hpp"
 #include "host/output.hpp"
 
 namespace attnmc::cli {
@@ -75,17 +82,67 @@ struct CommandLine {
     return s;
   }
 
-  void execute() const {
+  // Under a launcher every rank runs this (host/mpi/): the input is checked on
+  // every rank and an error reported once; a command that splits its
+  // ensembles (Command::scale_out) runs on every rank, each computing its
+  // share and all holding the merged result, and rank 0 alone writes the
+  // output directory; any other command runs on rank 0 alone.
+  void execute(const mpi::World& world) const {
     const ConfigSource src = source();
-    command->validate(src);  // every input error before any work or file
-    check_output_dir(common.output, common.force);
-    StagedDirectory dir(common.output, common.force);
+    mpi::agree(world, [&] { command->validate(src); });  // every input error before any work
+    if (world.size() == 1) {
+      run_alone(src);
+    } else if (!command->scale_out) {
+      if (world.root() && !common.quiet)
+        warn(command->name + " does not split over processes: rank 0 runs it alone");
+      mpi::agree_on_root(world, [&] { run_alone(src); });
+    } else {
+      run_split(src, world);
+    }
+  }
+
+  RunContext context() const {
     RunContext cx;
     cx.progress = progress_printer(common.show_progress(), command->name);
     cx.quiet = common.quiet;
     cx.flags = switches;
-    const CommandResult r = command->run(src, dir, cx);
+    return cx;
+  }
+
+  void run_alone(const ConfigSource& src) const {
+    check_output_dir(common.output, common.force);
+    StagedDirectory dir(common.output, common.force);
+    const CommandResult r = command->run(src, dir, context());
     dir.commit();
+    report(r);
+  }
+
+  void run_split(const ConfigSource& src, const mpi::World& world) const {
+    std::optional<StagedDirectory> dir;
+    mpi::agree_on_root(world, [&] {
+      check_output_dir(common.output, common.force);
+      dir.emplace(common.output, common.force);
+    });
+    mpi::ScaleOutLog log;
+    RunContext cx;
+    if (world.root()) {
+      cx = context();
+    } else {  // the same run, with its files in a scratch directory that is dropped
+      cx.quiet = true;
+      cx.flags = switches;
+      cx.flags["no-plot"] = true;
+      dir.emplace(mpi::scratch_output_dir(world, "out"), false);
+    }
+    cx.world = &world;
+    cx.scale_out = &log;
+    const CommandResult r = command->run(src, *dir, cx);
+    if (!world.root()) return;
+    dir->commit();
+    report(r);
+    if (!common.quiet) std::fputs(mpi::throughput_lines(log).c_str(), stderr);
+  }
+
+  void report(const CommandResult& r) const {
     if (!common.quiet) std::printf("%s(written to %s)\n", r.table.c_str(), common.output.c_str());
     if (!r.failure.empty()) warn(r.failure);
   }
@@ -109,12 +166,30 @@ int error_exit(const std::string& message, int code) {
   return code;
 }
 
+// An error every rank met alike (the command line, an agreed failure):
+// rank 0 prints it, every rank exits with the code.
+int error_on_every_rank(const mpi::World& world, const std::string& message, int code) {
+  return world.root() ? error_exit(message, code) : code;
+}
+
+// An error of this rank alone, while the others may be waiting for it in a
+// collective: the job ends here, naming the rank.
+int error_of_one_rank(const mpi::World& world, const std::string& message, int code) {
+  if (world.size() == 1) return error_exit(message, code);
+  error_exit("rank " + std::to_string(world.rank()) + ": " + message, code);
+  std::fflush(stderr);
+  world.abort(code);
+}
+
 }  // namespace
 }  // namespace attnmc::cli
 
 int main(int argc, char** argv) {
   using namespace attnmc;
   using namespace attnmc::cli;
+  // MPI only under a launcher (host/mpi/world.hpp); one GPU per rank before any CUDA call.
+  mpi::World world(argc, argv);
+  mpi::assign_gpu(world);
   CLI::App app{"attnmc: Monte Carlo ensembles of deep Transformers at random initialisation"};
   app.set_version_flag("--version", std::string("attnmc ") + kVersion);
   app.require_subcommand(1);
@@ -133,6 +208,7 @@ int main(int argc, char** argv) {
   MergeCommand merge(app);
   CLI::App* presets = app.add_subcommand("presets", "List the model presets");
 
+  bool same_on_every_rank = true;  // until a command starts: the command line alone decides
   try {
     // An unknown command is an error (exit 2), also with --help after it.
     if (argc > 1 && argv[1][0] != '-') {
@@ -147,20 +223,26 @@ int main(int argc, char** argv) {
             "command", std::string("unknown command '") + argv[1] + "' (commands: " + names + ")");
     }
     app.parse(argc, argv);
+    same_on_every_rank = false;
     for (auto& [sub, line] : ensemble_commands)
-      if (sub->parsed()) line->execute();
-    if (sweep.parsed()) sweep.execute();
-    if (phase.parsed()) phase.execute();
-    if (merge.parsed()) merge.execute();
-    if (presets->parsed()) presets_command();
+      if (sub->parsed()) line->execute(world);
+    if (sweep.parsed()) sweep.execute(world);
+    if (phase.parsed()) phase.execute(world);
+    if (merge.parsed()) mpi::agree_on_root(world, [&] { merge.execute(); });
+    if (presets->parsed() && world.root()) presets_command();
     flush_stdout_or_throw();  // a full disk or closed pipe is a failure, not a success
     return 0;
   } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-    return error_exit(std::string("command line: ") + e.what() + " (see attnmc --help)", 2);
+    if (e.get_exit_code() == 0) return world.root() ? app.exit(e) : 0;  // --help, --version
+    return error_on_every_rank(
+        world, std::string("command line: ") + e.what() + " (see attnmc --help)", 2);
+  } catch (const mpi::AgreedFailure& e) {
+    return error_on_every_rank(world, e.what(), e.code());
   } catch (const InputError& e) {
-    return error_exit(e.what(), 2);
+    return same_on_every_rank ? error_on_every_rank(world, e.what(), 2)
+                              : error_of_one_rank(world, e.what(), 2);
   } catch (const std::exception& e) {
-    return error_exit(e.what(), 1);
+    return same_on_every_rank ? error_on_every_rank(world, e.what(), 1)
+                              : error_of_one_rank(world, e.what(), 1);
   }
 }

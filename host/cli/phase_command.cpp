@@ -11,6 +11,8 @@
 #include "attnmc/error.hpp"
 #include "host/cli/sphere_command.hpp"
 #include "host/cli/sweep_command.hpp"
+#include "host/mpi/agree.hpp"
+#include "host/mpi/world.hpp"
 #include "host/sweep/run_sweep.hpp"
 #include "host/sweep/store.hpp"
 
@@ -160,13 +162,24 @@ PhaseCommand::PhaseCommand(CLI::App& app) {
   }
 }
 
-void PhaseCommand::execute() const {
+void PhaseCommand::execute(const mpi::World& world) const {
+  sweep::Plan plan;
+  sweep::SweepOptions opt;
+  mpi::agree(world, [&] { prepare(plan, opt); });
+  opt.world = &world;
+  const sweep::SweepOutcome r = sweep::run_sweep(plan, o_.output, opt);
+  if (!world.root()) return;
+  const fs::path store = fs::absolute(o_.output);
+  sweep::write_file_atomic((store / "phase.csv").string(), phase_csv(store, r.cell_records));
+  if (!o_.quiet) print_outcome("phase", r, o_.output + "/phase.csv");
+}
+
+void PhaseCommand::prepare(sweep::Plan& plan, sweep::SweepOptions& opt) const {
   if (o_.output.size() > 4 && o_.output.compare(o_.output.size() - 4, 4, ".csv") == 0 &&
       !fs::is_directory(o_.output))
     throw InputError("output", "'" + o_.output +
                                    "' looks like a file: phase writes a store directory (with "
                                    "phase.csv inside); give a directory name");
-  sweep::Plan plan;
   plan.command = "sphere";
   plan.mode = "grid";
   plan.seed_rule = sweep::SeedRule::index;
@@ -186,7 +199,7 @@ void PhaseCommand::execute() const {
                            (a.kind == FlagAlias::Kind::flag ? "true" : alias_values_[i]));
     ++i;
   }
-  const sweep::SweepOptions opt = apply_command_line(o_, plan, shorthands);
+  opt = apply_command_line(o_, plan, shorthands);
   // The flow runs beside a noisy scheme; a flow-only grid is `sphere --scheme flow`.
   {
     sweep::Plan probe = plan;
@@ -198,10 +211,6 @@ void PhaseCommand::execute() const {
                          "the phase diagram runs a noisy scheme (the flow runs "
                          "beside it)");
   }
-  const sweep::SweepOutcome r = sweep::run_sweep(plan, o_.output, opt);
-  const fs::path store = fs::absolute(o_.output);
-  sweep::write_file_atomic((store / "phase.csv").string(), phase_csv(store, r.cell_records));
-  if (!o_.quiet) print_outcome("phase", r, o_.output + "/phase.csv");
 }
 
 }  // namespace attnmc::cli

@@ -10,6 +10,11 @@
 #include <string>
 
 #include "host/cli/common_options.hpp"
+#include "host/sweep/run_sweep.hpp"
+
+namespace attnmc::mpi {
+class World;
+}
 
 namespace attnmc::cli {
 
@@ -17,9 +22,12 @@ class PhaseCommand {
  public:
   explicit PhaseCommand(CLI::App& app);
   bool parsed() const { return sub_->parsed(); }
-  void execute() const;
+  // Under a launcher, every rank of `world` runs it (a sweep of sphere cells).
+  void execute(const mpi::World& world) const;
 
  private:
+  // The sweep plan and options from the command line (input errors here).
+  void prepare(sweep::Plan& plan, sweep::SweepOptions& opt) const;
   CLI::App* sub_;
   CommonOptions o_;
   std::string tokens_ = "2", dims_ = "2:10", betas_ = "0:3:0.25";

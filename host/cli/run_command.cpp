@@ -6,6 +6,7 @@
 #include "attnmc/version.hpp"
 #include "host/cli/command.hpp"
 #include "host/config.hpp"
+#include "host/mpi/split_ensemble.hpp"
 
 namespace attnmc::cli {
 namespace {
@@ -63,7 +64,7 @@ nlohmann::json run_scalars(const EnsembleResult& r) {
 
 CommandResult run_one(const ConfigSource& src, StagedDirectory& dir, const RunContext& cx) {
   const RunSpec spec = load_resolved_run_spec(src);
-  const EnsembleResult r = run_ensemble(spec, cx.progress);
+  const EnsembleResult r = mpi::run_ensemble(cx.world, spec, cx.progress, cx.scale_out);
   CommandResult out;
   out.table = run_table(r, cx.timing);
   out.scalars = run_scalars(r);
@@ -158,6 +159,7 @@ Command run_command() {
     return s.end_member() - s.member_begin;
   };
   c.run = run_one;
+  c.scale_out = true;
   return c;
 }
 

@@ -11,6 +11,7 @@
 #include "host/cli/command.hpp"
 #include "host/config.hpp"
 #include "host/config/family_config.hpp"
+#include "host/mpi/split_ensemble.hpp"
 
 namespace attnmc::cli {
 namespace {
@@ -120,7 +121,7 @@ nlohmann::json sde_config_json(const SdeSpec& s) {
 
 CommandResult sde_one(const ConfigSource& src, StagedDirectory& dir, const RunContext& cx) {
   const SdeSpec spec = resolve_sde(load_sde_spec(src));
-  const SdeResult r = run_sde(spec, cx.progress);
+  const SdeResult r = mpi::run_sde(cx.world, spec, cx.progress, cx.scale_out);
   const EnsembleResult e = as_ensemble(r);
   CommandResult out;
   out.table = sde_table(r, cx.timing);
@@ -148,7 +149,7 @@ CommandResult sde_one(const ConfigSource& src, StagedDirectory& dir, const RunCo
     half.steps *= 2;
     half.record_every *= 2;
     half.record_steps.clear();
-    const SdeResult h = run_sde(half);
+    const SdeResult h = mpi::run_sde(cx.world, half, {}, cx.scale_out);
     const int order = s.scheme == SdeScheme::rho_weak2 ? 2 : 1;
     j["step_check"] = step_check_json(s.dt, order, sde_headlines(r), sde_headlines(h));
     out.table += step_check_table(j["step_check"]);
@@ -219,6 +220,7 @@ Command sde_command() {
     return s.end_member() - s.member_begin;
   };
   c.run = sde_one;
+  c.scale_out = true;
   return c;
 }
 

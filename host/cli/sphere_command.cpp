@@ -13,6 +13,7 @@
 #include "attnmc/version.hpp"
 #include "host/cli/command.hpp"
 #include "host/config/family_config.hpp"
+#include "host/mpi/split_ensemble.hpp"
 #include "host/sphere_sweep.hpp"
 
 namespace attnmc::cli {
@@ -181,7 +182,7 @@ std::vector<Headline> sphere_headlines(const SphereResult& r) {
 
 CommandResult sphere_one(const ConfigSource& src, StagedDirectory& dir, const RunContext& cx) {
   const SphereRun run = load_sphere_run(src);
-  const SphereResult r = run_sphere(run.spec, cx.progress);
+  const SphereResult r = mpi::run_sphere(cx.world, run.spec, cx.progress, cx.scale_out);
   nlohmann::json j = result_json(r);
   CommandResult out;
   if (run.flow) {
@@ -196,7 +197,7 @@ CommandResult sphere_one(const ConfigSource& src, StagedDirectory& dir, const Ru
     half.steps *= 2;
     half.record_every *= 2;
     half.record_steps.clear();
-    const SphereResult h = run_sphere(half);
+    const SphereResult h = mpi::run_sphere(cx.world, half, {}, cx.scale_out);
     j["step_check"] = step_check_json(r.spec.dt, 1, sphere_headlines(r), sphere_headlines(h));
     out.table += step_check_table(j["step_check"]);
     out.scalars["step_bias_detected"] = j["step_check"]["bias_detected"];
@@ -268,6 +269,7 @@ Command sphere_command() {
     return s.end_member() - s.member_begin;
   };
   c.run = sphere_one;
+  c.scale_out = true;
   return c;
 }
 

@@ -3,6 +3,9 @@
 
 #include <cstdio>
 
+#include "host/mpi/agree.hpp"
+#include "host/mpi/world.hpp"
+
 namespace attnmc::cli {
 
 SweepCommand::SweepCommand(CLI::App& app) {
@@ -38,11 +41,16 @@ void print_outcome(const char* name, const sweep::SweepOutcome& r, const std::st
       name, r.cells, r.computed, r.reused, r.failed, r.seconds, table.c_str());
 }
 
-void SweepCommand::execute() const {
-  sweep::Plan plan = sweep::read_plan(o_.config);
-  const sweep::SweepOptions opt = apply_command_line(o_, plan);
+void SweepCommand::execute(const mpi::World& world) const {
+  sweep::Plan plan;
+  sweep::SweepOptions opt;
+  mpi::agree(world, [&] {
+    plan = sweep::read_plan(o_.config);
+    opt = apply_command_line(o_, plan);
+  });
+  opt.world = &world;
   const sweep::SweepOutcome r = sweep::run_sweep(plan, o_.output, opt);
-  if (!o_.quiet) print_outcome("sweep", r, o_.output + "/cells.csv");
+  if (world.root() && !o_.quiet) print_outcome("sweep", r, o_.output + "/cells.csv");
 }
 
 }  // namespace attnmc::cli

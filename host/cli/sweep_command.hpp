@@ -7,6 +7,10 @@
 #include "host/cli/common_options.hpp"
 #include "host/sweep/run_sweep.hpp"
 
+namespace attnmc::mpi {
+class World;
+}
+
 namespace attnmc::cli {
 
 // What a sweep-like command line (sweep, phase) adds to a plan: --set, then
@@ -23,7 +27,8 @@ class SweepCommand {
  public:
   explicit SweepCommand(CLI::App& app);
   bool parsed() const { return sub_->parsed(); }
-  void execute() const;
+  // Under a launcher, every rank of `world` runs it (host/mpi/split_sweep.hpp).
+  void execute(const mpi::World& world) const;
 
  private:
   CLI::App* sub_;

@@ -13,6 +13,10 @@
 
 #include "host/sweep/sweep_plan.hpp"
 
+namespace attnmc::mpi {
+class World;
+}
+
 namespace attnmc::sweep {
 
 struct SweepOptions {
@@ -22,6 +26,9 @@ struct SweepOptions {
   // Execution settings given on the command line (run.threads): they do not
   // change the results, so they are not part of the sweep's identity.
   std::vector<std::string> execution_overrides;
+  // The processes of a job (host/mpi/): with several, cells go round a
+  // queue on rank 0, which alone writes the store (host/mpi/split_sweep.hpp).
+  const mpi::World* world = nullptr;
   // Called after each cell is written (tests interrupt sweeps here).
   std::function<void(std::size_t cell)> after_cell;
 };
