@@ -18,6 +18,7 @@
 #include "attnmc/version.hpp"
 #include "host/cli/command.hpp"
 #include "host/cli/common_options.hpp"
+#include "host/cli/execute.hpp"
 #include "host/cli/merge_command.hpp"
 #include "host/cli/phase_command.hpp"
 #include "host/cli/sweep_command.hpp"
@@ -76,16 +77,13 @@ struct CommandLine {
   }
 
   void execute() const {
-    const ConfigSource src = source();
-    command->validate(src);  // every input error before any work or file
-    check_output_dir(common.output, common.force);
-    StagedDirectory dir(common.output, common.force);
-    RunContext cx;
-    cx.progress = progress_printer(common.show_progress(), command->name);
-    cx.quiet = common.quiet;
-    cx.flags = switches;
-    const CommandResult r = command->run(src, dir, cx);
-    dir.commit();
+    Execution e;
+    e.output = common.output;
+    e.force = common.force;
+    e.context.progress = progress_printer(common.show_progress(), command->name);
+    e.context.quiet = common.quiet;
+    e.context.flags = switches;
+    const CommandResult r = execute_command(*command, source(), e);
     if (!common.quiet) std::printf("%s(written to %s)\n", r.table.c_str(), common.output.c_str());
     if (!r.failure.empty()) warn(r.failure);
   }

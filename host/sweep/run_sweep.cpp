@@ -157,6 +157,7 @@ SweepOutcome run_sweep(Plan plan, const std::string& store, const SweepOptions& 
         if (records.back().value("status", "") == "failed") ++out.failed;
         done_members += members[c.index];
         line.update(records.size(), done_members, computed_members, false);
+        if (opt.progress_hook) opt.progress_hook(done_members, total_members);
         continue;
       }
       if (!opt.quiet)
@@ -174,6 +175,7 @@ SweepOutcome run_sweep(Plan plan, const std::string& store, const SweepOptions& 
     const std::uint64_t before = done_members;
     cx.progress = [&, before](std::uint64_t d, std::uint64_t) {
       line.update(records.size(), before + d, computed_members + d, false);
+      if (opt.progress_hook) opt.progress_hook(before + d, total_members);
     };
     nlohmann::json rec;
     rec["cell"] = c.index;
