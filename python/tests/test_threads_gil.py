@@ -55,7 +55,7 @@ def spin_rate(stop):
 
 
 def test_gil_is_released_while_the_engine_runs():
-    # Three chunks of about a third of a second each (one engine thread):
+    # Three chunks of about half a second each (one engine thread):
     # if the engine held the GIL, this thread could only run at the three
     # progress callbacks, a few milliseconds each.
     config = {"model": {"preset": "shaped", "width": 64, "tokens": 2, "depth": 64},
