@@ -1,6 +1,7 @@
 """Stopping a run: a progress callback that raises, and Ctrl-C (SIGINT) in
 a separate process. The run stops after its chunk in flight, leaves no
 output, and the process can run again."""
+import io
 import os
 import signal
 import subprocess
@@ -50,6 +51,23 @@ def test_progress_reaches_the_total():
     attnmc.run(SMALL_RUN, progress=lambda d, t: seen.append((d, t)))
     assert seen[-1] == (400, 400)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_progress_true_shows_a_bar_or_lines(capsys):
+    attnmc.run(SMALL_RUN, progress=True)
+    err = capsys.readouterr().err
+    assert "400/400" in err or "run: 400 / 400 (100%)" in err, err
+
+
+def test_tqdm_as_callback():
+    tqdm = pytest.importorskip("tqdm")
+    with tqdm.tqdm(total=None, file=io.StringIO()) as bar:
+        def update(done, total):
+            bar.total = total
+            bar.update(done - bar.n)
+
+        attnmc.sde(members=300, progress=update)
+        assert bar.n == bar.total == 300
 
 
 def test_sigint_stops_a_run_cleanly(tmp_path):
