@@ -19,7 +19,7 @@ DEB_PACKAGES=(cmake g++ make libomp-dev libgtest-dev libbenchmark-dev librandom1
   python3-dev)
 # PyPI packages by import name; the pip name where it differs after a colon.
 PY_PACKAGES=(numpy matplotlib h5py scipy
-  nanobind scikit_build_core:scikit-build-core pytest threadpoolctl)  # the Python package and its tests
+  nanobind scikit_build_core:scikit-build-core pytest threadpoolctl tqdm)  # the Python package, its tests
 
 install_deps() {
   local missing=()
