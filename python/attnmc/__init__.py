@@ -58,7 +58,7 @@ import numpy as np
 
 from . import _attnmc
 from .errors import ConfigError, Error, RunWarning
-from .results import DIMS, Result, Store, load as _load
+from .results import DIMS, Result, Store, load
 
 __version__ = _attnmc.version
 __all__ = [
@@ -218,17 +218,6 @@ def merge(pieces, output, *, force=False):
     r = Result(output)
     r.command = "merge"
     return r
-
-
-def load(path):
-    """An output directory of any command (or its stats.h5) as a Result; a
-    sweep store as a Store."""
-    path = os.fspath(path)
-    markers = ("stats.h5", "summary.json", "compare.json", "sweep.json")
-    if os.path.isdir(path) and not any(os.path.exists(os.path.join(path, m)) for m in markers):
-        raise ConfigError(f"path: '{path}' is not an attnmc output directory or sweep store",
-                          "path")
-    return _load(path)
 
 
 def grams(config=None, *, first=None, count=None, set=None, seed=None, threads=None,

@@ -216,10 +216,18 @@ class Store:
 
 
 def load(path):
-    """An output directory (or its stats.h5) as a Result, a sweep store as a Store."""
+    """An output directory of any command (or its stats.h5) as a Result; a
+    sweep store as a Store."""
+    from .errors import ConfigError
+
     path = os.fspath(path)
-    if os.path.isdir(path) and os.path.exists(os.path.join(path, "sweep.json")):
-        return Store(path)
     if not os.path.exists(path):
         raise FileNotFoundError(path)
+    if os.path.isdir(path):
+        if os.path.exists(os.path.join(path, "sweep.json")):
+            return Store(path)
+        if not any(os.path.exists(os.path.join(path, m))
+                   for m in ("stats.h5", "summary.json", "compare.json")):
+            raise ConfigError(f"path: '{path}' is not an attnmc output directory or sweep store",
+                              "path")
     return Result(path)
