@@ -125,8 +125,10 @@ def test_interrupted_sweep_resumes(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         attnmc.sweep(plan, store, progress=stop_in_second_cell, quiet=True)
     kept = len(attnmc.load(store))
-    # The first cell is in the store; the one in flight when the flag was
-    # seen was not written (a small cell may finish before the next chunk).
-    assert 1 <= kept < 3
+    # The first cell is in the store; the one in flight when the engine saw
+    # the flag was not written (tests/test_execute.cpp checks that
+    # deterministically: here the flag is set by the waiting thread, and a
+    # heavily loaded machine may let a small cell finish first).
+    assert kept >= 1
     s = attnmc.sweep(plan, store, quiet=True)
     assert s.outcome["reused"] == kept and s.outcome["computed"] == 3 - kept and len(s) == 3
