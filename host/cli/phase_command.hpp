@@ -6,12 +6,29 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <deque>
+#include <functional>
 #include <string>
 
 #include "host/cli/common_options.hpp"
+#include "host/sweep/run_sweep.hpp"
 
 namespace attnmc::cli {
+
+// What `attnmc phase` runs: the (N, d, beta) grid (lists a,b or ranges
+// start:stop:step), the flow beside each cell, the step check, the sphere
+// shorthands as key=value, and the common options (the store is
+// common.output). run_phase runs it and writes phase.csv into the store;
+// progress_hook is the sweep's (SweepOptions::progress_hook).
+struct PhaseRequest {
+  CommonOptions common;
+  std::string tokens = "2", dims = "2:10", betas = "0:3:0.25";
+  bool no_flow = false, check_step = false;
+  std::vector<std::string> shorthands;
+  std::function<void(std::uint64_t, std::uint64_t)> progress_hook;
+};
+sweep::SweepOutcome run_phase(const PhaseRequest& request);
 
 class PhaseCommand {
  public:

@@ -62,7 +62,7 @@ from .results import DIMS, Result, Store, load
 
 __version__ = _attnmc.version
 __all__ = [
-    "run", "collapse", "sde", "sphere", "compare", "command", "sweep", "merge", "load",
+    "run", "collapse", "sde", "sphere", "compare", "command", "sweep", "phase", "merge", "load",
     "grams", "presets", "commands", "cuda_available", "Result", "Store", "Error",
     "ConfigError", "RunWarning", "DIMS",
 ]
@@ -202,6 +202,30 @@ def sweep(plan, store, *, set=None, seed=None, threads=None, device=None, member
     try:
         outcome = _attnmc.sweep(os.fspath(plan), os.fspath(store), set, seed, threads, device,
                                 members, bool(force), bool(quiet), callback)
+    finally:
+        if hasattr(callback, "close"):
+            callback.close()
+    s = Store(store)
+    s.outcome = dict(outcome)
+    return s
+
+
+def phase(store, config=None, *, tokens="2", dims="2:10", betas="0:3:0.25", flow=True,
+          check_step=False, set=None, seed=None, threads=None, device=None, members=None,
+          force=False, progress=None, quiet=False):
+    """``attnmc phase -o STORE``: the sphere model's phase diagram, P(collapse)
+    and P(antipodal) over the (N, d, beta) grid (``tokens``, ``dims``,
+    ``betas``: lists "2,3" or ranges "start:stop:step"), the deterministic
+    flow beside each cell unless ``flow=False``; a resumable sweep store with
+    phase.csv (``store.phase``, as columns). ``config``: a base sphere TOML
+    file or None; the sphere's other options go in ``set``
+    ({"sphere.noise": "matrix"}). Returns the Store."""
+    callback = _progress(progress, "phase")
+    try:
+        outcome = _attnmc.phase(os.fspath(store), config if config is None else os.fspath(config),
+                                set, seed, threads, device, members, str(tokens), str(dims),
+                                str(betas), bool(flow), bool(check_step), bool(force),
+                                bool(quiet), callback)
     finally:
         if hasattr(callback, "close"):
             callback.close()

@@ -181,7 +181,8 @@ class Result:
 class Store:
     """A sweep store (attnmc sweep, attnmc phase): ``sweep`` (sweep.json),
     ``cells`` (every cell.json: params, seed, status, scalars), ``table``
-    (cells.csv as columns; ``to_pandas()`` for a DataFrame), and
+    (cells.csv as columns; ``to_pandas()`` for a DataFrame), ``phase``
+    (phase.csv as columns, for a phase store; else None), and
     ``store[i]``: cell i's Result (read from cells/NNNN when asked)."""
 
     def __init__(self, path):
@@ -197,6 +198,8 @@ class Store:
                     self.cells.append(json.load(f))
         table = os.path.join(path, "cells.csv")
         self.table = _read_csv(table) if os.path.exists(table) else {}
+        phase = os.path.join(path, "phase.csv")
+        self.phase = _read_csv(phase) if os.path.exists(phase) else None
         self.outcome = None
 
     def __len__(self):

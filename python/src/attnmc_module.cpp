@@ -38,6 +38,7 @@
 #include "host/cli/common_options.hpp"
 #include "host/cli/execute.hpp"
 #include "host/cli/merge_command.hpp"
+#include "host/cli/phase_command.hpp"
 #include "host/cli/sweep_command.hpp"
 #include "host/config.hpp"
 #include "host/sweep/run_sweep.hpp"
@@ -286,6 +287,17 @@ nb::dict execute(const std::string& name, nb::handle config, nb::handle set, nb:
   return out;
 }
 
+nb::dict outcome_dict(const sweep::SweepOutcome& outcome) {
+  nb::dict out;
+  out["cells"] = outcome.cells;
+  out["computed"] = outcome.computed;
+  out["reused"] = outcome.reused;
+  out["failed"] = outcome.failed;
+  out["recomputed_corrupt"] = outcome.recomputed_corrupt;
+  out["seconds"] = outcome.seconds;
+  return out;
+}
+
 nb::dict sweep(const std::string& plan_file, const std::string& store, nb::handle set,
                nb::handle seed, nb::handle threads, nb::handle device, nb::handle members,
                bool force, bool quiet, nb::handle progress) {
@@ -303,14 +315,31 @@ nb::dict sweep(const std::string& plan_file, const std::string& store, nb::handl
     opt.progress_hook = [&monitor](std::uint64_t d, std::uint64_t t) { monitor.report(d, t); };
     outcome = sweep::run_sweep(plan, store, opt);
   });
-  nb::dict out;
-  out["cells"] = outcome.cells;
-  out["computed"] = outcome.computed;
-  out["reused"] = outcome.reused;
-  out["failed"] = outcome.failed;
-  out["recomputed_corrupt"] = outcome.recomputed_corrupt;
-  out["seconds"] = outcome.seconds;
-  return out;
+  return outcome_dict(outcome);
+}
+
+// `attnmc phase`: the phase sweep of the sphere model into `store`.
+nb::dict phase(const std::string& store, nb::handle config, nb::handle set, nb::handle seed,
+               nb::handle threads, nb::handle device, nb::handle members, const std::string& tokens,
+               const std::string& dims, const std::string& betas, bool flow, bool check_step,
+               bool force, bool quiet, nb::handle progress) {
+  const Call call = make_call(config, set, seed, threads, device, members, nb::none());
+  if (call.text) throw InputError("config", "phase takes a TOML file or None, not a dict");
+  cli::PhaseRequest req;
+  req.common = call.named;
+  req.common.output = store;
+  req.common.force = force;
+  req.common.quiet = quiet;
+  req.tokens = tokens;
+  req.dims = dims;
+  req.betas = betas;
+  req.no_flow = !flow;
+  req.check_step = check_step;
+  Monitor monitor;
+  req.progress_hook = [&monitor](std::uint64_t d, std::uint64_t t) { monitor.report(d, t); };
+  sweep::SweepOutcome outcome;
+  monitor.run(progress, [&] { outcome = cli::run_phase(req); });
+  return outcome_dict(outcome);
 }
 
 std::string merge(const std::vector<std::string>& pieces, const std::string& output, bool force) {
@@ -416,6 +445,9 @@ NB_MODULE(_attnmc, m) {
         "force"_a, "switches"_a, "quiet"_a, "progress"_a.none());
   m.def("sweep", &sweep, "plan"_a, "store"_a, "set"_a.none(), "seed"_a.none(), "threads"_a.none(),
         "device"_a.none(), "members"_a.none(), "force"_a, "quiet"_a, "progress"_a.none());
+  m.def("phase", &phase, "store"_a, "config"_a.none(), "set"_a.none(), "seed"_a.none(),
+        "threads"_a.none(), "device"_a.none(), "members"_a.none(), "tokens"_a, "dims"_a, "betas"_a,
+        "flow"_a, "check_step"_a, "force"_a, "quiet"_a, "progress"_a.none());
   m.def("merge", &merge, "pieces"_a, "output"_a, "force"_a);
   m.def("grams", &grams, "config"_a.none(), "set"_a.none(), "seed"_a.none(), "threads"_a.none(),
         "device"_a.none(), "members"_a.none(), "first"_a.none(), "count"_a.none());

@@ -83,3 +83,18 @@ def test_presets_and_commands():
     for n in ("run", "sde", "sphere", "compare", "collapse"):
         assert n in names and callable(getattr(attnmc, n))
     assert "check-step" in dict(attnmc.commands()[names.index("sde")]["switches"])
+
+
+def test_phase_store_same_as_cli(tmp_path, cli):
+    cli("phase", "-N", "2", "--dims", "2,3", "--betas", "0:1:1", "-B", "60", "--set",
+        "sphere.horizon=1", "-q", "-o", tmp_path / "cli")
+    store = attnmc.phase(tmp_path / "py", dims="2,3", betas="0:1:1", members=60,
+                         set={"sphere.horizon": 1.0}, quiet=True)
+    assert store.outcome["computed"] == 4
+    assert (tmp_path / "py" / "phase.csv").read_bytes() == \
+        (tmp_path / "cli" / "phase.csv").read_bytes()
+    assert store.phase["beta"].tolist() == [0.0, 1.0, 0.0, 1.0]
+    assert np.all((store.phase["p_collapse"] >= 0) & (store.phase["p_collapse"] <= 1))
+    with pytest.raises(attnmc.ConfigError) as e:
+        attnmc.phase(tmp_path / "bad", betas="1:0:-1")
+    assert e.value.key == "betas"
