@@ -39,7 +39,10 @@ the command's switches as keywords
     ``check_step=True`` (sde, sphere, compare: ``--check-step``),
     ``no_plot=True`` (compare, collapse; set when no ``output`` is kept).
 
-They return a ``Result`` (attnmc.results). Bad input raises
+They return a ``Result`` (attnmc.results). ``sweep`` and ``phase`` run
+into resumable stores and return a ``Store``; ``merge`` joins pieces run
+with ``range=``; ``load`` reads any output directory or store; ``grams``
+gives single networks' Gram matrices. Bad input raises
 ``attnmc.ConfigError`` naming the key (``e.key``) before anything runs or is
 written; other failures raise ``attnmc.Error``. The engine runs with the GIL
 released; Ctrl-C stops it after the chunk in flight and raises
