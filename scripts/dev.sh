@@ -16,10 +16,13 @@ JOBS=${JOBS:-$(nproc)}
 
 # Debian packages the build needs (the CUDA toolkit comes with the machine image).
 DEB_PACKAGES=(cmake g++ make libomp-dev libgtest-dev libbenchmark-dev librandom123-dev
-  libopenblas-dev libhdf5-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libssl-dev python3-pip)
+  libopenblas-dev libhdf5-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libssl-dev python3-pip
+  python3-dev)
 # Open MPI: one ensemble or sweep over processes, GPUs and nodes (host/mpi/; ATTNMC_MPI=OFF builds without).
 DEB_PACKAGES+=(libopenmpi-dev openmpi-bin)
-PY_PACKAGES=(numpy matplotlib h5py scipy)
+# PyPI packages by import name; the pip name where it differs after a colon.
+PY_PACKAGES=(numpy matplotlib h5py scipy
+  nanobind scikit_build_core:scikit-build-core pytest threadpoolctl tqdm)  # the Python package, its tests
 
 install_deps() {
   local missing=()
@@ -35,7 +38,7 @@ install_deps() {
   fi
   local pymissing=()
   for p in "${PY_PACKAGES[@]}"; do
-    python3 -c "import $p" >/dev/null 2>&1 || pymissing+=("$p")
+    python3 -c "import ${p%%:*}" >/dev/null 2>&1 || pymissing+=("${p#*:}")
   done
   if ((${#pymissing[@]})); then
     echo "setup: pip installing ${pymissing[*]}" >&2

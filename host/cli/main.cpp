@@ -20,6 +20,7 @@
 #include "attnmc/version.hpp"
 #include "host/cli/command.hpp"
 #include "host/cli/common_options.hpp"
+#include "host/cli/execute.hpp"
 #include "host/cli/merge_command.hpp"
 #include "host/cli/phase_command.hpp"
 #include "host/cli/sweep_command.hpp"
@@ -109,12 +110,13 @@ struct CommandLine {
     return cx;
   }
 
+  // One process: the same path as the Python package (host/cli/execute.hpp).
   void run_alone(const ConfigSource& src) const {
-    check_output_dir(common.output, common.force);
-    StagedDirectory dir(common.output, common.force);
-    const CommandResult r = command->run(src, dir, context());
-    dir.commit();
-    report(r);
+    Execution e;
+    e.output = common.output;
+    e.force = common.force;
+    e.context = context();
+    report(execute_command(*command, src, e));
   }
 
   void run_split(const ConfigSource& src, const mpi::World& world) const {

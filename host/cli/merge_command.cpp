@@ -22,10 +22,16 @@ MergeCommand::MergeCommand(CLI::App& app) {
 }
 
 void MergeCommand::execute() const {
-  check_output_dir(output_, force_);
+  const std::string text = merge_pieces(inputs_, output_, force_);
+  if (!quiet_) std::printf("%s", text.c_str());
+}
+
+std::string merge_pieces(const std::vector<std::string>& inputs, const std::string& output,
+                         bool force) {
+  check_output_dir(output, force);
   std::vector<StatisticsState> pieces;
-  for (const std::string& in : inputs_) pieces.push_back(read_statistics_state(in));
-  const StatisticsState merged = merge_states(pieces, inputs_);
+  for (const std::string& in : inputs) pieces.push_back(read_statistics_state(in));
+  const StatisticsState merged = merge_states(pieces, inputs);
   EnsembleResult r;
   r.family = merged.id.family;
   r.device = merged.id.device;
@@ -44,22 +50,20 @@ void MergeCommand::execute() const {
     r.spec = resolve_run(r.spec);
     table = run_table(r);
   }
-  StagedDirectory stage(output_, force_);
+  StagedDirectory stage(output, force);
   write_stats_h5(stage.file("stats.h5"), r, family);
   nlohmann::json j = run_summary_json(r);
-  j["merged_from"] = inputs_;
+  j["merged_from"] = inputs;
   j.erase("timings");
   j.erase("chunk");
   j.erase("threads");
   stage.write_text("summary.json", j.dump(2) + "\n");
   if (!table.empty()) stage.write_text("table.txt", table);
   stage.commit();
-  if (!quiet_)
-    std::printf("%smerged %zu pieces: members [%llu, %llu) of %llu (written to %s)\n",
-                table.c_str(), inputs_.size(),
-                static_cast<unsigned long long>(merged.id.member_begin),
-                static_cast<unsigned long long>(merged.id.member_end),
-                static_cast<unsigned long long>(merged.id.members), output_.c_str());
+  return table + format("merged %zu pieces: members [%llu, %llu) of %llu (written to %s)\n",
+                        inputs.size(), static_cast<unsigned long long>(merged.id.member_begin),
+                        static_cast<unsigned long long>(merged.id.member_end),
+                        static_cast<unsigned long long>(merged.id.members), output.c_str());
 }
 
 }  // namespace attnmc::cli

@@ -8,6 +8,11 @@
 
 namespace attnmc::cli {
 
+// Merges the pieces into `output` (written atomically); returns what the
+// command prints. Throws InputError naming the problem, nothing written.
+std::string merge_pieces(const std::vector<std::string>& inputs, const std::string& output,
+                         bool force);
+
 class MergeCommand {
  public:
   explicit MergeCommand(CLI::App& app);

@@ -163,43 +163,48 @@ PhaseCommand::PhaseCommand(CLI::App& app) {
 }
 
 void PhaseCommand::execute(const mpi::World& world) const {
-  sweep::Plan plan;
-  sweep::SweepOptions opt;
-  mpi::agree(world, [&] { prepare(plan, opt); });
-  opt.world = &world;
-  const sweep::SweepOutcome r = sweep::run_sweep(plan, o_.output, opt);
+  PhaseRequest req;
+  req.common = o_;
+  req.tokens = tokens_;
+  req.dims = dims_;
+  req.betas = betas_;
+  req.no_flow = no_flow_;
+  req.check_step = check_step_;
+  std::size_t i = 0;
+  for (const FlagAlias& a : sphere_aliases()) {
+    if (a.key == "model.beta" || a.key == "sphere.flow") continue;
+    if (a.kind == FlagAlias::Kind::flag ? alias_flags_[i] : !alias_values_[i].empty())
+      req.shorthands.push_back(a.key + "=" +
+                               (a.kind == FlagAlias::Kind::flag ? "true" : alias_values_[i]));
+    ++i;
+  }
+  const sweep::SweepOutcome r = run_phase(req, &world);
   if (!world.root()) return;
-  const fs::path store = fs::absolute(o_.output);
-  sweep::write_file_atomic((store / "phase.csv").string(), phase_csv(store, r.cell_records));
   if (!o_.quiet) print_outcome("phase", r, o_.output + "/phase.csv");
 }
 
-void PhaseCommand::prepare(sweep::Plan& plan, sweep::SweepOptions& opt) const {
-  if (o_.output.size() > 4 && o_.output.compare(o_.output.size() - 4, 4, ".csv") == 0 &&
-      !fs::is_directory(o_.output))
-    throw InputError("output", "'" + o_.output +
+namespace {
+
+// The sweep plan of a phase request, every input error thrown before any work.
+void prepare_phase(const PhaseRequest& req, sweep::Plan& plan, sweep::SweepOptions& opt) {
+  const CommonOptions& o = req.common;
+  if (o.output.size() > 4 && o.output.compare(o.output.size() - 4, 4, ".csv") == 0 &&
+      !fs::is_directory(o.output))
+    throw InputError("output", "'" + o.output +
                                    "' looks like a file: phase writes a store directory (with "
                                    "phase.csv inside); give a directory name");
   plan.command = "sphere";
   plan.mode = "grid";
   plan.seed_rule = sweep::SeedRule::index;
-  if (check_step_) plan.flags["check-step"] = true;
-  plan.axes = {{"model.tokens", toml_values(parse_grid(tokens_, "tokens"), true, "tokens")},
-               {"model.dim", toml_values(parse_grid(dims_, "dims"), true, "dims")},
-               {"model.beta", toml_values(parse_grid(betas_, "betas"), false, "betas")}};
-  if (!o_.config.empty()) plan.base.path = fs::absolute(o_.config).lexically_normal().string();
+  if (req.check_step) plan.flags["check-step"] = true;
+  plan.axes = {{"model.tokens", toml_values(parse_grid(req.tokens, "tokens"), true, "tokens")},
+               {"model.dim", toml_values(parse_grid(req.dims, "dims"), true, "dims")},
+               {"model.beta", toml_values(parse_grid(req.betas, "betas"), false, "betas")}};
+  if (!o.config.empty()) plan.base.path = fs::absolute(o.config).lexically_normal().string();
   for (const char* d : kPhaseDefaults) plan.base.overrides.push_back(d);
-  if (!no_flow_) plan.base.overrides.push_back("sphere.flow=true");
-  std::vector<std::string> shorthands;
-  std::size_t i = 0;
-  for (const FlagAlias& a : sphere_aliases()) {
-    if (a.key == "model.beta" || a.key == "sphere.flow") continue;
-    if (a.kind == FlagAlias::Kind::flag ? alias_flags_[i] : !alias_values_[i].empty())
-      shorthands.push_back(a.key + "=" +
-                           (a.kind == FlagAlias::Kind::flag ? "true" : alias_values_[i]));
-    ++i;
-  }
-  opt = apply_command_line(o_, plan, shorthands);
+  if (!req.no_flow) plan.base.overrides.push_back("sphere.flow=true");
+  opt = apply_command_line(o, plan, req.shorthands);
+  opt.progress_hook = req.progress_hook;
   // The flow runs beside a noisy scheme; a flow-only grid is `sphere --scheme flow`.
   {
     sweep::Plan probe = plan;
@@ -211,6 +216,24 @@ void PhaseCommand::prepare(sweep::Plan& plan, sweep::SweepOptions& opt) const {
                          "the phase diagram runs a noisy scheme (the flow runs "
                          "beside it)");
   }
+}
+
+}  // namespace
+
+sweep::SweepOutcome run_phase(const PhaseRequest& req, const mpi::World* world) {
+  sweep::Plan plan;
+  sweep::SweepOptions opt;
+  if (world) {
+    mpi::agree(*world, [&] { prepare_phase(req, plan, opt); });
+    opt.world = world;
+  } else {
+    prepare_phase(req, plan, opt);
+  }
+  const sweep::SweepOutcome r = sweep::run_sweep(plan, req.common.output, opt);
+  if (world && !world->root()) return r;
+  const fs::path store = fs::absolute(req.common.output);
+  sweep::write_file_atomic((store / "phase.csv").string(), phase_csv(store, r.cell_records));
+  return r;
 }
 
 }  // namespace attnmc::cli

@@ -6,7 +6,9 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <deque>
+#include <functional>
 #include <string>
 
 #include "host/cli/common_options.hpp"
@@ -18,16 +20,29 @@ class World;
 
 namespace attnmc::cli {
 
+// What `attnmc phase` runs: the (N, d, beta) grid (lists a,b or ranges
+// start:stop:step), the flow beside each cell, the step check, the sphere
+// shorthands as key=value, and the common options (the store is
+// common.output). run_phase runs it and writes phase.csv into the store;
+// progress_hook is the sweep's (SweepOptions::progress_hook). Under a launcher
+// (world: host/mpi/) every rank calls it: the input is checked on every rank
+// and reported once, cells go over the ranks, and rank 0 writes phase.csv.
+struct PhaseRequest {
+  CommonOptions common;
+  std::string tokens = "2", dims = "2:10", betas = "0:3:0.25";
+  bool no_flow = false, check_step = false;
+  std::vector<std::string> shorthands;
+  std::function<void(std::uint64_t, std::uint64_t)> progress_hook;
+};
+sweep::SweepOutcome run_phase(const PhaseRequest& request, const mpi::World* world = nullptr);
+
 class PhaseCommand {
  public:
   explicit PhaseCommand(CLI::App& app);
   bool parsed() const { return sub_->parsed(); }
-  // Under a launcher, every rank of `world` runs it (a sweep of sphere cells).
   void execute(const mpi::World& world) const;
 
  private:
-  // The sweep plan and options from the command line (input errors here).
-  void prepare(sweep::Plan& plan, sweep::SweepOptions& opt) const;
   CLI::App* sub_;
   CommonOptions o_;
   std::string tokens_ = "2", dims_ = "2:10", betas_ = "0:3:0.25";

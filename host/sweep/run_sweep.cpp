@@ -263,6 +263,7 @@ SweepOutcome run_sweep(Plan plan, const std::string& store, const SweepOptions& 
   SweepProgressLine line(opt.progress, plan.cells.size(), total_members);
   std::size_t finished = out.reused;
   line.update(finished, done_members, computed_members, false);
+  if (opt.progress_hook) opt.progress_hook(done_members, total_members);
   auto finished_records = [&] {
     std::vector<nlohmann::json> r;
     for (const nlohmann::json& j : records)
@@ -287,6 +288,7 @@ SweepOutcome run_sweep(Plan plan, const std::string& store, const SweepOptions& 
     computed_members += members[i];
     write_file_atomic((root / "cells.csv").string(), cells_csv(finished_records()));
     line.update(finished, done_members, computed_members, true);
+    if (opt.progress_hook) opt.progress_hook(done_members, total_members);
     if (opt.after_cell) opt.after_cell(i);
   };
   if (world) world->broadcast(nlohmann::json(todo).dump());
@@ -306,6 +308,7 @@ SweepOutcome run_sweep(Plan plan, const std::string& store, const SweepOptions& 
       nlohmann::json rec =
           compute(i, stage, [&, before, computed_before](std::uint64_t d, std::uint64_t) {
             line.update(finished, before + d, computed_before + d, false);
+            if (opt.progress_hook) opt.progress_hook(before + d, total_members);
           });
       commit(i, std::move(rec), stage);
     }

@@ -31,6 +31,10 @@ struct SweepOptions {
   const mpi::World* world = nullptr;
   // Called after each cell is written (tests interrupt sweeps here).
   std::function<void(std::size_t cell)> after_cell;
+  // Called with (members done, members of the whole sweep) as cells run
+  // and are found in the store; it may throw Cancelled (attnmc/cancel.hpp)
+  // to stop the sweep: the cell in flight is not written, the store resumes.
+  std::function<void(std::uint64_t, std::uint64_t)> progress_hook;
 };
 
 struct SweepOutcome {
