@@ -87,8 +87,8 @@ const Schema<RunBuild>& run_schema() {
 }
 
 // .npy (format 1.0/2.0/3.0): little-endian float64 or float32, 2-D, C order.
-std::vector<double> read_npy(const std::string& path, int tokens, int width) {
-  const std::string key = "input.tokens_file";
+std::vector<double> read_npy(const std::string& path, int tokens, int width,
+                             const std::string& key) {
   const std::string data = read_text_file(path, key);
   if (data.size() < 10 || data.compare(0, 6, "\x93NUMPY") != 0)
     throw InputError(key, "'" + path + "' is not a .npy file");
@@ -139,6 +139,8 @@ std::vector<double> read_npy(const std::string& path, int tokens, int width) {
       std::memcpy(&x, p + i * 4, 4);
       v[i] = x;
     }
+    if (!std::isfinite(v[i]))
+      throw InputError(key, "'" + path + "': non-finite value at flat index " + std::to_string(i));
   }
   return v;
 }
@@ -191,9 +193,14 @@ std::size_t parse_byte_size(const std::string& text, const std::string& key) {
 }
 
 std::vector<double> read_tokens_file(const std::string& path, int tokens, int width) {
-  const std::string key = "input.tokens_file";
+  return read_matrix_file(path, tokens, width, "input.tokens_file", "model.tokens", "model.width");
+}
+
+std::vector<double> read_matrix_file(const std::string& path, int tokens, int width,
+                                     const std::string& key, const std::string& rows_key,
+                                     const std::string& cols_key) {
   if (path.size() >= 4 && path.compare(path.size() - 4, 4, ".npy") == 0)
-    return read_npy(path, tokens, width);
+    return read_npy(path, tokens, width, key);
   std::istringstream in(read_text_file(path, key));
   std::vector<double> v;
   std::string line;
@@ -225,13 +232,13 @@ std::vector<double> read_tokens_file(const std::string& path, int tokens, int wi
     if (cols == 0) continue;
     if (cols != width)
       throw InputError(key, path + ":" + std::to_string(lineno) + ": expected " +
-                                std::to_string(width) + " numbers (model.width), got " +
+                                std::to_string(width) + " numbers (" + cols_key + "), got " +
                                 std::to_string(cols));
     ++rows;
   }
   if (rows != tokens)
     throw InputError(key, path + ": expected " + std::to_string(tokens) +
-                              " rows (model.tokens), got " + std::to_string(rows));
+                              " rows (" + rows_key + "), got " + std::to_string(rows));
   return v;
 }
 

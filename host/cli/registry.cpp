@@ -6,7 +6,8 @@ namespace attnmc::cli {
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> all = {run_command(), collapse_command(), sde_command(),
-                                           sphere_command(), compare_command()};
+                                           sphere_command(), compare_command(),
+                                           oversmooth_command()};
   return all;
 }
 
