@@ -16,6 +16,8 @@ JOBS=${JOBS:-$(nproc)}
 # Debian packages the build needs (the CUDA toolkit comes with the machine image).
 DEB_PACKAGES=(cmake g++ make libomp-dev libgtest-dev libbenchmark-dev librandom123-dev
   libopenblas-dev libhdf5-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libssl-dev python3-pip)
+# Eigen: the oversmoothing family's eigen-decompositions (host, double).
+DEB_PACKAGES+=(libeigen3-dev)
 PY_PACKAGES=(numpy matplotlib h5py scipy)
 
 install_deps() {

@@ -367,6 +367,7 @@ void expect_same(const OversmoothingResult& a, const OversmoothingResult& b) {
     for (int q = 0; q < kMetricCount; ++q) {
       const ScalarStatistics &x = a.metrics[r][q], &y = b.metrics[r][q];
       EXPECT_EQ(x.count, y.count);
+      EXPECT_EQ(x.infinite, y.infinite);
       EXPECT_TRUE(x.sum == y.sum && x.sum_sq == y.sum_sq) << r << " " << metric_name(q);
       EXPECT_TRUE(x.sketch == y.sketch) << r << " " << metric_name(q);
     }

@@ -39,6 +39,7 @@ record_every = 16
 nlohmann::json scalar_json(const ScalarStatistics& st, const std::vector<double>& qs) {
   nlohmann::json j = {{"count", st.count},
                       {"nonfinite", st.nonfinite},
+                      {"infinite", st.infinite},
                       {"mean", st.mean()},
                       {"sd", st.stddev()}};
   for (double q : qs) j[format("q%g", 100 * q)] = st.quantile(q);

@@ -181,8 +181,13 @@ OversmoothingSpec resolve_oversmoothing(const OversmoothingSpec& in) {
 // ---------------------------------------------------------------- scalar statistics
 
 void ScalarStatistics::add(double x) {
-  if (!std::isfinite(x)) {
+  if (std::isnan(x)) {
     ++nonfinite;
+    return;
+  }
+  if (std::isinf(x)) {  // e.g. ||HC|| / ||DC|| with DC = 0: a value, but no moments
+    ++infinite;
+    sketch.add(x);
     return;
   }
   ++count;
@@ -194,6 +199,7 @@ void ScalarStatistics::add(double x) {
 void ScalarStatistics::merge(const ScalarStatistics& o) {
   count += o.count;
   nonfinite += o.nonfinite;
+  infinite += o.infinite;
   sum.merge(o.sum);
   sum_sq.merge(o.sum_sq);
   sketch.merge(o.sketch);
@@ -406,9 +412,12 @@ OversmoothingResult run_oversmoothing(const OversmoothingSpec& in, const Progres
                     bool finite = true;
                     for (std::size_t rr = 0; rr < R; ++rr) {
                       const double* row = net + rr * kMetricCount;
+                      // ||HC|| / ||DC|| is +inf when the tokens' mean is 0 (e.g. x and -x):
+                      // a value, not numerical trouble.
                       bool row_finite = finite;
                       for (int q = 0; q < kMetricCount; ++q)
-                        row_finite = row_finite && std::isfinite(row[q]);
+                        row_finite = row_finite && (q == kHcOverDc ? !std::isnan(row[q])
+                                                                   : std::isfinite(row[q]));
                       finite = row_finite;  // once non-finite, always (X stays NaN)
                       if (!row_finite) {
                         ++r.nonfinite[rr];

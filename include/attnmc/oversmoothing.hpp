@@ -179,7 +179,8 @@ Regime observed_regime(const OversmoothingSpec& resolved, const double* last_met
 // Mergeable statistics of one scalar over an ensemble: exact moments and a
 // quantile sketch, non-finite values counted apart.
 struct ScalarStatistics {
-  std::int64_t count = 0, nonfinite = 0;
+  std::int64_t count = 0, nonfinite = 0;  // moments over `count`; NaN counted apart
+  std::int64_t infinite = 0;              // +-inf: in the sketch, not in the moments
   ExactSum sum, sum_sq;
   LogSketch sketch;
   ScalarStatistics() = default;
