@@ -237,8 +237,8 @@ std::vector<double> read_matrix_file(const std::string& path, int tokens, int wi
     ++rows;
   }
   if (rows != tokens)
-    throw InputError(key, path + ": expected " + std::to_string(tokens) +
-                              " rows (" + rows_key + "), got " + std::to_string(rows));
+    throw InputError(key, path + ": expected " + std::to_string(tokens) + " rows (" + rows_key +
+                              "), got " + std::to_string(rows));
   return v;
 }
 

@@ -12,8 +12,14 @@ namespace {
 using Mat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 // Slots and layer keys as documented in kernels/oversmoothing/oversmoothing_math.hpp.
-enum Slot : std::uint32_t { lambda_slot = 0, u_slot = 1, query_slot = 2, key_slot = 3, a_slot = 4,
-                            input_slot = 5 };
+enum Slot : std::uint32_t {
+  lambda_slot = 0,
+  u_slot = 1,
+  query_slot = 2,
+  key_slot = 3,
+  a_slot = 4,
+  input_slot = 5
+};
 
 rng::StreamKey key(const OversmoothingSpec& s, std::uint64_t member, std::uint32_t layer,
                    Slot slot) {
@@ -77,7 +83,8 @@ Mat normalise(const OversmoothingSpec& s, const Mat& x, OsFault fault) {
 }
 
 Mat softmax_attention(const OversmoothingSpec& s, const Mat& xa, const Mat& wq, const Mat& wk) {
-  const Mat logits = (xa * wq) * (xa * wk).transpose() / (s.temperature * std::sqrt(double(s.head_dim)));
+  const Mat logits =
+      (xa * wq) * (xa * wk).transpose() / (s.temperature * std::sqrt(double(s.head_dim)));
   Mat a(logits.rows(), logits.cols());
   for (int k = 0; k < logits.rows(); ++k) {
     const double mx = logits.row(k).maxCoeff();

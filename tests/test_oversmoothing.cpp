@@ -54,7 +54,8 @@ double engine_vs_reference(const OversmoothingSpec& in, int count,
           err = std::fabs(a - b);
         else
           err = std::fabs(a - b) / std::max(std::fabs(b), 1e-2);
-        if (!std::isfinite(a) || !std::isfinite(b)) err = std::isfinite(a) == std::isfinite(b) ? 0 : 1e9;
+        if (!std::isfinite(a) || !std::isfinite(b))
+          err = std::isfinite(a) == std::isfinite(b) ? 0 : 1e9;
         worst = std::max(worst, err);
       }
   }
@@ -79,51 +80,61 @@ const std::vector<Option>& options() {
          s.spectrum = SpectrumKind::plus;
          s.psi_scale = 0.5;
        }},
-      {"list", [](OversmoothingSpec& s) {
+      {"list",
+       [](OversmoothingSpec& s) {
          s.spectrum = SpectrumKind::list;
          s.lambdas = {-0.9, -0.5, 0.2, 0.4, -0.1, 0.7};
        }},
-      {"list broadcast", [](OversmoothingSpec& s) {
+      {"list broadcast",
+       [](OversmoothingSpec& s) {
          s.spectrum = SpectrumKind::list;
          s.lambdas = {-0.6};
        }},
-      {"range", [](OversmoothingSpec& s) {
+      {"range",
+       [](OversmoothingSpec& s) {
          s.spectrum = SpectrumKind::range;
          s.lambda_lo = -1.0;
          s.lambda_hi = 0.5;
        }},
-      {"uniform", [](OversmoothingSpec& s) {
+      {"uniform",
+       [](OversmoothingSpec& s) {
          s.spectrum = SpectrumKind::uniform;
          s.lambda_lo = -1.0;
          s.lambda_hi = -0.2;
        }},
-      {"h file", [](OversmoothingSpec& s) {
+      {"h file",
+       [](OversmoothingSpec& s) {
          s.spectrum = SpectrumKind::file;
          s.h_matrix.resize(36);
          for (int e = 0; e < 36; ++e) s.h_matrix[e] = 0.1 * std::sin(1.0 + e);
        }},
       {"gaussian eigvecs", [](OversmoothingSpec& s) { s.eigvecs = EigvecKind::gaussian; }},
-      {"u file", [](OversmoothingSpec& s) {
+      {"u file",
+       [](OversmoothingSpec& s) {
          s.eigvecs = EigvecKind::file;
          s.u_matrix.resize(36);
          for (int e = 0; e < 36; ++e) s.u_matrix[e] = (e % 7 == 0 ? 2.0 : 0.0) + 0.3 * std::cos(e);
        }},
       {"fresh h", [](OversmoothingSpec& s) { s.fresh_h = true; }},
       {"fresh qk", [](OversmoothingSpec& s) { s.fresh_qk = true; }},
-      {"head_dim 3 temperature 0.5", [](OversmoothingSpec& s) {
+      {"head_dim 3 temperature 0.5",
+       [](OversmoothingSpec& s) {
          s.head_dim = 3;
          s.temperature = 0.5;
        }},
       {"random A", [](OversmoothingSpec& s) { s.attention = OsAttentionKind::random; }},
-      {"random A plus", [](OversmoothingSpec& s) {
+      {"random A plus",
+       [](OversmoothingSpec& s) {
          s.attention = OsAttentionKind::random;
          s.spectrum = SpectrumKind::plus;
        }},
-      {"circulant A", [](OversmoothingSpec& s) {
+      {"circulant A",
+       [](OversmoothingSpec& s) {
          s.attention = OsAttentionKind::circulant;
          s.a_scale = 0.7;
        }},
-      {"a file", [](OversmoothingSpec& s) {
+      {"a file",
+       [](OversmoothingSpec& s) {
          s.attention = OsAttentionKind::file;
          s.a_matrix.assign(25, 0.0);
          for (int k = 0; k < 5; ++k) {
@@ -133,32 +144,38 @@ const std::vector<Option>& options() {
          }
        }},
       {"post LN", [](OversmoothingSpec& s) { s.norm = NormPlacement::post; }},
-      {"post LN negative gain vector bias", [](OversmoothingSpec& s) {
+      {"post LN negative gain vector bias",
+       [](OversmoothingSpec& s) {
          s.norm = NormPlacement::post;
          s.gain = {-1.0, 0.5, -2.0, 1.0, 0.3, -0.7};
          s.bias = 0.1;
        }},
       {"pre LN", [](OversmoothingSpec& s) { s.norm = NormPlacement::pre; }},
-      {"pre LN negative gain", [](OversmoothingSpec& s) {
+      {"pre LN negative gain",
+       [](OversmoothingSpec& s) {
          s.norm = NormPlacement::pre;
          s.gain = {-1.0};
        }},
-      {"post RMS", [](OversmoothingSpec& s) {
+      {"post RMS",
+       [](OversmoothingSpec& s) {
          s.norm = NormPlacement::post;
          s.norm_kind = NormKind::rms;
          s.gain = {-0.8};
        }},
-      {"pre RMS random A", [](OversmoothingSpec& s) {
+      {"pre RMS random A",
+       [](OversmoothingSpec& s) {
          s.norm = NormPlacement::pre;
          s.norm_kind = NormKind::rms;
          s.attention = OsAttentionKind::random;
        }},
-      {"given input rho0", [](OversmoothingSpec& s) {
+      {"given input rho0",
+       [](OversmoothingSpec& s) {
          s.input = OversmoothInputKind::given;
          s.given_input.kind = InputSpec::Kind::correlation;
          s.given_input.rho0 = 0.3;
        }},
-      {"given tokens, fixed A, deep (rescaled)", [](OversmoothingSpec& s) {
+      {"given tokens, fixed A, deep (rescaled)",
+       [](OversmoothingSpec& s) {
          s.input = OversmoothInputKind::given;
          s.given_input.kind = InputSpec::Kind::tokens;
          s.given_input.values.resize(30);
@@ -229,8 +246,9 @@ TEST(OversmoothingEngine, HHasThePrescribedSpectrum) {
             reference::oversmoothing_h(s, member, 0, reference::OsFault::qr_raw);
         const Mat B = Eigen::Map<const Mat>(bad.data(), 12, 12);
         Eigen::VectorXd bev = Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(B).eigenvalues();
-        EXPECT_GT((bev - Eigen::Map<const Eigen::VectorXd>(s.lambdas.data(), 12)).cwiseAbs().maxCoeff(),
-                  0.1);  // the planted bug breaks the spectrum
+        EXPECT_GT(
+            (bev - Eigen::Map<const Eigen::VectorXd>(s.lambdas.data(), 12)).cwiseAbs().maxCoeff(),
+            0.1);  // the planted bug breaks the spectrum
       } else {
         EXPECT_GT((H - H.transpose()).cwiseAbs().maxCoeff(), 1e-3);
       }
@@ -267,13 +285,16 @@ TEST(OversmoothingTheory, EachEigenComponentGrowsByOnePlusAH) {
     const Eigen::MatrixXcd right = eh.eigenvectors();
     auto component = [&](const std::vector<double>& x, double log_norm, double norm, int i, int j) {
       const Mat X = Eigen::Map<const Mat>(x.data(), 6, 5) * (std::exp(log_norm) / norm);
-      return std::complex<double>((left.row(i) * X.cast<std::complex<double>>() * right.col(j))(0, 0));
+      return std::complex<double>(
+          (left.row(i) * X.cast<std::complex<double>>() * right.col(j))(0, 0));
     };
     const reference::OsReferenceNetwork r3 = reference::oversmoothing_network(s3, member);
     const reference::OsReferenceNetwork r4 = reference::oversmoothing_network(s4, member);
     const OversmoothNetworks e3 = simulate_oversmoothing(s3, member, 1);
     const OversmoothNetworks e4 = simulate_oversmoothing(s4, member, 1);
-    auto as_double = [](const std::vector<float>& f) { return std::vector<double>(f.begin(), f.end()); };
+    auto as_double = [](const std::vector<float>& f) {
+      return std::vector<double>(f.begin(), f.end());
+    };
     const std::vector<double> t3 = as_double(e3.final_tokens), t4 = as_double(e4.final_tokens);
     const double n3 = Eigen::Map<const Mat>(t3.data(), 6, 5).norm();
     const double n4 = Eigen::Map<const Mat>(t4.data(), 6, 5).norm();
@@ -284,7 +305,8 @@ TEST(OversmoothingTheory, EachEigenComponentGrowsByOnePlusAH) {
         const std::complex<double> c3 = component(r3.tokens, r3.log_norm, 1.0, i, j);
         const std::complex<double> c4 = component(r4.tokens, r4.log_norm, 1.0, i, j);
         if (std::abs(c3) < 1e-6) continue;  // a component with nothing in it
-        EXPECT_LT(std::abs(c4 / c3 - predicted), 1e-9 * std::abs(predicted) + 1e-11) << i << "," << j;
+        EXPECT_LT(std::abs(c4 / c3 - predicted), 1e-9 * std::abs(predicted) + 1e-11)
+            << i << "," << j;
         const std::complex<double> f3 = component(t3, e3.log_norm[0], n3, i, j);
         const std::complex<double> f4 = component(t4, e4.log_norm[0], n4, i, j);
         if (std::abs(c3) > 1e-2 * std::exp(r3.log_norm))  // the float engine, on large components
@@ -326,7 +348,8 @@ TEST(OversmoothingTheory, CirculantExampleReachesThePredictedLimits) {
                                                 }()),
                                                 0);
   Eigen::VectorXd ev =
-      Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(Eigen::Map<const Mat>(a.data(), m, m)).eigenvalues();
+      Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(Eigen::Map<const Mat>(a.data(), m, m))
+          .eigenvalues();
   std::vector<double> expected = dft;
   std::sort(expected.begin(), expected.end());
   for (int k = 0; k < m; ++k) EXPECT_NEAR(ev[k], expected[k], 1e-12);

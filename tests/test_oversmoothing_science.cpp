@@ -152,7 +152,8 @@ TEST(OversmoothingScience, PreNormGainIdentity) {
   c.gain = {-1.0};
   const OversmoothNetworks z = simulate_oversmoothing(resolve_oversmoothing(c), 0, 6);
   double diff = 0;
-  for (std::size_t e = 0; e < z.metrics.size(); ++e) diff = std::max(diff, std::fabs(z.metrics[e] - y.metrics[e]));
+  for (std::size_t e = 0; e < z.metrics.size(); ++e)
+    diff = std::max(diff, std::fabs(z.metrics[e] - y.metrics[e]));
   EXPECT_GT(diff, 1e-2);
 }
 

@@ -55,24 +55,26 @@ std::string os_table(const OversmoothingResult& r, bool timing) {
       "gain[0]=%g\n",
       s.tokens, s.width, s.depth, spectrum_name(s.spectrum), eigvecs_name(s.eigvecs),
       s.fresh_h ? " (fresh H)" : " (fixed H)", attention_name(s.attention),
-      s.attention == OsAttentionKind::softmax ? (s.fresh_qk ? " (fresh W_Q,W_K)" : " (fixed W_Q,W_K)")
-                                            : "",
+      s.attention == OsAttentionKind::softmax
+          ? (s.fresh_qk ? " (fresh W_Q,W_K)" : " (fixed W_Q,W_K)")
+          : "",
       norm_name(s.norm),
       s.norm == NormPlacement::none ? "" : (s.norm_kind == NormKind::layer ? " LN" : " RMS"),
       s.gain[0]);
   t += format("networks=%llu seed=%llu device=%s threads=%d%s",
               (unsigned long long)(s.end_member() - s.member_begin), (unsigned long long)s.seed,
-              r.device.c_str(), r.threads, s.rescaled() ? " (linear model: X rescaled per layer)" : "");
+              r.device.c_str(), r.threads,
+              s.rescaled() ? " (linear model: X rescaled per layer)" : "");
   t += timing ? format("  %.2f s\n", r.seconds) : "\n";
   t += format("%6s %9s %9s %9s %9s %9s %9s %9s %9s %7s\n", "layer", "cos", "cos_q10", "cos_q90",
               "ncf", "ncf_q10", "ncf_q90", "erank", "growth", "nonfin");
   for (std::size_t k = 0; k < r.layers.size(); ++k) {
     const auto& M = r.metrics[k];
-    t += format("%6d %9.5f %9.5f %9.5f %9.3e %9.3e %9.3e %9.4f %9.5f %7lld\n", r.layers[k],
-                M[kCosine].mean(), M[kCosine].quantile(0.1), M[kCosine].quantile(0.9),
-                M[kNonConstant].mean(), M[kNonConstant].quantile(0.1),
-                M[kNonConstant].quantile(0.9), M[kEffectiveRank].mean(), M[kLogGrowth].mean(),
-                (long long)r.nonfinite[k]);
+    t +=
+        format("%6d %9.5f %9.5f %9.5f %9.3e %9.3e %9.3e %9.4f %9.5f %7lld\n", r.layers[k],
+               M[kCosine].mean(), M[kCosine].quantile(0.1), M[kCosine].quantile(0.9),
+               M[kNonConstant].mean(), M[kNonConstant].quantile(0.1), M[kNonConstant].quantile(0.9),
+               M[kEffectiveRank].mean(), M[kLogGrowth].mean(), (long long)r.nonfinite[k]);
   }
   if (s.predictable()) {
     t += "prediction (eigenvalues 1 + a_i h_j of I + H^T (x) A, per network, double):\n";
@@ -83,7 +85,9 @@ std::string os_table(const OversmoothingResult& r, bool timing) {
                 (long long)r.observed[0], (long long)r.observed[1], (long long)r.observed[3]);
     t += format("  agreement %lld / %lld = %.4f%s\n", (long long)r.agree, (long long)r.compared,
                 rate(r.agree, r.compared),
-                s.norm == NormPlacement::none ? "" : "  (normalised model: the linear theory is a heuristic)");
+                s.norm == NormPlacement::none
+                    ? ""
+                    : "  (normalised model: the linear theory is a heuristic)");
     if (r.cosine_error.count > 0)
       t += format("  |cos_L - predicted limit|: median %.3e, q90 %.3e\n",
                   r.cosine_error.quantile(0.5), r.cosine_error.quantile(0.9));

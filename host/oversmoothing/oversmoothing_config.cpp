@@ -55,9 +55,8 @@ const Schema<OsBuild>& os_schema() {
   static const Schema<OsBuild> schema = [] {
     Schema<OsBuild> t;
     auto integer = [&t](const char* sec, const char* name, int OversmoothingSpec::*f) {
-      t.key(sec, name, [f](OsBuild& b, const toml::node& n, const std::string& k) {
-        b.s.*f = get_int(n, k);
-      });
+      t.key(sec, name,
+            [f](OsBuild& b, const toml::node& n, const std::string& k) { b.s.*f = get_int(n, k); });
     };
     auto num = [&t](const char* sec, const char* name, double OversmoothingSpec::*f) {
       t.key(sec, name, [f](OsBuild& b, const toml::node& n, const std::string& k) {
@@ -200,11 +199,9 @@ OversmoothingSpec load_oversmoothing_spec(const ConfigSource& source) {
   if (!b.gain_file.empty())
     s.gain = read(b.gain_file, "model.gain_file", 1, s.width, "one row", "model.width");
   if (s.given_input.kind == InputSpec::Kind::tokens && b.given) {
-    const std::string path =
-        config_path(cfg, "input.tokens_file", s.given_input.source);
-    s.given_input.values =
-        read_matrix_file(path, s.tokens, s.width, "input.tokens_file", "model.tokens",
-                         "model.width");
+    const std::string path = config_path(cfg, "input.tokens_file", s.given_input.source);
+    s.given_input.values = read_matrix_file(path, s.tokens, s.width, "input.tokens_file",
+                                            "model.tokens", "model.width");
     s.given_input.source = fs::absolute(path).string();
   }
   return s;

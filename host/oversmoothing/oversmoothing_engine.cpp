@@ -77,8 +77,8 @@ OversmoothingSpec resolve_oversmoothing(const OversmoothingSpec& in) {
       require(std::isfinite(s.lambda_hi), "model.lambda_hi", "must be finite");
       s.lambdas.resize(std::size_t(n));
       for (int j = 0; j < n; ++j)
-        s.lambdas[j] = n == 1 ? s.lambda_lo
-                              : s.lambda_lo + (s.lambda_hi - s.lambda_lo) * double(j) / (n - 1);
+        s.lambdas[j] =
+            n == 1 ? s.lambda_lo : s.lambda_lo + (s.lambda_hi - s.lambda_lo) * double(j) / (n - 1);
       break;
     case SpectrumKind::uniform:
       require(std::isfinite(s.lambda_lo), "model.lambda_lo", "must be finite");
@@ -122,13 +122,13 @@ OversmoothingSpec resolve_oversmoothing(const OversmoothingSpec& in) {
       double sum = 0.0;
       for (int q = 0; q < m; ++q) {
         require(s.a_matrix[k * m + q] >= 0, "model.a_file",
-                "A is not row-stochastic: entry (" + std::to_string(k) + ", " +
-                    std::to_string(q) + ") is negative");
+                "A is not row-stochastic: entry (" + std::to_string(k) + ", " + std::to_string(q) +
+                    ") is negative");
         sum += s.a_matrix[k * m + q];
       }
-      require(std::fabs(sum - 1.0) <= 1e-6, "model.a_file",
-              "A is not row-stochastic: row " + std::to_string(k) + " sums to " +
-                  std::to_string(sum));
+      require(
+          std::fabs(sum - 1.0) <= 1e-6, "model.a_file",
+          "A is not row-stochastic: row " + std::to_string(k) + " sums to " + std::to_string(sum));
     }
   }
   require(s.gain.size() == 1 || s.gain.size() == std::size_t(n), "model.gain",
@@ -164,9 +164,9 @@ OversmoothingSpec resolve_oversmoothing(const OversmoothingSpec& in) {
   rec.erase(std::unique(rec.begin(), rec.end()), rec.end());
   s.record_layers = rec;
   if (s.gram_statistics < 0) s.gram_statistics = m <= 16 ? 1 : 0;
-  require(std::isfinite(s.quantile_accuracy) && s.quantile_accuracy > 0 &&
-              s.quantile_accuracy < 0.5,
-          "ensemble.quantile_accuracy", "must be in (0, 0.5)");
+  require(
+      std::isfinite(s.quantile_accuracy) && s.quantile_accuracy > 0 && s.quantile_accuracy < 0.5,
+      "ensemble.quantile_accuracy", "must be in (0, 0.5)");
   require(s.histogram_bins >= 1, "ensemble.histogram_bins", "must be >= 1");
   for (double q : s.quantiles)
     require(std::isfinite(q) && q >= 0 && q <= 1, "ensemble.quantiles", "must lie in [0, 1]");
@@ -349,8 +349,8 @@ Regime expected_observation(const Prediction& p) {
 void init_result(OversmoothingResult& r) {
   const OversmoothingSpec& s = r.spec;
   r.layers = s.record_layers;
-  r.metrics.assign(r.layers.size(),
-                   std::vector<ScalarStatistics>(kMetricCount, ScalarStatistics(s.quantile_accuracy)));
+  r.metrics.assign(r.layers.size(), std::vector<ScalarStatistics>(
+                                        kMetricCount, ScalarStatistics(s.quantile_accuracy)));
   r.nonfinite.assign(r.layers.size(), 0);
   r.growth_error = ScalarStatistics(s.quantile_accuracy);
   r.cosine_error = ScalarStatistics(s.quantile_accuracy);
@@ -375,13 +375,12 @@ OversmoothingResult run_oversmoothing(const OversmoothingSpec& in, const Progres
   const std::size_t sketch_bytes =
       std::min(LogSketch::max_bytes(s.quantile_accuracy),
                std::size_t(members) * CountStore::kPage * sizeof(std::int64_t) + 4096);
-  fixed.push_back({(R * kMetricCount + 2) * sketch_bytes, "metric quantile sketches",
-                   "ensemble.record_every"});
+  fixed.push_back(
+      {(R * kMetricCount + 2) * sketch_bytes, "metric quantile sketches", "ensemble.record_every"});
   r.has_gram = s.gram_statistics == 1;
   if (r.has_gram) {
     for (const host::MemoryCost& c :
-         host::statistics_costs(s.tokens, R, options, members,
-                                {"ensemble.histogram_bins", "", ""}))
+         host::statistics_costs(s.tokens, R, options, members, {"ensemble.histogram_bins", "", ""}))
       fixed.push_back(c);
   }
   const OsPlan p = plan_os(s, s.member_begin, s.end_member(), fixed, false, false);
@@ -416,8 +415,8 @@ OversmoothingResult run_oversmoothing(const OversmoothingSpec& in, const Progres
                       // a value, not numerical trouble.
                       bool row_finite = finite;
                       for (int q = 0; q < kMetricCount; ++q)
-                        row_finite = row_finite && (q == kHcOverDc ? !std::isnan(row[q])
-                                                                   : std::isfinite(row[q]));
+                        row_finite = row_finite &&
+                                     (q == kHcOverDc ? !std::isnan(row[q]) : std::isfinite(row[q]));
                       finite = row_finite;  // once non-finite, always (X stays NaN)
                       if (!row_finite) {
                         ++r.nonfinite[rr];

@@ -30,10 +30,10 @@ kernels::OsCoefficients os_coefficients(const OversmoothingSpec& s) {
   c.eigvecs = s.eigvecs == EigvecKind::orthogonal ? kernels::kOsOrthogonal
               : s.eigvecs == EigvecKind::gaussian ? kernels::kOsGaussian
                                                   : kernels::kOsUGiven;
-  c.attention = s.attention == OsAttentionKind::softmax  ? kernels::kOsSoftmax
-                : s.attention == OsAttentionKind::random ? kernels::kOsRandomA
+  c.attention = s.attention == OsAttentionKind::softmax     ? kernels::kOsSoftmax
+                : s.attention == OsAttentionKind::random    ? kernels::kOsRandomA
                 : s.attention == OsAttentionKind::circulant ? kernels::kOsCirculantA
-                                                          : kernels::kOsGivenA;
+                                                            : kernels::kOsGivenA;
   c.fresh_h = s.fresh_h;
   c.fresh_qk = s.fresh_qk;
   c.lo = s.lambda_lo;
@@ -41,7 +41,7 @@ kernels::OsCoefficients os_coefficients(const OversmoothingSpec& s) {
   c.psi_scale = s.psi_scale;
   c.temperature = s.temperature;
   c.a_scale = s.a_scale;
-  c.norm = s.norm == NormPlacement::none ? kernels::kOsNormNone
+  c.norm = s.norm == NormPlacement::none   ? kernels::kOsNormNone
            : s.norm == NormPlacement::post ? kernels::kOsNormPost
                                            : kernels::kOsNormPre;
   c.rms = s.norm_kind == NormKind::rms;

@@ -62,9 +62,9 @@ enum class OversmoothInputKind {
 };
 
 struct OversmoothingSpec {
-  int tokens = 8;  // m
-  int width = 16;  // n
-  int depth = 64;  // L layers
+  int tokens = 8;    // m
+  int width = 16;    // n
+  int depth = 64;    // L layers
   int head_dim = 0;  // n_k of W_Q, W_K (0: = width)
 
   SpectrumKind spectrum = SpectrumKind::minus;
@@ -77,10 +77,10 @@ struct OversmoothingSpec {
   bool fresh_h = false;          // H drawn afresh at every layer (else once per network)
 
   OsAttentionKind attention = OsAttentionKind::softmax;
-  bool fresh_qk = false;   // W_Q, W_K afresh at every layer
+  bool fresh_qk = false;  // W_Q, W_K afresh at every layer
   double temperature = 1.0;
-  double a_scale = 1.0;           // random / circulant A
-  std::vector<double> a_matrix;   // OsAttentionKind::file: m x m row-major
+  double a_scale = 1.0;          // random / circulant A
+  std::vector<double> a_matrix;  // OsAttentionKind::file: m x m row-major
 
   NormPlacement norm = NormPlacement::none;
   NormKind norm_kind = NormKind::layer;
@@ -93,7 +93,7 @@ struct OversmoothingSpec {
 
   std::uint64_t members = 1000;
   std::uint64_t seed = 1;
-  int record_every = 0;           // 0: about 32 records
+  int record_every = 0;            // 0: about 32 records
   std::vector<int> record_layers;  // explicit list (0 and depth added)
   // Gram statistics V = X X^T / n of the other families (stats.h5); -1: on when m <= 16.
   int gram_statistics = -1;
@@ -127,12 +127,12 @@ OversmoothingSpec resolve_oversmoothing(const OversmoothingSpec& spec);
 
 // The per-record metrics of one network (models.md section 3).
 enum OversmoothMetric : int {
-  kCosine = 0,        // mean pairwise cosine similarity over k != k'
-  kNonConstant = 1,   // ||X - 1 mean(X)||_F / ||X||_F
-  kHcOverDc = 2,      // ||HC||_F / ||DC||_F
-  kEffectiveRank = 3, // exp(-sum p ln p), p = sigma / sum sigma (Roy-Vetterli)
-  kDirichlet = 4,     // tr(Xh^T (m I - 1 1^T) Xh) / 2, Xh = X / ||X||_F (= m ncf^2 / 2)
-  kLogGrowth = 5,     // ln(||X_l||_F / ||X_{l-1}||_F) (0 at layer 0)
+  kCosine = 0,         // mean pairwise cosine similarity over k != k'
+  kNonConstant = 1,    // ||X - 1 mean(X)||_F / ||X||_F
+  kHcOverDc = 2,       // ||HC||_F / ||DC||_F
+  kEffectiveRank = 3,  // exp(-sum p ln p), p = sigma / sum sigma (Roy-Vetterli)
+  kDirichlet = 4,      // tr(Xh^T (m I - 1 1^T) Xh) / 2, Xh = X / ||X||_F (= m ncf^2 / 2)
+  kLogGrowth = 5,      // ln(||X_l||_F / ||X_{l-1}||_F) (0 at layer 0)
   kMetricCount = 6,
 };
 const char* metric_name(int metric);
@@ -146,20 +146,20 @@ const char* regime_name(Regime r);
 // |1 + a_i h_j| and the regime it implies. Exact for norm = none.
 struct Prediction {
   Regime regime = Regime::other;
-  double dominant = 0.0;       // max |1 + a_i h_j|
-  double a_re = 0, a_im = 0;   // the dominant pair's A eigenvalue
-  double h_re = 0, h_im = 0;   // and H eigenvalue
-  bool dc = false;             // the dominant A mode is the constant vector
-  bool degenerate = false;     // several A modes attain the maximum (no single direction)
-  double limit_cosine = 0.0;   // mean_{k != k'} sign(v_k v_k') (NaN when degenerate/oscillating)
+  double dominant = 0.0;      // max |1 + a_i h_j|
+  double a_re = 0, a_im = 0;  // the dominant pair's A eigenvalue
+  double h_re = 0, h_im = 0;  // and H eigenvalue
+  bool dc = false;            // the dominant A mode is the constant vector
+  bool degenerate = false;    // several A modes attain the maximum (no single direction)
+  double limit_cosine = 0.0;  // mean_{k != k'} sign(v_k v_k') (NaN when degenerate/oscillating)
 };
 
 // Per-network output of members [first, first + count).
 struct OversmoothNetworks {
-  std::vector<double> metrics;     // count x records x kMetricCount
-  std::vector<double> log_norm;    // count: ln ||X_L||_F (rescaled model: the accumulated log)
+  std::vector<double> metrics;      // count x records x kMetricCount
+  std::vector<double> log_norm;     // count: ln ||X_L||_F (rescaled model: the accumulated log)
   std::vector<float> final_tokens;  // count x m x n: X_L (rescaled model: ||X_L||_F = sqrt(m n))
-  std::vector<float> grams;        // count x records x m x m: V = X X^T / n
+  std::vector<float> grams;         // count x records x m x m: V = X X^T / n
 };
 OversmoothNetworks simulate_oversmoothing(const OversmoothingSpec& resolved, std::uint64_t first,
                                           std::uint64_t count);
@@ -197,10 +197,10 @@ struct OversmoothingResult {
   std::string device;
   int threads = 0;
   std::uint64_t chunk = 0;
-  std::vector<int> layers;                          // recorded layers
+  std::vector<int> layers;                             // recorded layers
   std::vector<std::vector<ScalarStatistics>> metrics;  // [record][metric]
-  std::vector<std::int64_t> nonfinite;              // per record: networks with non-finite X
-  EnsembleStatistics gram;                          // V statistics (when gram statistics are on)
+  std::vector<std::int64_t> nonfinite;                 // per record: networks with non-finite X
+  EnsembleStatistics gram;                             // V statistics (when gram statistics are on)
   bool has_gram = false;
   // The prediction (predictable specs only).
   std::int64_t predicted[4] = {}, observed[4] = {};
@@ -213,8 +213,7 @@ struct OversmoothingResult {
 
 // Runs an ensemble (resolved here); members in order, so any chunking,
 // thread count or piece split gives the same statistics.
-OversmoothingResult run_oversmoothing(const OversmoothingSpec& spec,
-                                      const Progress& progress = {});
+OversmoothingResult run_oversmoothing(const OversmoothingSpec& spec, const Progress& progress = {});
 // Adds a later piece (members [b.member_begin, ...)) into `a` (same spec).
 void merge_oversmoothing(OversmoothingResult& a, const OversmoothingResult& b);
 

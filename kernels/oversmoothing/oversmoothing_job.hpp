@@ -35,14 +35,14 @@ struct OsChunkOut {
 
 }  // namespace attnmc::kernels
 
-#define ATTNMC_DECLARE_OVERSMOOTHING_BACKEND(NS)                                           \
-  namespace attnmc::NS {                                                                   \
-  /* Simulates job.count networks, one per functor call. */                                \
-  void oversmoothing_chunk(const attnmc::kernels::ExecContext& cx,                         \
-                           const attnmc::kernels::OsJob& job,                              \
-                           const attnmc::kernels::OsChunkOut& out);                        \
-  /* Device bytes per network (workspace and per-network outputs, without records). */     \
-  std::size_t oversmoothing_bytes_per_network(const attnmc::kernels::OsCoefficients& c);   \
+#define ATTNMC_DECLARE_OVERSMOOTHING_BACKEND(NS)                                         \
+  namespace attnmc::NS {                                                                 \
+  /* Simulates job.count networks, one per functor call. */                              \
+  void oversmoothing_chunk(const attnmc::kernels::ExecContext& cx,                       \
+                           const attnmc::kernels::OsJob& job,                            \
+                           const attnmc::kernels::OsChunkOut& out);                      \
+  /* Device bytes per network (workspace and per-network outputs, without records). */   \
+  std::size_t oversmoothing_bytes_per_network(const attnmc::kernels::OsCoefficients& c); \
   }
 
 ATTNMC_DECLARE_OVERSMOOTHING_BACKEND(omp)

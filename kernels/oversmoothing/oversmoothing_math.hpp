@@ -38,8 +38,13 @@ constexpr std::uint32_t kOsSlotKey = 3;     // element i n_k + k: W_K
 constexpr std::uint32_t kOsSlotA = 4;       // element k m + k' (k <= k'): G of the random A
 constexpr std::uint32_t kOsSlotInput = 5;   // element k n + p: X_0
 
-enum OsSpectrum : int { kOsLambdaGiven = 0, kOsLambdaUniform = 1, kOsLambdaMinus = 2,
-                        kOsLambdaPlus = 3, kOsHGiven = 4 };
+enum OsSpectrum : int {
+  kOsLambdaGiven = 0,
+  kOsLambdaUniform = 1,
+  kOsLambdaMinus = 2,
+  kOsLambdaPlus = 3,
+  kOsHGiven = 4
+};
 enum OsEigvecs : int { kOsOrthogonal = 0, kOsGaussian = 1, kOsUGiven = 2 };
 enum OsAttention : int { kOsSoftmax = 0, kOsRandomA = 1, kOsCirculantA = 2, kOsGivenA = 3 };
 enum OsNorm : int { kOsNormNone = 0, kOsNormPost = 1, kOsNormPre = 2 };
@@ -175,9 +180,9 @@ ATTNMC_HD inline bool os_build_h(const OsCoefficients& c, const OsInputs& in, st
     for (std::size_t e = 0; e < nn; ++e) h[e] = in.h[e];
     return true;
   }
-  double* u = scratch;        // U
-  double* uinv = u + nn;      // U^{-1} (orthogonal: unused)
-  double* lam = uinv + nn;    // Lambda
+  double* u = scratch;      // U
+  double* uinv = u + nn;    // U^{-1} (orthogonal: unused)
+  double* lam = uinv + nn;  // Lambda
   const rng::StreamKey kl = os_key(seed, member, layer_key, kOsSlotLambda);
   for (int j = 0; j < n; ++j) lam[j] = os_lambda(c, in.lambdas, kl, j);
   if (c.eigvecs == kOsUGiven) {
@@ -243,15 +248,15 @@ ATTNMC_HD inline void os_fixed_a(const OsCoefficients& c, const OsInputs& in, st
 // ---------------------------------------------------------------- layers (float, double sums)
 
 struct OsWork {
-  float* x;   // m x n
-  float* y;   // m x n (branch input N(X) in the pre form, then the new X)
-  float* t;   // m x n: Xa H
-  float* a;   // m x m
-  float* hf;  // n x n
-  float* wq;  // n x nk
-  float* wk;  // n x nk
-  float* qx;  // m x nk
-  float* kx;  // m x nk
+  float* x;      // m x n
+  float* y;      // m x n (branch input N(X) in the pre form, then the new X)
+  float* t;      // m x n: Xa H
+  float* a;      // m x m
+  float* hf;     // n x n
+  float* wq;     // n x nk
+  float* wk;     // n x nk
+  float* qx;     // m x nk
+  float* kx;     // m x nk
   double* hd;    // n x n (H in double while building)
   double* hs;    // os_h_scratch_doubles(n)
   double* gram;  // m x m (metrics)

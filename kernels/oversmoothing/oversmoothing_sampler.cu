@@ -48,8 +48,8 @@ struct RunNetwork {
   ATTNMC_HD void record(const kernels::OsWork& w, Index t, int r, double growth) const {
     const int m = c.m;
     float* v = grams != nullptr ? grams + (std::size_t(t) * records + r) * m * m : nullptr;
-    kernels::os_metrics(c, w, growth, metrics + (std::size_t(t) * records + r) * kernels::kOsMetrics,
-                        v);
+    kernels::os_metrics(c, w, growth,
+                        metrics + (std::size_t(t) * records + r) * kernels::kOsMetrics, v);
   }
 
   ATTNMC_HD void operator()(Index t) const {
@@ -143,10 +143,20 @@ void oversmoothing_chunk(const kernels::ExecContext& cx, const kernels::OsJob& j
   double* log_norm = frame.take<double>(count);
   float* final_tokens = frame.take<float>(out.final_tokens != nullptr ? count * m * n : 0);
 
-  RunNetwork f{c,         in,        job.seed,  job.first_member,
-               rec,       job.records, fwork,   dwork,
-               per_float, per_double, out.want_grams ? grams : nullptr,
-               metrics,   log_norm,  out.final_tokens != nullptr ? final_tokens : nullptr};
+  RunNetwork f{c,
+               in,
+               job.seed,
+               job.first_member,
+               rec,
+               job.records,
+               fwork,
+               dwork,
+               per_float,
+               per_double,
+               out.want_grams ? grams : nullptr,
+               metrics,
+               log_norm,
+               out.final_tokens != nullptr ? final_tokens : nullptr};
   for_each_index(cx, Index(count), f);
   if (out.want_grams)
     deliver_grams(cx, frame, out.gram, grams, nullptr, nullptr, count, c.m, job.records);
