@@ -35,13 +35,14 @@ namespace attnmc::rng {
 
 // What a random number is for. Part of its key: never reorder, only append.
 enum class Purpose : std::uint32_t {
-  weights = 1,        // network weight matrices (direct sampler)
-  exact_chain = 2,    // Gram-chain (exact sampler) draws
-  sde_noise = 3,      // Brownian increments of SDE integrators
-  input = 4,          // random input tokens
-  sphere = 5,         // sphere model: value matrices / Brownian increments, random starts
-  oversmoothing = 6,  // oversmoothing family: spectra, U, W_Q/W_K, fixed A, input (slots in
-                      // kernels/oversmoothing/oversmoothing_math.hpp)
+  weights = 1,      // network weight matrices (direct sampler)
+  exact_chain = 2,  // Gram-chain (exact sampler) draws
+  sde_noise = 3,    // Brownian increments of SDE integrators
+  input = 4,        // random input tokens
+  sphere = 5,       // sphere model: value matrices / Brownian increments, random starts
+  // oversmoothing family: spectra, U, W_Q/W_K, fixed A, input
+  // (slots in kernels/oversmoothing/oversmoothing_math.hpp)
+  oversmoothing = 6,
 };
 
 // Matrix slots inside one layer: slot = head * kSlotsPerHead + matrix.
