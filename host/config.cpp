@@ -50,6 +50,23 @@ const Schema<RunBuild>& run_schema() {
       else
         throw InputError(k, "expected \"shaped\" or \"softmax\", got \"" + v + "\"");
     });
+    t.key("model", "post_norm", [](RunBuild& b, const toml::node& n, const std::string& k) {
+      b.s.model.post_norm = get_bool(n, k);
+    });
+    // The placement shared by every residual family (model_spec.hpp NormPlacement).
+    t.key("model", "norm", [](RunBuild& b, const toml::node& n, const std::string& k) {
+      const std::string v = get_string(n, k);
+      if (v != "none" && v != "pre" && v != "post")
+        throw InputError(k, "expected none, pre or post, got '" + v + "'");
+      b.s.model.pre_norm = v == "pre";
+      b.s.model.post_norm = v == "post";
+    });
+    t.key("model", "norm_kind", [](RunBuild&, const toml::node& n, const std::string& k) {
+      if (get_string(n, k) != "rms")
+        throw InputError(k,
+                         "this family normalises with rms only (LayerNorm's centring "
+                         "is not rotation invariant: no Gram-chain law)");
+    });
     t.key("model", "pre_norm", [](RunBuild& b, const toml::node& n, const std::string& k) {
       b.s.model.pre_norm = get_bool(n, k);
     });
@@ -294,6 +311,8 @@ nlohmann::json run_spec_json(const RunSpec& s) {
                 {"c_plus", m.c_plus},
                 {"c_minus", m.c_minus},
                 {"T", m.width > 0 ? double(m.depth) / m.width : 0.0}};
+  if (m.post_norm)
+    j["model"]["post_norm"] = true;  // only when set: older summaries read back alike
   json in;
   switch (s.input.kind) {
     case InputSpec::Kind::correlation:

@@ -53,8 +53,7 @@ enum class OsAttentionKind {
   circulant,  // fixed: A_kk' proportional to exp(-a_scale circular distance(k, k'))
   file,       // fixed: a_file (m x m row-stochastic)
 };
-enum class NormPlacement { none, post, pre };
-enum class NormKind { layer, rms };
+// NormPlacement and NormKind: shared with every residual family (attnmc/model_spec.hpp).
 // The network's input tokens.
 enum class OversmoothInputKind {
   random,  // every network draws its own X_0, i.i.d. N(0, 1) entries
