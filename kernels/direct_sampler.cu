@@ -254,9 +254,11 @@ void direct_chunk(const ExecContext& cx, const kernels::ChunkJob& job,
       fill_gaussian(cx, w, n, n, job, layer, rng::slot_of(0, rng::Matrix::mlp_post));
       kernels::batched_gemm(cx, int(m), int(n), int(n), 1.0f, xv, mn, w, n * n, acc, mn, count);
       for_each_index(cx, rows,
-                     ResidualNorm{x, acc, p.pre_norm ? xin : p.post_norm ? x : nullptr, int(n),
-                                  float(p.lambda),
-                                  float(p.mlp_out_scale)});
+                     ResidualNorm{x, acc,
+                                  p.pre_norm    ? xin
+                                  : p.post_norm ? x
+                                                : nullptr,
+                                  int(n), float(p.lambda), float(p.mlp_out_scale)});
     }
     record_if_due(layer);
   }

@@ -34,13 +34,12 @@ enum class NormKind { layer, rms };
 
 struct ModelSpec {
   AttentionKind attention = AttentionKind::shaped;
-  bool pre_norm = false;   // token-wise RMS normalisation of the attention block input
-  bool post_norm = false;  // token-wise RMS normalisation after every residual block
-  int width = 128;         // n
-  int tokens = 4;          // m
-  int depth = 128;         // d (layers); T = d / n
-  int heads = 1;           // H
-  int head_dim = 0;        // n_k; 0 means "= width"
+  bool pre_norm = false;  // token-wise RMS normalisation of the attention block input
+  int width = 128;        // n
+  int tokens = 4;         // m
+  int depth = 128;        // d (layers); T = d / n
+  int heads = 1;          // H
+  int head_dim = 0;       // n_k; 0 means "= width"
   double tau0 = 1.0;
   // Residual weights; lambda^2 + gamma^2 = 1. Give one (the other is
   // derived) or both (checked). NaN means "not given". Unshaped (softmax)
@@ -52,6 +51,9 @@ struct ModelSpec {
   double c_plus = 0.0;   // shaped ReLU slopes s_pm = 1 + c_pm / sqrt(n)
   double c_minus = -1.0;
   WeightLaw weight_law = WeightLaw::gaussian_iid;
+  // Token-wise RMS normalisation after every residual block (model.norm =
+  // "post"): X <- rms(lambda X + gamma A X W_V). Excludes pre_norm.
+  bool post_norm = false;
 };
 
 // Named presets used by the CLI and the rank-collapse picture.
