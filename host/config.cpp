@@ -50,6 +50,23 @@ const Schema<RunBuild>& run_schema() {
       else
         throw InputError(k, "expected \"shaped\" or \"softmax\", got \"" + v + "\"");
     });
+    t.key("model", "post_norm", [](RunBuild& b, const toml::node& n, const std::string& k) {
+      b.s.model.post_norm = get_bool(n, k);
+    });
+    // The placement shared by every residual family (model_spec.hpp NormPlacement).
+    t.key("model", "norm", [](RunBuild& b, const toml::node& n, const std::string& k) {
+      const std::string v = get_string(n, k);
+      if (v != "none" && v != "pre" && v != "post")
+        throw InputError(k, "expected none, pre or post, got '" + v + "'");
+      b.s.model.pre_norm = v == "pre";
+      b.s.model.post_norm = v == "post";
+    });
+    t.key("model", "norm_kind", [](RunBuild&, const toml::node& n, const std::string& k) {
+      if (get_string(n, k) != "rms")
+        throw InputError(k,
+                         "this family normalises with rms only (LayerNorm's centring "
+                         "is not rotation invariant: no Gram-chain law)");
+    });
     t.key("model", "pre_norm", [](RunBuild& b, const toml::node& n, const std::string& k) {
       b.s.model.pre_norm = get_bool(n, k);
     });
@@ -87,8 +104,8 @@ const Schema<RunBuild>& run_schema() {
 }
 
 // .npy (format 1.0/2.0/3.0): little-endian float64 or float32, 2-D, C order.
-std::vector<double> read_npy(const std::string& path, int tokens, int width) {
-  const std::string key = "input.tokens_file";
+std::vector<double> read_npy(const std::string& path, int tokens, int width,
+                             const std::string& key) {
   const std::string data = read_text_file(path, key);
   if (data.size() < 10 || data.compare(0, 6, "\x93NUMPY") != 0)
     throw InputError(key, "'" + path + "' is not a .npy file");
@@ -139,6 +156,8 @@ std::vector<double> read_npy(const std::string& path, int tokens, int width) {
       std::memcpy(&x, p + i * 4, 4);
       v[i] = x;
     }
+    if (!std::isfinite(v[i]))
+      throw InputError(key, "'" + path + "': non-finite value at flat index " + std::to_string(i));
   }
   return v;
 }
@@ -191,9 +210,14 @@ std::size_t parse_byte_size(const std::string& text, const std::string& key) {
 }
 
 std::vector<double> read_tokens_file(const std::string& path, int tokens, int width) {
-  const std::string key = "input.tokens_file";
+  return read_matrix_file(path, tokens, width, "input.tokens_file", "model.tokens", "model.width");
+}
+
+std::vector<double> read_matrix_file(const std::string& path, int tokens, int width,
+                                     const std::string& key, const std::string& rows_key,
+                                     const std::string& cols_key) {
   if (path.size() >= 4 && path.compare(path.size() - 4, 4, ".npy") == 0)
-    return read_npy(path, tokens, width);
+    return read_npy(path, tokens, width, key);
   std::istringstream in(read_text_file(path, key));
   std::vector<double> v;
   std::string line;
@@ -225,13 +249,13 @@ std::vector<double> read_tokens_file(const std::string& path, int tokens, int wi
     if (cols == 0) continue;
     if (cols != width)
       throw InputError(key, path + ":" + std::to_string(lineno) + ": expected " +
-                                std::to_string(width) + " numbers (model.width), got " +
+                                std::to_string(width) + " numbers (" + cols_key + "), got " +
                                 std::to_string(cols));
     ++rows;
   }
   if (rows != tokens)
-    throw InputError(key, path + ": expected " + std::to_string(tokens) +
-                              " rows (model.tokens), got " + std::to_string(rows));
+    throw InputError(key, path + ": expected " + std::to_string(tokens) + " rows (" + rows_key +
+                              "), got " + std::to_string(rows));
   return v;
 }
 
@@ -287,6 +311,8 @@ nlohmann::json run_spec_json(const RunSpec& s) {
                 {"c_plus", m.c_plus},
                 {"c_minus", m.c_minus},
                 {"T", m.width > 0 ? double(m.depth) / m.width : 0.0}};
+  if (m.post_norm)
+    j["model"]["post_norm"] = true;  // only when set: older summaries read back alike
   json in;
   switch (s.input.kind) {
     case InputSpec::Kind::correlation:

@@ -33,6 +33,12 @@ std::size_t parse_byte_size(const std::string& text, const std::string& key);
 // InputError("input.tokens_file") on any problem.
 std::vector<double> read_tokens_file(const std::string& path, int tokens, int width);
 
+// The same for any rows x cols matrix file (also: a non-finite value is
+// refused); errors name `key`, and the sizes by rows_key / cols_key.
+std::vector<double> read_matrix_file(const std::string& path, int rows, int cols,
+                                     const std::string& key, const std::string& rows_key,
+                                     const std::string& cols_key);
+
 // The resolved RunSpec as JSON with the configuration file's sections and
 // keys (model, input, ensemble, run), for summaries.
 nlohmann::json run_spec_json(const RunSpec& resolved);

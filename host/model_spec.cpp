@@ -36,6 +36,7 @@ std::vector<std::string> model_preset_names() {
 std::string model_kind_name(const ModelSpec& s) {
   std::string name = s.attention == AttentionKind::shaped ? "shaped" : "softmax";
   if (s.pre_norm) name += "-prenorm";
+  if (s.post_norm) name += "-postnorm";
   if (s.mlp) name += "+mlp";
   return name;
 }
@@ -205,9 +206,21 @@ ModelSpec resolve_model(const ModelSpec& in) {
   require_finite("model.c_plus", s.c_plus);
   require_finite("model.c_minus", s.c_minus);
   const bool has_lambda = s.lambda >= 0, has_gamma = s.gamma >= 0;
-  if (s.lambda > 1) throw InputError("model.lambda", "must lie in [0, 1]");
-  if (s.gamma > 1) throw InputError("model.gamma", "must lie in [0, 1]");
-  if (!has_lambda && !has_gamma) {
+  if (s.pre_norm && s.post_norm)
+    throw InputError("model.norm", "pre- and post-normalisation exclude each other");
+  // Unshaped models with both weights given: free (no lambda^2 + gamma^2 = 1).
+  const bool free_weights = s.attention == AttentionKind::softmax && has_lambda && has_gamma;
+  if (s.lambda > 1 && !free_weights)
+    throw InputError("model.lambda",
+                     "must lie in [0, 1] (or give both lambda and gamma of a "
+                     "softmax model: they are then free)");
+  if (s.gamma > 1 && !free_weights)
+    throw InputError("model.gamma",
+                     "must lie in [0, 1] (or give both lambda and gamma of a "
+                     "softmax model: they are then free)");
+  if (free_weights) {
+    // kept as given
+  } else if (!has_lambda && !has_gamma) {
     s.lambda = s.gamma = std::sqrt(0.5);
   } else if (!has_lambda) {
     s.lambda = std::sqrt(1.0 - s.gamma * s.gamma);

@@ -122,6 +122,7 @@ SdeSpec resolve_sde(const SdeSpec& in) {
   require(s.model.attention == AttentionKind::shaped, "model.attention",
           "the SDE limit exists for shaped attention only");
   require(!s.model.pre_norm, "model.pre_norm", "the SDE limit has no pre-normalisation");
+  require(!s.model.post_norm, "model.norm", "the SDE limit has no post-normalisation");
   require(s.model.tokens >= 2 && s.model.tokens <= kernels::kMaxSdeTokens, "model.tokens",
           "the SDE supports 2 to " + std::to_string(kernels::kMaxSdeTokens) + " tokens");
   if (s.dynamics == SdeDynamics::automatic)

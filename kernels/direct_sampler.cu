@@ -252,7 +252,8 @@ void direct_chunk(const ExecContext& cx, const kernels::ChunkJob& job,
       for_each_index(cx, count * mn, AccumulateHead{attn, xv, acc, int(m), int(n), h == 0});
     }
     // The next layer's pre-normalised input is fused into the last residual.
-    float* next_xin = (p.pre_norm && !p.mlp) ? xin : nullptr;
+    // Post-norm: the same fused kernel normalises x in place (xin = x).
+    float* next_xin = (p.pre_norm && !p.mlp) ? xin : p.post_norm ? x : nullptr;
     for_each_row(cx, rows,
                  ResidualNorm{x, acc, next_xin, int(n), float(p.lambda), float(p.attn_scale)});
     if (p.mlp) {
@@ -262,9 +263,10 @@ void direct_chunk(const ExecContext& cx, const kernels::ChunkJob& job,
       for_each_index(cx, count * mn, ShapedReluInPlace{xv, float(p.s_plus), float(p.s_minus)});
       fill_gaussian(cx, w, n, n, job, layer, rng::slot_of(0, rng::Matrix::mlp_post));
       kernels::batched_gemm(cx, int(m), int(n), int(n), 1.0f, xv, mn, w, n * n, acc, mn, count);
-      for_each_row(cx, rows,
-                   ResidualNorm{x, acc, p.pre_norm ? xin : nullptr, int(n), float(p.lambda),
-                                float(p.mlp_out_scale)});
+      float* normalised = p.pre_norm ? xin : (p.post_norm ? x : nullptr);
+      for_each_row(
+          cx, rows,
+          ResidualNorm{x, acc, normalised, int(n), float(p.lambda), float(p.mlp_out_scale)});
     }
     record_if_due(layer);
   }

@@ -349,6 +349,13 @@ struct ExactNetwork {
     lq_in_place(kb, m, m + pc, kW);
     for (int a = 0; a < m; ++a)
       for (int j = 0; j < m; ++j) c[a * kM + j] = kb[a * kW + j];
+    // Post-norm: token a of X = C B has norm |c_a| (B has orthonormal rows), so
+    // RMS normalisation scales row a of C; C stays lower triangular: exact.
+    if (p.post_norm)
+      for (int a = 0; a < m; ++a) {
+        const double d = factor_inverse_rms(c, m, kM, a, p.n);
+        for (int j = 0; j < m; ++j) c[a * kM + j] *= d;
+      }
   }
 
   // V = C C^T / n into out (m x m, float).

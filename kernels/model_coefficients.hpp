@@ -18,6 +18,7 @@ struct ModelCoefficients {
   int head_dim = 0;  // n_k
   bool shaped = true;
   bool pre_norm = false;
+  bool post_norm = false;  // RMS-normalise every token after each residual block
   bool mlp = false;
   double logit_scale = 0.0;  // logits = (X W_Q)(X W_K)^T * logit_scale  ( = 1 / (n tau) )
   double lambda = 0.0;       // residual weight of the skip branch
@@ -38,6 +39,7 @@ inline ModelCoefficients coefficients_of(const ModelSpec& s) {
   c.head_dim = s.head_dim;
   c.shaped = s.attention == AttentionKind::shaped;
   c.pre_norm = s.pre_norm;
+  c.post_norm = s.post_norm;
   c.mlp = s.mlp;
   const double n = s.width, nk = s.head_dim;
   const double tau = c.shaped ? s.tau0 * std::sqrt(n * nk) : s.tau0 * std::sqrt(nk);

@@ -188,10 +188,24 @@ std::vector<double> exact_grams(const RunSpec& spec, std::uint64_t member) {
       ++next;
     }
   };
+  // Post-norm: every token (row of the factor) to RMS 1 over the width.
+  auto post_norm = [&](Mat& f) {
+    if (!p.post_norm) return;
+    for (int a = 0; a < p.m; ++a) {
+      double s = 0;
+      for (int j = 0; j < p.m; ++j) s += f(a, j) * f(a, j);
+      const double inv = s > 0 ? 1.0 / std::sqrt(s / p.n) : 0.0;
+      for (int j = 0; j < p.m; ++j) f(a, j) *= inv;
+    }
+  };
   record(0);
   for (int layer = 1; layer <= p.depth; ++layer) {
     c = attention_block(spec, p, member, layer, c);
-    if (p.mlp) c = mlp_block(spec, p, member, layer, c);
+    post_norm(c);
+    if (p.mlp) {
+      c = mlp_block(spec, p, member, layer, c);
+      post_norm(c);
+    }
     record(layer);
   }
   return out;

@@ -150,7 +150,11 @@ std::vector<double> direct_grams(const RunSpec& spec, std::uint64_t member) {
   record(0);
   for (int layer = 1; layer <= s.depth; ++layer) {
     x = attention_block(spec, member, layer, x);
+    if (s.post_norm)
+      for (int a = 0; a < s.tokens; ++a) rms_normalise(&x(a, 0), s.width);
     if (s.mlp) x = mlp_block(spec, member, layer, x);
+    if (s.mlp && s.post_norm)
+      for (int a = 0; a < s.tokens; ++a) rms_normalise(&x(a, 0), s.width);
     record(layer);
   }
   return out;

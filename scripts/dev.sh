@@ -23,6 +23,8 @@ DEB_PACKAGES+=(libopenmpi-dev openmpi-bin)
 # PyPI packages by import name; the pip name where it differs after a colon.
 PY_PACKAGES=(numpy matplotlib h5py scipy
   nanobind scikit_build_core:scikit-build-core pytest threadpoolctl tqdm)  # the Python package, its tests
+# Eigen: the oversmoothing family's eigen-decompositions (host, double).
+DEB_PACKAGES+=(libeigen3-dev)
 
 install_deps() {
   local missing=()

@@ -89,6 +89,7 @@ Command collapse_command();
 Command sde_command();
 Command sphere_command();
 Command compare_command();
+Command oversmooth_command();  // host/cli/oversmooth_command.cpp
 
 // Shared helpers of the command files.
 std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -104,8 +104,9 @@ void add_model_keys(Schema<Build>& s, bool geometry, bool head_dim) {
   for (auto [name, field] :
        {std::pair{"lambda", &ModelSpec::lambda}, std::pair{"gamma", &ModelSpec::gamma}}) {
     s.key("model", name, [field = field](Build& b, const toml::node& n, const std::string& k) {
+      // > 1 is refused by resolve_model unless both are given for a softmax model.
       const double v = get_double(n, k);
-      if (v < 0 || v > 1) throw InputError(k, "must lie in [0, 1]");
+      if (v < 0) throw InputError(k, "must be >= 0");
       b.model().*field = v;
     });
   }

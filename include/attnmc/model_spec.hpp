@@ -23,6 +23,15 @@ enum class WeightLaw {
   fixed,                // given matrices, the same for every network
 };
 
+// Where a residual family normalises its tokens (token-wise, over the
+// features): shared by every residual family (ModelSpec here, the
+// oversmoothing family's OversmoothingSpec). pre: the branch input,
+// X + f(N(X)); post: after the residual sum, X <- N(lambda X + gamma f(X)).
+// Configuration key model.norm = "none" | "pre" | "post" in every family.
+enum class NormPlacement { none, post, pre };
+// LayerNorm g (x - mean) / sqrt(var + eps) + b, or RMS g x / sqrt(mean x^2 + eps) + b.
+enum class NormKind { layer, rms };
+
 struct ModelSpec {
   AttentionKind attention = AttentionKind::shaped;
   bool pre_norm = false;  // token-wise RMS normalisation of the attention block input
@@ -33,13 +42,18 @@ struct ModelSpec {
   int head_dim = 0;       // n_k; 0 means "= width"
   double tau0 = 1.0;
   // Residual weights; lambda^2 + gamma^2 = 1. Give one (the other is
-  // derived) or both (checked). NaN means "not given".
+  // derived) or both (checked). NaN means "not given". Unshaped (softmax)
+  // models may give both freely (any values >= 0, e.g. lambda = gamma = 1
+  // for X + A X W_V): the tie is the shaped model's scaling, not theirs.
   double lambda = -1.0;  // < 0: derive from gamma
   double gamma = -1.0;   // < 0: derive from lambda (both < 0: 1/sqrt(2) each)
   bool mlp = false;      // shaped ReLU MLP block after attention
   double c_plus = 0.0;   // shaped ReLU slopes s_pm = 1 + c_pm / sqrt(n)
   double c_minus = -1.0;
   WeightLaw weight_law = WeightLaw::gaussian_iid;
+  // Token-wise RMS normalisation after every residual block (model.norm =
+  // "post"): X <- rms(lambda X + gamma A X W_V). Excludes pre_norm.
+  bool post_norm = false;
 };
 
 // Named presets used by the CLI and the rank-collapse picture.

@@ -40,6 +40,9 @@ enum class Purpose : std::uint32_t {
   sde_noise = 3,    // Brownian increments of SDE integrators
   input = 4,        // random input tokens
   sphere = 5,       // sphere model: value matrices / Brownian increments, random starts
+  // oversmoothing family: spectra, U, W_Q/W_K, fixed A, input
+  // (slots in kernels/oversmoothing/oversmoothing_math.hpp)
+  oversmoothing = 6,
 };
 
 // Matrix slots inside one layer: slot = head * kSlotsPerHead + matrix.

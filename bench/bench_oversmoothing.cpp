@@ -1,0 +1,92 @@
+// Oversmoothing-family benchmark: network-layers per second at ViT sizes
+// (m tokens in {16, 64, 197}, width n in {64, 192, 384, 768}; softmax
+// attention with fixed W_Q, W_K, fixed H, post-LayerNorm), against the GEMM
+// roofline of this machine: OpenBLAS sgemm on the same flops, all threads.
+// A network-layer costs 2 (2 m n nk + m^2 nk + m n^2 + m^2 n) flops (nk = n);
+// the one-time construction of H per network (QR of an n x n matrix, ~4 n^3
+// doubles' work) is timed apart, as the difference of two depths removes it.
+//
+//   bench_oversmoothing [--device cpu|cuda] [--threads N] [--quick]
+#include <cblas.h>
+
+#include <chrono>
+#include <cstdio>
+#include <vector>
+
+#include "attnmc/oversmoothing.hpp"
+#include "bench/bench_args.hpp"
+
+using namespace attnmc;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_of(const OversmoothingSpec& s) {
+  const auto t0 = Clock::now();
+  run_oversmoothing(s);
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+double layer_flops(int m, int n) {
+  const double nk = n;
+  return 2.0 * (2.0 * m * n * nk + double(m) * m * nk + double(m) * n * n + double(m) * m * n);
+}
+
+// sgemm GFLOP/s of (rows x n) (n x n): the batched X H of `rows / m` networks.
+double sgemm_gflops(int rows, int n, int repeats) {
+  std::vector<float> a(std::size_t(rows) * n, 0.5f), b(std::size_t(n) * n, 0.25f),
+      c(std::size_t(rows) * n);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, n, n, 1.0f, a.data(), n, b.data(), n,
+              0.0f, c.data(), n);
+  const auto t0 = Clock::now();
+  for (int r = 0; r < repeats; ++r)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, n, n, 1.0f, a.data(), n, b.data(),
+                n, 0.0f, c.data(), n);
+  const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  return 2.0 * rows * double(n) * n * repeats / s * 1e-9;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bench::BenchArgs args;
+  if (!bench::parse_bench_args(argc, argv, {}, &args)) return 2;
+  std::printf(
+      "# oversmoothing: softmax attention (fixed W_Q, W_K), fixed H, post-LN; device %s, "
+      "threads %d\n",
+      args.device == Device::cuda ? "cuda" : "cpu", args.threads);
+  std::printf("%4s %4s %8s %16s %12s %12s %14s %9s\n", "m", "n", "networks", "net-layers/s",
+              "GFLOP/s", "sgemm GF/s", "H build s/net", "of sgemm");
+  for (int m : {16, 64, 197})
+    for (int n : {64, 192, 384, 768}) {
+      OversmoothingSpec s;
+      s.tokens = m;
+      s.width = n;
+      s.attention = OsAttentionKind::softmax;
+      s.spectrum = SpectrumKind::minus;
+      s.norm = NormPlacement::post;
+      s.gram_statistics = 0;
+      s.device = args.device;
+      s.threads = args.threads;
+      s.seed = 3;
+      // Enough networks for every thread, depth so a point takes ~1 s (0.2 s quick).
+      const double target = args.quick ? 0.2 : 1.0;
+      s.members = 4;
+      const double per_layer_guess = layer_flops(m, n) / 2e9;  // ~2 GFLOP/s a thread
+      const int d1 = std::max(2, int(target / (per_layer_guess * double(s.members) / 2)));
+      s.depth = 1;
+      s.record_layers = {};
+      const double t_short = seconds_of(s);
+      s.depth = 1 + d1;
+      const double t_long = seconds_of(s);
+      const double rate = double(s.members) * d1 / std::max(t_long - t_short, 1e-9);
+      const double h_build = t_short / double(s.members);
+      const int rows = m * int(s.members);
+      const double roof = sgemm_gflops(rows, n, args.quick ? 3 : 10);
+      const double gf = rate * layer_flops(m, n) * 1e-9;
+      std::printf("%4d %4d %8llu %16.1f %12.2f %12.2f %14.4f %8.1f%%\n", m, n,
+                  (unsigned long long)s.members, rate, gf, roof, h_build, 100.0 * gf / roof);
+      std::fflush(stdout);
+    }
+  return 0;
+}
