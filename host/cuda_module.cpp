@@ -148,6 +148,10 @@ void sde_chunk(const kernels::ExecContext& cx, const kernels::SdeJob& job,
                const kernels::SdeChunkOut& out) {
   cuda_module_or_throw().sde_chunk(cx, job, out);
 }
+void oversmoothing_chunk(const kernels::ExecContext& cx, const kernels::OsJob& job,
+                         const kernels::OsChunkOut& out) {
+  cuda_module_or_throw().oversmoothing_chunk(cx, job, out);
+}
 std::size_t gram_statistics_bytes_per_member(int m, int records) {
   return cuda_module_or_throw().gram_statistics_bytes_per_member(m, records);
 }

@@ -42,6 +42,7 @@ attnmc::kernels::CudaModule make_table() {
   t.exact_chunk = &attnmc::cuda::exact_chunk;
   t.sphere_chunk = &attnmc::cuda::sphere_chunk;
   t.sde_chunk = &attnmc::cuda::sde_chunk;
+  t.oversmoothing_chunk = &attnmc::cuda::oversmoothing_chunk;
   t.gram_statistics_bytes_per_member = &attnmc::cuda::gram_statistics_bytes_per_member;
   t.gram_statistics_fixed_bytes = &attnmc::cuda::gram_statistics_fixed_bytes;
   return t;

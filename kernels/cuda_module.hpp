@@ -11,6 +11,7 @@
 
 #include "kernels/chunk_job.hpp"
 #include "kernels/exec_context.hpp"
+#include "kernels/oversmoothing/oversmoothing_job.hpp"
 #include "kernels/sde_job.hpp"
 #include "kernels/sphere_job.hpp"
 
@@ -18,7 +19,7 @@ namespace attnmc::kernels {
 
 // Bumped whenever the table or a job struct changes layout, so that a
 // stale module is refused rather than called.
-constexpr int kCudaModuleVersion = 1;
+constexpr int kCudaModuleVersion = 2;
 
 struct CudaModule {
   int version = 0;
@@ -34,6 +35,7 @@ struct CudaModule {
   void (*exact_chunk)(const ExecContext&, const ChunkJob&, const GramChunkOutput&) = nullptr;
   void (*sphere_chunk)(const ExecContext&, const SphereJob&, const SphereChunkOut&) = nullptr;
   void (*sde_chunk)(const ExecContext&, const SdeJob&, const SdeChunkOut&) = nullptr;
+  void (*oversmoothing_chunk)(const ExecContext&, const OsJob&, const OsChunkOut&) = nullptr;
   std::size_t (*gram_statistics_bytes_per_member)(int m, int records) = nullptr;
   std::size_t (*gram_statistics_fixed_bytes)(int m, int records) = nullptr;
 };
