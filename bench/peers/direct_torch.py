@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Peer of attnmc's direct sampler in PyTorch, as a user would write it:
+float32, a batch of networks at a time, fresh torch.randn weights every
+layer, batched matmuls (bmm), shaped attention (A = I + softmax(Y) - 11^T/m,
+tau = tau0 sqrt(n n_k)), residual X <- lambda X + gamma/sqrt(n) A X W_V, and
+the final Gram V = X X^T / n. The scalings are attnmc's
+(kernels/model_coefficients.hpp, heads = 1, no MLP, no pre-norm).
+
+usage: direct_torch.py --n N --m M [--depth 8] [--nk 64] [--networks B] [--threads T]
+prints: network-layers/s  mean V_01 at the last layer
+"""
+import argparse
+import math
+import time
+
+import torch
+
+
+def run(n, m, depth, nk, networks, batch, tau0=1.0, rho0=0.5, seed=1):
+    gen = torch.Generator().manual_seed(seed)
+    lam = gamma = 1 / math.sqrt(2)
+    logit_scale = 1.0 / (n * tau0 * math.sqrt(n * nk))
+    attn_scale = gamma / math.sqrt(n)
+    # Input tokens with Gram 1 on the diagonal and rho0 off it.
+    gram = torch.full((m, m), rho0) + (1 - rho0) * torch.eye(m)
+    x0 = torch.linalg.cholesky(gram.double()) @ torch.linalg.qr(
+        torch.randn(n, m, dtype=torch.float64, generator=gen))[0].T * math.sqrt(n)
+    x0 = x0.float()
+    eye, centre = torch.eye(m), torch.full((m, m), 1.0 / m)
+    v01 = 0.0
+    for done in range(0, networks, batch):
+        b = min(batch, networks - done)
+        x = x0.expand(b, m, n).clone()
+        for _ in range(depth):
+            wq = torch.randn(b, n, nk, generator=gen)
+            wk = torch.randn(b, n, nk, generator=gen)
+            wv = torch.randn(b, n, n, generator=gen)
+            q, k, xv = torch.bmm(x, wq), torch.bmm(x, wk), torch.bmm(x, wv)
+            y = torch.bmm(q, k.transpose(1, 2)) * logit_scale
+            a = eye + torch.softmax(y, dim=-1) - centre
+            x = lam * x + attn_scale * torch.bmm(a, xv)
+        v = torch.bmm(x, x.transpose(1, 2)) / n
+        v01 += float(v[:, 0, 1].double().sum())
+    return v01 / networks
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, required=True)
+    ap.add_argument("--m", type=int, required=True)
+    ap.add_argument("--depth", type=int, default=8)
+    ap.add_argument("--nk", type=int, default=64)
+    ap.add_argument("--networks", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    # Keep one batch's n x n weights near 64 MiB.
+    batch = max(1, min(a.networks, (16 << 20) // (a.n * a.n)))
+    run(a.n, a.m, a.depth, a.nk, min(a.networks, batch), batch)  # warm-up
+    t0 = time.perf_counter()
+    v01 = run(a.n, a.m, a.depth, a.nk, a.networks, batch)
+    dt = time.perf_counter() - t0
+    print(f"{a.networks * a.depth / dt:.6g} {v01:.6g}")
+
+
+if __name__ == "__main__":
+    main()
