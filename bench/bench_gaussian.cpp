@@ -31,8 +31,8 @@ rng::Gauss4f gaussian4f_libm(const rng::Words4& w) {
   rng::Gauss4f g;
   for (int p = 0; p < 2; ++p) {
     const std::uint32_t x = w.w[2 * p];
-    const float ln_u = x < 0x80000000u ? logf(rng::uniform_open_f(x))
-                                       : log1pf(-rng::uniform_open_f(~x));
+    const float ln_u =
+        x < 0x80000000u ? logf(rng::uniform_open_f(x)) : log1pf(-rng::uniform_open_f(~x));
     const float r = sqrtf(-2.0f * ln_u);
     float s, c;
     rng::detail::sincos_turns(w.w[2 * p + 1], &s, &c);

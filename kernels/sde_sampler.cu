@@ -64,9 +64,9 @@ struct RunSdeGroup {
     for (int pass = 0; pass < 2; ++pass) {
       const int n = pass == 0 ? kernels::sde_symmetric_count(m) : m * m;
       if (pass == 1 && c.attn_noise == 0.0) break;
-      const rng::StreamKey key = rng::make_key(
-          seed, rng::Purpose::sde_noise, 0, step,
-          pass == 0 ? kernels::kSdeSlotSymmetric : kernels::kSdeSlotAttention);
+      const rng::StreamKey key =
+          rng::make_key(seed, rng::Purpose::sde_noise, 0, step,
+                        pass == 0 ? kernels::kSdeSlotSymmetric : kernels::kSdeSlotAttention);
       double(*out)[CAP * CAP] = pass == 0 ? zs : za;
       for (int b = 0; 4 * b < n; ++b) {
         std::uint32_t block[L];
@@ -116,9 +116,8 @@ struct RunSdeGroup {
         if (lane_normals) {
           ok = kernels::sde_euler_step_drawn<M, CAP>(v, Lf[l], m, c, zs[l], za[l], cnt[l]);
         } else {
-          const rng::StreamKey ks =
-              rng::make_key(seed, rng::Purpose::sde_noise, member[l], std::uint32_t(step),
-                            kernels::kSdeSlotSymmetric);
+          const rng::StreamKey ks = rng::make_key(seed, rng::Purpose::sde_noise, member[l],
+                                                  std::uint32_t(step), kernels::kSdeSlotSymmetric);
           if (c.scheme == kernels::kSdeWeakEuler) {
             const rng::StreamKey ka =
                 rng::make_key(seed, rng::Purpose::sde_noise, member[l], std::uint32_t(step),
@@ -155,8 +154,8 @@ void run_chunk(const ExecContext& cx, const kernels::SdeJob& job, const double* 
                const std::int64_t* rec, float* grams, std::int64_t* blow, std::int32_t* proj,
                std::int32_t* clips) {
   const Index count = Index(job.count);
-  RunSdeGroup<M, CAP> f{job.model, job.seed, job.first_member, count, v0,   rec,
-                        job.records, grams,  blow,             proj,  clips};
+  RunSdeGroup<M, CAP> f{
+      job.model, job.seed, job.first_member, count, v0, rec, job.records, grams, blow, proj, clips};
   for_each_index(cx, (count + kSdeLanes - 1) / kSdeLanes, f);
 }
 

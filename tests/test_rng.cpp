@@ -189,10 +189,9 @@ TEST(Gaussian, LanesGiveTheScalarBits) {
 // representable in float: the Goldberg correction is what makes this hold
 // (without it the relative error reaches ~1e-3 at 1 - u ~ 1e-4).
 TEST(Gaussian, LogOfUniformHasFullRelativePrecision) {
-  std::vector<std::uint32_t> words = {0u,          1u,          2u,          1000u,
-                                      0x7fffffffu, 0x80000000u, 0x80000001u, 0xfff00000u,
-                                      0xffff0000u, 0xfffff000u, 0xffffff00u, 0xfffffff0u,
-                                      0xfffffffeu, 0xffffffffu};
+  std::vector<std::uint32_t> words = {
+      0u,          1u,          2u,          1000u,       0x7fffffffu, 0x80000000u, 0x80000001u,
+      0xfff00000u, 0xffff0000u, 0xfffff000u, 0xffffff00u, 0xfffffff0u, 0xfffffffeu, 0xffffffffu};
   std::uint32_t x = 99;
   for (int i = 0; i < 200000; ++i) words.push_back(x = x * 1664525u + 1013904223u);
   for (std::uint32_t k = 1; k < 0x40000000u; k *= 3) words.push_back(0xffffffffu - k);

@@ -7,7 +7,7 @@ the final Gram V = X X^T / n. The scalings are attnmc's
 (kernels/model_coefficients.hpp, heads = 1, no MLP, no pre-norm).
 
 usage: direct_torch.py --n N --m M [--depth 8] [--nk 64] [--networks B] [--threads T]
-prints: network-layers/s  mean V_01 at the last layer
+prints: network-layers per wall second, per CPU second (all threads), mean rho_01 at the last layer
 """
 import argparse
 import math
@@ -40,7 +40,8 @@ def run(n, m, depth, nk, networks, batch, tau0=1.0, rho0=0.5, seed=1):
             a = eye + torch.softmax(y, dim=-1) - centre
             x = lam * x + attn_scale * torch.bmm(a, xv)
         v = torch.bmm(x, x.transpose(1, 2)) / n
-        v01 += float(v[:, 0, 1].double().sum())
+        rho = v[:, 0, 1] / torch.sqrt(v[:, 0, 0] * v[:, 1, 1])
+        v01 += float(rho.double().sum())
     return v01 / networks
 
 
@@ -57,10 +58,11 @@ def main():
     # Keep one batch's n x n weights near 64 MiB.
     batch = max(1, min(a.networks, (16 << 20) // (a.n * a.n)))
     run(a.n, a.m, a.depth, a.nk, min(a.networks, batch), batch)  # warm-up
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     v01 = run(a.n, a.m, a.depth, a.nk, a.networks, batch)
-    dt = time.perf_counter() - t0
-    print(f"{a.networks * a.depth / dt:.6g} {v01:.6g}")
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+    work = a.networks * a.depth
+    print(f"{work / dt:.6g} {work / cpu:.6g} {v01:.6g}")
 
 
 if __name__ == "__main__":

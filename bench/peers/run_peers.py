@@ -5,10 +5,13 @@ For each configuration the same work (networks x layers, or trajectories x
 steps) is run by the attnmc command line (wall time of the whole process:
 start-up, statistics and output included) and by each peer script in this
 folder (its own timer, compilation and warm-up excluded), all on the same
-number of threads; the table gives rates and the ratio attnmc / peer. Each
-row also prints one law statistic per program (direct: mean V_01; SDE: median
-V_01; sphere: mean <x_1, x_2>), from independent random streams, as a check
-that the programs simulate the same thing.
+number of threads; the table gives rates (per wall second) and the ratios
+attnmc / peer per wall second and per CPU second of all threads (the second
+is the steadier one on a loaded machine). Each
+row also prints one law statistic per program (direct: mean rho_01 at the
+last layer; SDE: mean rho_01 at T; sphere: median terminal <x_1, x_2>), from
+independent random streams, as a check that the programs simulate the same
+thing (they agree within Monte Carlo error, not to the bit).
 
   python3 bench/peers/run_peers.py --attnmc build/attnmc [--threads 2]
       [--only direct,sde,sphere] [--quick] [--repeat 3]
@@ -17,7 +20,7 @@ Peers need: numpy (always), torch and jax[cpu] for the direct sampler and the
 SDE (see docs/performance.md for the install line); a missing one is skipped.
 """
 import argparse
-import json
+import resource
 import os
 import subprocess
 import sys
@@ -29,64 +32,81 @@ BENCH = os.path.dirname(HERE)
 
 
 def peer(script, *args):
-    """(rate, law statistic) printed by a peer script, or None if it failed."""
-    cmd = [sys.executable, os.path.join(HERE, script) if "/" not in script else script]
+    """(wall rate, CPU rate, law statistic) printed by a peer script, or None."""
+    cmd = [sys.executable, script if os.path.isabs(script) else os.path.join(HERE, script)]
     cmd += [str(a) for a in args]
     try:
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.split()
-        return float(out[0]), float(out[1]) if len(out) > 1 else float("nan")
+        return float(out[0]), float(out[1]), float(out[2])
     except (subprocess.CalledProcessError, FileNotFoundError, ValueError, IndexError) as e:
-        msg = getattr(e, "stderr", "") or str(e)
-        print(f"  [{os.path.basename(script)} failed: {msg.strip().splitlines()[-1:]}]",
-              file=sys.stderr)
+        msg = (getattr(e, "stderr", "") or str(e)).strip().splitlines()[-1:]
+        print(f"  [{os.path.basename(script)} failed: {msg}]", file=sys.stderr)
         return None
 
 
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def attnmc(binary, command, sets, flags, work, statistic):
-    """(rate, law statistic) of one attnmc command: work / wall seconds."""
+    """(wall rate, CPU rate, law statistic) of one attnmc command: work over the
+    whole process's wall and CPU seconds (start-up and output included)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "out")
         cmd = [binary, command, "-q", "-o", out, "--force"] + flags
         for s in sets:
             cmd += ["--set", s]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), children_cpu()
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, children_cpu() - c0
         try:
-            with open(os.path.join(out, "summary.json")) as f:
-                stat = statistic(json.load(f))
+            stat = statistic(out)
         except (OSError, KeyError, IndexError, TypeError, ValueError):
             stat = float("nan")
-    return work / wall, stat
+    return work / wall, work / cpu, stat
 
 
-def last_record_entry(summary, name, a=0, b=1):
-    """Statistic `name` (mean, median, ...) of V_ab at the last record."""
-    records = summary["records"]
-    rec = records[-1]
-    entries = rec["entries"]
-    for e in entries:
-        if e.get("a") == a and e.get("b") == b:
-            return float(e[name])
-    raise KeyError(name)
+def table_number(pick):
+    """A law statistic read from attnmc's table.txt by pick(lines)."""
+    def read(out):
+        with open(os.path.join(out, "table.txt")) as f:
+            return float(pick([l.split() for l in f if l.strip()]))
+    return read
+
+
+# direct: mean rho_01 at the last layer (row "layer t | rho01 ...");
+# SDE: rho01_mean at T (last column of the last row);
+# sphere: the median of the terminal <x_1, x_2> ("terminal ... q50 X").
+DIRECT_RHO = table_number(lambda ls: [l for l in ls if l[0].isdigit()][-1][3])
+SDE_RHO = table_number(lambda ls: ls[-1][-1])
+SPHERE_Q50 = table_number(
+    lambda ls: [l for l in ls if l[0] == "terminal"][-1][[l for l in ls if l[0] == "terminal"][-1].index("q50") + 1])
 
 
 def row(label, mine, peers):
-    cells = [f"{label:<26}", f"{mine[0]:>11.4g}"]
+    cells = [f"{label:<24}", f"{mine[0]:>10.4g}"]
     for p in peers:
         if p is None:
-            cells += [f"{'-':>11}", f"{'-':>7}"]
+            cells += [f"{'-':>10}", f"{'-':>13}"]
         else:
-            cells += [f"{p[0]:>11.4g}", f"{mine[0] / p[0]:>6.1f}x"]
-    stats = [mine[1]] + [p[1] if p else float("nan") for p in peers]
+            cells += [f"{p[0]:>10.4g}", f"{mine[0] / p[0]:>5.1f}x/{mine[1] / p[1]:>5.1f}x"]
+    stats = [mine[2]] + [p[2] if p else float("nan") for p in peers]
     cells.append("  law: " + " ".join(f"{s:.3g}" for s in stats))
     print(" ".join(cells), flush=True)
+
+
+def header(names):
+    line = f"{'config':<24} {'attnmc':>10}"
+    for n in names:
+        line += f" {n:>10} {'wall/cpu':>13}"
+    print(line)
 
 
 def direct(args):
     print(f"\n# direct sampler: network-layers/s, shaped attention, H=1, n_k=64, depth 8, "
           f"rho0 0.5, {args.threads} threads")
-    print(f"{'config':<26} {'attnmc':>11} {'torch':>11} {'ratio':>7} {'jax':>11} {'ratio':>7}")
+    header(["torch", "jax"])
     depth = 8
     for n in ([128, 512] if args.quick else [128, 256, 512, 1024]):
         for m in [2, 4]:
@@ -96,8 +116,7 @@ def direct(args):
                           [f"model.width={n}", f"model.tokens={m}", f"model.depth={depth}",
                            "model.head_dim=64", "ensemble.sampler=direct", "input.rho0=0.5",
                            f"ensemble.members={nets}", f"ensemble.record_every={depth}"],
-                          ["--threads", str(args.threads)], nets * depth,
-                          lambda s: float("nan"))
+                          ["--threads", str(args.threads)], nets * depth, DIRECT_RHO)
             common = ["--n", n, "--m", m, "--depth", depth, "--networks", nets,
                       "--threads", args.threads]
             row(f"n={n} m={m} ({nets} nets)", mine,
@@ -107,16 +126,15 @@ def direct(args):
 def sde(args):
     print(f"\n# covariance SDE, Gaussian Euler-Maruyama (attention, T=0.5, rho0 0.3): "
           f"trajectory-steps/s, {args.threads} threads")
-    print(f"{'config':<26} {'attnmc':>11} {'numpy':>11} {'ratio':>7} {'jax':>11} {'ratio':>7}")
+    header(["numpy", "jax"])
     for m in [2, 4, 8]:
-        paths, steps = (20000, 20) if args.quick else (20000, 50)
+        paths, steps = (10000, 50) if args.quick else (20000, 50)
         big = paths * (10 if m == 2 else 4 if m == 4 else 1)  # attnmc: a run of seconds
         mine = attnmc(args.attnmc, "sde",
                       [f"model.tokens={m}", "sde.dynamics=attention", "sde.scheme=euler",
                        "sde.horizon=0.5", f"sde.steps={steps}", f"sde.record_every={steps}",
                        "input.rho0=0.3", f"ensemble.members={big}"],
-                      ["--threads", str(args.threads)], big * steps,
-                      lambda s: float("nan"))
+                      ["--threads", str(args.threads)], big * steps, SDE_RHO)
         np_peer = peer(os.path.join(BENCH, "sde_numpy_baseline.py"), "--m", m, "--paths", paths,
                        "--steps", steps)
         row(f"m={m} ({steps} steps)", mine,
@@ -127,7 +145,7 @@ def sde(args):
 def sphere(args):
     print(f"\n# sphere model, geometric scheme, uniform starts, beta 1, T 1, 200 steps: "
           f"trajectory-steps/s, {args.threads} threads")
-    print(f"{'config':<26} {'attnmc':>11} {'numpy':>11} {'ratio':>7}")
+    header(["numpy"])
     steps = 200
     for n in [2, 8]:
         for d in [3, 16]:
@@ -139,8 +157,7 @@ def sphere(args):
                                "sphere.scheme=sde-geometric", f"sphere.noise={noise}",
                                "sphere.horizon=1", f"sphere.steps={steps}", "input.init=uniform",
                                f"ensemble.members={big}"],
-                              ["--threads", str(args.threads)], big * steps,
-                              lambda s: float("nan"))
+                              ["--threads", str(args.threads)], big * steps, SPHERE_Q50)
                 row(f"N={n} d={d} {noise}", mine,
                     [peer("sphere_numpy.py", "--n", n, "--d", d, "--noise", noise, "--paths",
                           paths, "--steps", steps)])
@@ -156,6 +173,10 @@ def main():
     args = ap.parse_args()
     args.attnmc = os.path.abspath(args.attnmc)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    # Idle OpenMP threads sleep instead of spinning (attnmc, torch, OpenBLAS):
+    # on a shared machine a spinning thread burns the time slices its partner
+    # needs. Applies to every program alike.
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     for r in range(args.repeat):
         print(f"\n## repetition {r + 1} of {args.repeat}")
         for part in args.only.split(","):
