@@ -14,7 +14,10 @@ independent random streams, as a check that the programs simulate the same
 thing (they agree within Monte Carlo error, not to the bit).
 
   python3 bench/peers/run_peers.py --attnmc build/attnmc [--threads 2]
-      [--only direct,sde,sphere] [--quick] [--repeat 3]
+      [--only gaussian,direct,sde,sphere] [--quick] [--repeat 3]
+
+(gaussian runs build/bench/bench_gaussian beside the binary against
+torch.randn on one thread.)
 
 Peers need: numpy (always), torch and jax[cpu] for the direct sampler and the
 SDE (see docs/performance.md for the install line); a missing one is skipped.
@@ -111,16 +114,19 @@ def direct(args):
     for n in ([128, 512] if args.quick else [128, 256, 512, 1024]):
         for m in [2, 4]:
             per_net = depth * (2 * n * 64 + n * n)
-            nets = max(8, int((4e7 if args.quick else 4e8) / per_net))
+            nets = max(8, int((4e7 if args.quick else 2e8) / per_net))
             mine = attnmc(args.attnmc, "run",
                           [f"model.width={n}", f"model.tokens={m}", f"model.depth={depth}",
                            "model.head_dim=64", "ensemble.sampler=direct", "input.rho0=0.5",
-                           f"ensemble.members={nets}", f"ensemble.record_every={depth}"],
+                           f"ensemble.members={nets}", f"ensemble.record_every={depth}",
+                           f"ensemble.chunk={min(nets, 64)}"],
                           ["--threads", str(args.threads)], nets * depth, DIRECT_RHO)
             common = ["--n", n, "--m", m, "--depth", depth, "--networks", nets,
                       "--threads", args.threads]
+            # JAX (threefry) is the slowest: a quarter of the networks, same rate.
+            jax_args = common[:7] + [max(4, nets // 4)] + common[8:]
             row(f"n={n} m={m} ({nets} nets)", mine,
-                [peer("direct_torch.py", *common), peer("direct_jax.py", *common)])
+                [peer("direct_torch.py", *common), peer("direct_jax.py", *jax_args)])
 
 
 def sde(args):
@@ -163,11 +169,29 @@ def sphere(args):
                           paths, "--steps", steps)])
 
 
+def gaussian(args):
+    print("\n# keyed Gaussian generator, one thread: normals per CPU second")
+    binary = os.path.join(os.path.dirname(args.attnmc), "bench", "bench_gaussian")
+    out = subprocess.run([binary, "--quick"], check=True, capture_output=True, text=True).stdout
+    rates = {}
+    for line in out.splitlines():
+        if "ns per output" in line:
+            line = line.strip()
+            rates[line.split("  ")[0]] = float(line.split("ns per output")[1].split()[0]) * 1e6
+    lanes = rates.get("the same, 16 lanes (gaussian_run_f)", float("nan"))
+    libm = rates.get("philox + libm Box-Muller (before), normal", float("nan"))
+    torch_rate = peer("randn_torch.py", "--threads", 1)
+    print(f"attnmc lanes {lanes / 1e6:.0f} M/s, attnmc before (libm) {libm / 1e6:.0f} M/s, "
+          f"torch.randn {torch_rate[1] / 1e6 if torch_rate else float('nan'):.0f} M/s: "
+          f"attnmc / torch {lanes / torch_rate[1] if torch_rate else float('nan'):.2f}, "
+          f"attnmc / before {lanes / libm:.2f}", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--attnmc", required=True, help="the attnmc binary")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--only", default="direct,sde,sphere")
+    ap.add_argument("--only", default="gaussian,direct,sde,sphere")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--repeat", type=int, default=1)
     args = ap.parse_args()
@@ -180,7 +204,7 @@ def main():
     for r in range(args.repeat):
         print(f"\n## repetition {r + 1} of {args.repeat}")
         for part in args.only.split(","):
-            {"direct": direct, "sde": sde, "sphere": sphere}[part](args)
+            {"gaussian": gaussian, "direct": direct, "sde": sde, "sphere": sphere}[part](args)
 
 
 if __name__ == "__main__":
