@@ -6,8 +6,10 @@ tau = tau0 sqrt(n n_k)), residual X <- lambda X + gamma/sqrt(n) A X W_V, and
 the final Gram V = X X^T / n. The scalings are attnmc's
 (kernels/model_coefficients.hpp, heads = 1, no MLP, no pre-norm).
 
-usage: direct_torch.py --n N --m M [--depth 8] [--nk 64] [--networks B] [--threads T]
-prints: network-layers per wall second, per CPU second (all threads), mean rho_01 at the last layer
+usage: direct_torch.py --n N1,N2.. --m M1,M2.. [--depth 8] [--nk 64] [--draws D] [--threads T]
+prints, per configuration (one process: the import is paid once): n m,
+network-layers per wall second, per CPU second (all threads), mean rho_01 at
+the last layer
 """
 import argparse
 import math
@@ -47,22 +49,25 @@ def run(n, m, depth, nk, networks, batch, tau0=1.0, rho0=0.5, seed=1):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, required=True)
-    ap.add_argument("--m", type=int, required=True)
+    ap.add_argument("--n", required=True, help="widths, comma-separated")
+    ap.add_argument("--m", required=True, help="token counts, comma-separated")
     ap.add_argument("--depth", type=int, default=8)
     ap.add_argument("--nk", type=int, default=64)
-    ap.add_argument("--networks", type=int, default=64)
+    ap.add_argument("--draws", type=float, default=4e7, help="weight draws per configuration")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    # Keep one batch's n x n weights near 64 MiB.
-    batch = max(1, min(a.networks, (16 << 20) // (a.n * a.n)))
-    run(a.n, a.m, a.depth, a.nk, min(a.networks, batch), batch)  # warm-up
-    t0, c0 = time.perf_counter(), time.process_time()
-    v01 = run(a.n, a.m, a.depth, a.nk, a.networks, batch)
-    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
-    work = a.networks * a.depth
-    print(f"{work / dt:.6g} {work / cpu:.6g} {v01:.6g}")
+    for n in map(int, a.n.split(",")):
+        for m in map(int, a.m.split(",")):
+            networks = max(8, int(a.draws / (a.depth * (2 * n * a.nk + n * n))))
+            # Keep one batch's n x n weights near 64 MiB.
+            batch = max(1, min(networks, (16 << 20) // (n * n)))
+            run(n, m, a.depth, a.nk, min(networks, batch), batch)  # warm-up
+            t0, c0 = time.perf_counter(), time.process_time()
+            rho = run(n, m, a.depth, a.nk, networks, batch)
+            dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+            work = networks * a.depth
+            print(f"{n} {m} {work / dt:.6g} {work / cpu:.6g} {rho:.6g}", flush=True)
 
 
 if __name__ == "__main__":

@@ -34,17 +34,27 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BENCH = os.path.dirname(HERE)
 
 
-def peer(script, *args):
-    """(wall rate, CPU rate, law statistic) printed by a peer script, or None."""
+def peer_lines(script, *args, keys=1):
+    """{config key: (wall rate, CPU rate, law statistic)} from a peer script
+    that prints one line per configuration (the first `keys` fields name it)."""
     cmd = [sys.executable, script if os.path.isabs(script) else os.path.join(HERE, script)]
     cmd += [str(a) for a in args]
     try:
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.split()
-        return float(out[0]), float(out[1]), float(out[2])
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        table = {}
+        for line in out.splitlines():
+            f = line.split()
+            table[tuple(int(x) for x in f[:keys])] = tuple(float(x) for x in f[keys:keys + 3])
+        return table
     except (subprocess.CalledProcessError, FileNotFoundError, ValueError, IndexError) as e:
         msg = (getattr(e, "stderr", "") or str(e)).strip().splitlines()[-1:]
         print(f"  [{os.path.basename(script)} failed: {msg}]", file=sys.stderr)
-        return None
+        return {}
+
+
+def peer(script, *args):
+    """(wall rate, CPU rate, law statistic) printed by a one-configuration peer."""
+    return peer_lines(script, *args, keys=0).get((), None)
 
 
 def children_cpu():
@@ -110,42 +120,47 @@ def direct(args):
     print(f"\n# direct sampler: network-layers/s, shaped attention, H=1, n_k=64, depth 8, "
           f"rho0 0.5, {args.threads} threads")
     header(["torch", "jax"])
-    depth = 8
-    for n in ([128, 512] if args.quick else [128, 256, 512, 1024]):
-        for m in [2, 4]:
-            per_net = depth * (2 * n * 64 + n * n)
-            nets = max(8, int((4e7 if args.quick else 2e8) / per_net))
-            mine = attnmc(args.attnmc, "run",
-                          [f"model.width={n}", f"model.tokens={m}", f"model.depth={depth}",
-                           "model.head_dim=64", "ensemble.sampler=direct", "input.rho0=0.5",
-                           f"ensemble.members={nets}", f"ensemble.record_every={depth}",
-                           f"ensemble.chunk={min(nets, 64)}"],
-                          ["--threads", str(args.threads)], nets * depth, DIRECT_RHO)
-            common = ["--n", n, "--m", m, "--depth", depth, "--networks", nets,
-                      "--threads", args.threads]
-            # JAX (threefry) is the slowest: a quarter of the networks, same rate.
-            jax_args = common[:7] + [max(4, nets // 4)] + common[8:]
-            row(f"n={n} m={m} ({nets} nets)", mine,
-                [peer("direct_torch.py", *common), peer("direct_jax.py", *jax_args)])
+    depth, widths, tokens = 8, [128, 256, 512, 1024], [2, 4]
+    draws = 4e7 if args.quick else 2e8
+    mine = {}
+    for n in widths:
+        for m in tokens:
+            nets = max(8, int(draws / (depth * (2 * n * 64 + n * n))))
+            mine[(n, m)] = attnmc(
+                args.attnmc, "run",
+                [f"model.width={n}", f"model.tokens={m}", f"model.depth={depth}",
+                 "model.head_dim=64", "ensemble.sampler=direct", "input.rho0=0.5",
+                 f"ensemble.members={nets}", f"ensemble.record_every={depth}",
+                 f"ensemble.chunk={min(nets, 64)}"],
+                ["--threads", str(args.threads)], nets * depth, DIRECT_RHO)
+    lists = ["--n", ",".join(map(str, widths)), "--m", ",".join(map(str, tokens)), "--depth",
+             depth, "--threads", args.threads]
+    torch_rates = peer_lines("direct_torch.py", *lists, "--draws", draws, keys=2)
+    # JAX (threefry) is the slowest: a quarter of the draws, same rates.
+    jax_rates = peer_lines("direct_jax.py", *lists, "--draws", draws / 4, keys=2)
+    for (n, m), r in mine.items():
+        row(f"n={n} m={m}", r, [torch_rates.get((n, m)), jax_rates.get((n, m))])
 
 
 def sde(args):
     print(f"\n# covariance SDE, Gaussian Euler-Maruyama (attention, T=0.5, rho0 0.3): "
           f"trajectory-steps/s, {args.threads} threads")
     header(["numpy", "jax"])
+    paths, steps = (10000, 50) if args.quick else (20000, 50)
+    mine, numpy_rates = {}, {}
     for m in [2, 4, 8]:
-        paths, steps = (10000, 50) if args.quick else (20000, 50)
         big = paths * (10 if m == 2 else 4 if m == 4 else 1)  # attnmc: a run of seconds
-        mine = attnmc(args.attnmc, "sde",
-                      [f"model.tokens={m}", "sde.dynamics=attention", "sde.scheme=euler",
-                       "sde.horizon=0.5", f"sde.steps={steps}", f"sde.record_every={steps}",
-                       "input.rho0=0.3", f"ensemble.members={big}"],
-                      ["--threads", str(args.threads)], big * steps, SDE_RHO)
-        np_peer = peer(os.path.join(BENCH, "sde_numpy_baseline.py"), "--m", m, "--paths", paths,
-                       "--steps", steps)
-        row(f"m={m} ({steps} steps)", mine,
-            [np_peer, peer("sde_jax.py", "--m", m, "--paths", paths, "--steps", steps,
-                           "--threads", args.threads)])
+        mine[m] = attnmc(args.attnmc, "sde",
+                         [f"model.tokens={m}", "sde.dynamics=attention", "sde.scheme=euler",
+                          "sde.horizon=0.5", f"sde.steps={steps}", f"sde.record_every={steps}",
+                          "input.rho0=0.3", f"ensemble.members={big}"],
+                         ["--threads", str(args.threads)], big * steps, SDE_RHO)
+        numpy_rates[m] = peer(os.path.join(BENCH, "sde_numpy_baseline.py"), "--m", m, "--paths",
+                              paths, "--steps", steps)
+    jax_rates = peer_lines("sde_jax.py", "--m", "2,4,8", "--paths", paths, "--steps", steps,
+                           "--threads", args.threads)
+    for m, r in mine.items():
+        row(f"m={m} ({steps} steps)", r, [numpy_rates[m], jax_rates.get((m,))])
 
 
 def sphere(args):
