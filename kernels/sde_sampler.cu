@@ -15,6 +15,7 @@
 #include "kernels/gaussian_lanes.hpp"
 #include "kernels/launch.hpp"
 #include "kernels/sde_job.hpp"
+#include "kernels/sde_lanes.hpp"
 #include "kernels/sde_math.hpp"
 
 namespace attnmc::ATTNMC_BACKEND_NS {
@@ -56,10 +57,11 @@ struct RunSdeGroup {
     for (int e = 0; e < m * m; ++e) g[e] = float(V[e]);
   }
 
-  // The step's unit Gaussian increments of every lane: zs[l] (m(m+1)/2) and
-  // za[l] (m^2, with attention noise), lane l keyed by its own member.
+  // The step's unit Gaussian increments of every lane, structure of arrays:
+  // zs[e][l] (m(m+1)/2) and za[e][l] (m^2, with attention noise), lane l
+  // keyed by its own member.
   ATTNMC_HD void draw(int m, std::uint32_t step, const std::uint32_t* member,
-                      double (*zs)[CAP * CAP], double (*za)[CAP * CAP]) const {
+                      double (*zs)[kSdeLanes], double (*za)[kSdeLanes]) const {
     constexpr int L = kSdeLanes;
     for (int pass = 0; pass < 2; ++pass) {
       const int n = pass == 0 ? kernels::sde_symmetric_count(m) : m * m;
@@ -67,31 +69,102 @@ struct RunSdeGroup {
       const rng::StreamKey key =
           rng::make_key(seed, rng::Purpose::sde_noise, 0, step,
                         pass == 0 ? kernels::kSdeSlotSymmetric : kernels::kSdeSlotAttention);
-      double(*out)[CAP * CAP] = pass == 0 ? zs : za;
+      double(*out)[L] = pass == 0 ? zs : za;
       for (int b = 0; 4 * b < n; ++b) {
         std::uint32_t block[L];
         for (int l = 0; l < L; ++l) block[l] = std::uint32_t(b);
         float z[4][L];
         kernels::gaussian_lanes_f<L>(key, block, member, z);
         for (int q = 0; q < 4 && 4 * b + q < n; ++q)
-          for (int l = 0; l < L; ++l) out[l][4 * b + q] = z[q][l];
+          for (int l = 0; l < L; ++l) out[4 * b + q][l] = z[q][l];
       }
     }
   }
 
-  ATTNMC_HD void operator()(Index g) const {
+  // Results of lane l (trajectory t): records not reached are blow-ups.
+  ATTNMC_HD void finish(int m, Index t, int r, std::int64_t blown,
+                        const kernels::SdeCounters& cnt) const {
+    const float inf = std::numeric_limits<float>::infinity();
+    for (; r < records; ++r)
+      for (int e = 0; e < m * m; ++e) grams[(t * records + r) * m * m + e] = inf;
+    blowup_step[t] = blown;
+    projections[t] = cnt.projections;
+    rho_clips[t] = cnt.rho_clips;
+  }
+
+  // Gaussian Euler-Maruyama: the state of the group's trajectories as
+  // structure of arrays (V[e][l]), every step's algebra across the lanes
+  // (kernels/sde_lanes.hpp, the scalar step's bits lane by lane).
+  ATTNMC_HD void run_euler(Index g) const {
     constexpr int L = kSdeLanes;
     const int m = M > 0 ? M : c.m;
     const Index t0 = g * L;
     const int lanes = int(count - t0 < L ? count - t0 : L);
     std::uint32_t member[L];
-    double V[L][CAP * CAP], Lf[L][CAP * CAP], zs[L][CAP * CAP], za[L][CAP * CAP];
+    double V[CAP * CAP][L], Lf[CAP * CAP][L], zs[CAP * CAP][L], za[CAP * CAP][L];
+    double V0[CAP * CAP], L0[CAP * CAP];
+    kernels::SdeCounters cnt0, cnt[L];
+    std::int64_t blown[L];
+    int r[L];
+    bool live[L], ok[L];
+    // Every lane starts from the same restored V0 (as each would alone).
+    for (int e = 0; e < m * m; ++e) V0[e] = v0[e];
+    kernels::sde_restore<M, CAP>(V0, m, L0, cnt0);
+    for (int l = 0; l < L; ++l) {
+      // Lanes past the chunk's end run on a real member but are never stored.
+      member[l] = std::uint32_t(first_member + std::uint64_t(t0 + (l < lanes ? l : 0)));
+      for (int e = 0; e < m * m; ++e) {
+        V[e][l] = V0[e];
+        Lf[e][l] = L0[e];
+      }
+      cnt[l] = cnt0;
+      r[l] = 0;
+      blown[l] = -1;
+      live[l] = l < lanes;
+      if (live[l] && r[l] < records && record_steps[r[l]] == 0) record(V0, m, t0 + l, r[l]++);
+    }
+    int alive = lanes;
+    for (std::int64_t step = 1; step <= c.steps && alive > 0; ++step) {
+      draw(m, std::uint32_t(step), member, zs, za);
+      kernels::sde_euler_step_lanes<M, CAP, L>(V, Lf, m, c, zs, za, live, cnt, ok);
+      for (int l = 0; l < lanes; ++l) {
+        if (!live[l]) continue;
+        if (!ok[l]) {
+          // Blown up: park the lane on V0 so its (discarded) arithmetic stays finite.
+          blown[l] = step;
+          live[l] = false;
+          --alive;
+          for (int e = 0; e < m * m; ++e) {
+            V[e][l] = V0[e];
+            Lf[e][l] = L0[e];
+          }
+          continue;
+        }
+        if (r[l] < records && record_steps[r[l]] == step) {
+          float* out = grams + ((t0 + l) * records + r[l]++) * m * m;
+          for (int e = 0; e < m * m; ++e) out[e] = float(V[e][l]);
+        }
+      }
+    }
+    for (int l = 0; l < lanes; ++l) finish(m, t0 + l, r[l], blown[l], cnt[l]);
+  }
+
+  ATTNMC_HD void operator()(Index g) const {
+    if (c.scheme == kernels::kSdeEuler) {
+      run_euler(g);
+      return;
+    }
+    constexpr int L = kSdeLanes;
+    const int m = M > 0 ? M : c.m;
+    const Index t0 = g * L;
+    const int lanes = int(count - t0 < L ? count - t0 : L);
+    std::uint32_t member[L];
+    double V[L][CAP * CAP], Lf[L][CAP * CAP];
     double rho[L], s01[L];
     kernels::SdeCounters cnt[L];
     std::int64_t blown[L];
     int r[L];
     const bool rho_sde = c.scheme == kernels::kSdeRhoEuler || c.scheme == kernels::kSdeRhoWeak2;
-    const bool lane_normals = c.scheme == kernels::kSdeEuler;
     for (int l = 0; l < L; ++l) {
       // Lanes past the chunk's end draw for a real member but are never stored.
       member[l] = std::uint32_t(first_member + std::uint64_t(t0 + (l < lanes ? l : 0)));
@@ -108,26 +181,20 @@ struct RunSdeGroup {
     }
     int live = lanes;
     for (std::int64_t step = 1; step <= c.steps && live > 0; ++step) {
-      if (lane_normals) draw(m, std::uint32_t(step), member, zs, za);
       for (int l = 0; l < lanes; ++l) {
         if (blown[l] >= 0) continue;
         double* v = V[l];
         bool ok = true;
-        if (lane_normals) {
-          ok = kernels::sde_euler_step_drawn<M, CAP>(v, Lf[l], m, c, zs[l], za[l], cnt[l]);
+        const rng::StreamKey ks = rng::make_key(seed, rng::Purpose::sde_noise, member[l],
+                                                std::uint32_t(step), kernels::kSdeSlotSymmetric);
+        if (c.scheme == kernels::kSdeWeakEuler) {
+          const rng::StreamKey ka = rng::make_key(seed, rng::Purpose::sde_noise, member[l],
+                                                  std::uint32_t(step), kernels::kSdeSlotAttention);
+          ok = kernels::sde_euler_step<M, CAP>(v, Lf[l], m, c, ks, ka, cnt[l]);
         } else {
-          const rng::StreamKey ks = rng::make_key(seed, rng::Purpose::sde_noise, member[l],
-                                                  std::uint32_t(step), kernels::kSdeSlotSymmetric);
-          if (c.scheme == kernels::kSdeWeakEuler) {
-            const rng::StreamKey ka =
-                rng::make_key(seed, rng::Purpose::sde_noise, member[l], std::uint32_t(step),
-                              kernels::kSdeSlotAttention);
-            ok = kernels::sde_euler_step<M, CAP>(v, Lf[l], m, c, ks, ka, cnt[l]);
-          } else {
-            const double z = double(rng::gaussian4f(rng::philox_block(ks, 0)).z[0]);
-            rho[l] = kernels::rho_step(rho[l], c, z, cnt[l]);
-            v[1] = v[m] = rho[l] * s01[l];
-          }
+          const double z = double(rng::gaussian4f(rng::philox_block(ks, 0)).z[0]);
+          rho[l] = kernels::rho_step(rho[l], c, z, cnt[l]);
+          v[1] = v[m] = rho[l] * s01[l];
         }
         if (!ok) {
           blown[l] = step;
@@ -137,15 +204,7 @@ struct RunSdeGroup {
         if (r[l] < records && record_steps[r[l]] == step) record(v, m, t0 + l, r[l]++);
       }
     }
-    const float inf = std::numeric_limits<float>::infinity();
-    for (int l = 0; l < lanes; ++l) {
-      const Index t = t0 + l;
-      for (; r[l] < records; ++r[l])
-        for (int e = 0; e < m * m; ++e) grams[(t * records + r[l]) * m * m + e] = inf;
-      blowup_step[t] = blown[l];
-      projections[t] = cnt[l].projections;
-      rho_clips[t] = cnt[l].rho_clips;
-    }
+    for (int l = 0; l < lanes; ++l) finish(m, t0 + l, r[l], blown[l], cnt[l]);
   }
 };
 
