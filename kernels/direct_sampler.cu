@@ -15,6 +15,7 @@
 #include "kernels/attention_math.hpp"
 #include "kernels/batched_gemm.hpp"
 #include "kernels/chunk_job.hpp"
+#include "kernels/gaussian_lanes.hpp"
 #include "kernels/launch.hpp"
 
 namespace attnmc::ATTNMC_BACKEND_NS {
@@ -28,25 +29,37 @@ using kernels::launch::Index;
 
 // One rows x cols standard-normal matrix per network, element e of network c
 // keyed by (seed, weights, member first + c, layer, slot, e). One call
-// handles a block of four elements (one Philox evaluation).
+// handles a group of kFillBlocks Philox blocks of one matrix: on the CPU 16
+// blocks computed across SIMD lanes (kernels/gaussian_lanes.hpp), on CUDA one
+// block per thread. Every element is a function of its own key, so the bits
+// do not depend on the grouping.
+#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
+constexpr int kFillBlocks = 1;
+#else
+constexpr int kFillBlocks = kernels::kGaussLanes;
+#endif
+
 struct FillGaussian {
   float* out;
   Index size;  // rows * cols
-  Index blocks_per_matrix;
+  Index groups_per_matrix;
   std::uint64_t seed;
   std::uint64_t first_member;
   std::uint32_t layer;
   std::uint32_t slot;
   ATTNMC_HD void operator()(Index k) const {
-    const Index c = k / blocks_per_matrix;
-    const Index blk = k % blocks_per_matrix;
+    const Index c = k / groups_per_matrix;
+    const Index e = (k % groups_per_matrix) * (4 * kFillBlocks);
     const rng::StreamKey key =
         rng::make_key(seed, rng::Purpose::weights, std::uint32_t(first_member + c), layer, slot);
-    const rng::Gauss4f g = rng::gaussian4f(rng::philox_block(key, std::uint32_t(blk)));
-    float* o = out + c * size;
-    const Index e = 4 * blk;
-    for (int q = 0; q < 4; ++q)
-      if (e + q < size) o[e + q] = g.z[q];
+    float* o = out + c * size + e;
+    if (e + 4 * kFillBlocks <= size) {
+      kernels::gaussian_run_f<kFillBlocks>(key, std::uint32_t(e / 4), o);
+      return;
+    }
+    float z[4 * kFillBlocks];  // the matrix's last, partial group
+    kernels::gaussian_run_f<kFillBlocks>(key, std::uint32_t(e / 4), z);
+    for (Index q = 0; e + q < size; ++q) o[q] = z[q];
   }
 };
 
@@ -159,10 +172,10 @@ struct BroadcastInput {
 
 void fill_gaussian(const ExecContext& cx, float* buf, Index rows, Index cols,
                    const kernels::ChunkJob& job, int layer, std::uint32_t slot) {
-  const Index size = rows * cols, blocks = (size + 3) / 4;
+  const Index size = rows * cols, groups = (size + 4 * kFillBlocks - 1) / (4 * kFillBlocks);
   for_each_index(
-      cx, Index(job.count) * blocks,
-      FillGaussian{buf, size, blocks, job.seed, job.first_member, std::uint32_t(layer), slot});
+      cx, Index(job.count) * groups,
+      FillGaussian{buf, size, groups, job.seed, job.first_member, std::uint32_t(layer), slot});
 }
 
 }  // namespace

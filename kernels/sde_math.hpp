@@ -19,6 +19,7 @@
 
 #include "attnmc/hd.hpp"
 #include "attnmc/rng.hpp"
+#include "kernels/gaussian_lanes.hpp"
 
 namespace attnmc::kernels {
 
@@ -198,10 +199,7 @@ ATTNMC_HD inline bool sde_psd_project(double* V, int m_rt, double* L) {
 // `count` standard normals of one stream (float Box-Muller, see rng.hpp;
 // the increments are then used in double).
 ATTNMC_HD inline void sde_normals(const rng::StreamKey& key, double* out, int count) {
-  for (int b = 0; 4 * b < count; ++b) {
-    const rng::Gauss4f g = rng::gaussian4f(rng::philox_block(key, std::uint32_t(b)));
-    for (int q = 0; q < 4 && 4 * b + q < count; ++q) out[4 * b + q] = g.z[q];
-  }
+  gaussian_fill(key, out, count);
 }
 
 // `count` random signs +-1 of one stream, one bit each (128 per Philox
@@ -300,43 +298,35 @@ ATTNMC_HD inline void sde_noise(const double* V, const double* L, int m_rt,
   }
 }
 
-// One Euler-Maruyama step of the V-SDE in the matrix-noise form. V and its
-// factor L (L L^T = V) are updated in place; the new V is factored and, if
-// needed, projected (sde_restore). Returns false on blow-up (V then holds
-// the blown-up values and L is stale).
+// Normals per step of the matrix-noise Euler step: dS (symmetric, m(m+1)/2
+// from slot kSdeSlotSymmetric) and dB2 (m^2 from slot kSdeSlotAttention).
+ATTNMC_HD inline int sde_symmetric_count(int m) { return m * (m + 1) / 2; }
+
+// One Euler-Maruyama step of the V-SDE in the matrix-noise form, from the
+// step's unit increments already drawn: zs (m(m+1)/2, the upper triangle of
+// dS row by row) and za (m^2, dB2; unused when c2 = 0). V and its factor L
+// (L L^T = V) are updated in place; the new V is factored and, if needed,
+// projected (sde_restore). Returns false on blow-up (V then holds the
+// blown-up values and L is stale).
 template <int M, int CAP>
-ATTNMC_HD inline bool sde_euler_step(double* V, double* L, int m_rt, const SdeCoefficients& c,
-                                     const rng::StreamKey& key_sym, const rng::StreamKey& key_att,
-                                     SdeCounters& cnt) {
+ATTNMC_HD inline bool sde_euler_step_drawn(double* V, double* L, int m_rt, const SdeCoefficients& c,
+                                           const double* zs, const double* za, SdeCounters& cnt) {
   const int m = M > 0 ? M : m_rt;
   double b[CAP * CAP], S[CAP * CAP], N[CAP * CAP], z[CAP * CAP];
   sde_drift<M, CAP>(V, m, c, b);
   const double sdt = sqrt(c.dt);
   // dS = dB1 + dB1^T drawn directly: diagonal N(0, 4 dt), off-diagonal N(0, 2 dt).
-  // Simplified weak Euler (Kloeden & Platen 14.1): two-point increments
-  // +-sqrt(dt) match the Gaussian's first three moments, so the scheme keeps
-  // Euler-Maruyama's weak order 1 at one random bit per increment.
-  const bool signs = c.scheme == kSdeWeakEuler;
-  if (signs)
-    sde_signs(key_sym, z, m * (m + 1) / 2);
-  else
-    sde_normals(key_sym, z, m * (m + 1) / 2);
   {
     int e = 0;
     for (int i = 0; i < m; ++i)
       for (int j = i; j < m; ++j, ++e) {
-        const double v = (i == j ? 2.0 : 1.4142135623730951) * sdt * z[e];
+        const double v = (i == j ? 2.0 : 1.4142135623730951) * sdt * zs[e];
         S[i * m + j] = v;
         S[j * m + i] = v;
       }
   }
-  if (c.attn_noise != 0.0) {
-    if (signs)
-      sde_signs(key_att, z, m * m);
-    else
-      sde_normals(key_att, z, m * m);
-    for (int e = 0; e < m * m; ++e) z[e] *= sdt;  // dB2
-  }
+  if (c.attn_noise != 0.0)
+    for (int e = 0; e < m * m; ++e) z[e] = za[e] * sdt;  // dB2
   sde_noise<M, CAP>(V, L, m, c, S, z, N);
   for (int i = 0; i < m; ++i)
     for (int j = 0; j < m; ++j)
@@ -344,6 +334,31 @@ ATTNMC_HD inline bool sde_euler_step(double* V, double* L, int m_rt, const SdeCo
   if (sde_blown_up<M, CAP>(V, m, c.blowup)) return false;
   sde_restore<M, CAP>(V, m, L, cnt);
   return true;
+}
+
+// The same step drawing its own increments from the step's two keys:
+// Gaussian (kSdeEuler) or, for the simplified weak Euler scheme (Kloeden &
+// Platen 14.1), two-point increments +-1 that match the Gaussian's first
+// three moments, so the scheme keeps Euler-Maruyama's weak order 1 at one
+// random bit per increment.
+template <int M, int CAP>
+ATTNMC_HD inline bool sde_euler_step(double* V, double* L, int m_rt, const SdeCoefficients& c,
+                                     const rng::StreamKey& key_sym, const rng::StreamKey& key_att,
+                                     SdeCounters& cnt) {
+  const int m = M > 0 ? M : m_rt;
+  double zs[CAP * CAP], za[CAP * CAP];
+  const bool signs = c.scheme == kSdeWeakEuler;
+  if (signs)
+    sde_signs(key_sym, zs, sde_symmetric_count(m));
+  else
+    sde_normals(key_sym, zs, sde_symmetric_count(m));
+  if (c.attn_noise != 0.0) {
+    if (signs)
+      sde_signs(key_att, za, m * m);
+    else
+      sde_normals(key_att, za, m * m);
+  }
+  return sde_euler_step_drawn<M, CAP>(V, L, m, c, zs, za, cnt);
 }
 
 // The closed correlation SDE of MLP-only dynamics (drift coefficient mu =

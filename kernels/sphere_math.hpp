@@ -26,6 +26,7 @@
 
 #include "attnmc/hd.hpp"
 #include "attnmc/rng.hpp"
+#include "kernels/gaussian_lanes.hpp"
 
 namespace attnmc::kernels {
 
@@ -110,12 +111,11 @@ ATTNMC_HD inline void normalise(double* x, int d) {
   for (int p = 0; p < d; ++p) x[p] *= inv;
 }
 
-// `count` standard normals of stream `key` into out (one Philox block per four).
+// `count` standard normals of stream `key` into out: the float transform
+// (rng.hpp, within ~5e-6 of the double one), vectorised across blocks
+// (kernels/gaussian_lanes.hpp); the state they move stays double.
 ATTNMC_HD inline void fill_normals(const rng::StreamKey& key, double* out, int count) {
-  for (int b = 0; 4 * b < count; ++b) {
-    const rng::Gauss4d g = rng::gaussian4d(rng::philox_block(key, std::uint32_t(b)));
-    for (int q = 0; q < 4 && 4 * b + q < count; ++q) out[4 * b + q] = g.z[q];
-  }
+  gaussian_fill(key, out, count);
 }
 
 // a_i = sum_j softmax_j(beta <x_i, M x_j>) x_j for every token (stable softmax).
@@ -175,19 +175,36 @@ ATTNMC_HD inline int sphere_reduce(const SphereWork& w, const SphereCoefficients
   return rank;
 }
 
+// Normals a step may draw: the d x d matrix V, or (reduced) at most
+// min(N, d) rows z_k of d. Element e of the step's stream is the same normal
+// whichever count is drawn, so drawing more than a step uses changes nothing.
+ATTNMC_HD inline int sphere_noise_capacity(const SphereCoefficients& c) {
+  return c.reduced ? (c.n < c.d ? c.n : c.d) * c.d : c.d * c.d;
+}
+
+// The step's noise stream (rng::Purpose::sphere, layer = step).
+ATTNMC_HD inline rng::StreamKey sphere_noise_key(std::uint64_t seed, std::uint32_t member,
+                                                 std::uint32_t step) {
+  return rng::make_key(seed, rng::Purpose::sphere, member, step, kSphereSlotNoise);
+}
+
+// Before the draw (attention already in w.a): the reduced basis and its rank
+// (reduced noise), or 0 (matrix noise). The step then needs
+// sphere_noise_count normals in w.z.
+ATTNMC_HD inline int sphere_prepare_noise(const SphereWork& w, const SphereCoefficients& c) {
+  return c.reduced ? sphere_reduce(w, c) : 0;
+}
+ATTNMC_HD inline int sphere_noise_count(const SphereCoefficients& c, int rank) {
+  return c.reduced ? rank * c.d : c.d * c.d;
+}
+
 // Draws the step's noise: the d x d matrix V, or (reduced) r x d rows z_k.
 // Returns the reduced rank (0 for matrix noise).
 ATTNMC_HD inline int sphere_draw_noise(const SphereWork& w, const SphereCoefficients& c,
                                        std::uint64_t seed, std::uint32_t member,
                                        std::uint32_t step) {
-  const rng::StreamKey key =
-      rng::make_key(seed, rng::Purpose::sphere, member, step, kSphereSlotNoise);
-  if (!c.reduced) {
-    fill_normals(key, w.z, c.d * c.d);
-    return 0;
-  }
-  const int rank = sphere_reduce(w, c);
-  fill_normals(key, w.z, rank * c.d);
+  const int rank = sphere_prepare_noise(w, c);
+  fill_normals(sphere_noise_key(seed, member, step), w.z, sphere_noise_count(c, rank));
   return rank;
 }
 
@@ -218,11 +235,11 @@ ATTNMC_HD inline void sphere_exp(double* x, const double* t, int d) {
   normalise(x, d);
 }
 
-// One step of the scheme for every token (attention already in w.a).
-ATTNMC_HD inline void sphere_step(const SphereWork& w, const SphereCoefficients& c,
-                                  std::uint64_t seed, std::uint32_t member, std::uint32_t step) {
+// One step of the scheme for every token, the noise already drawn (w.z,
+// `rank` from sphere_prepare_noise; nothing for the flow).
+ATTNMC_HD inline void sphere_step_drawn(const SphereWork& w, const SphereCoefficients& c,
+                                        int rank) {
   const int n = c.n, d = c.d;
-  const int rank = c.scheme == kSphereFlow ? 0 : sphere_draw_noise(w, c, seed, member, step);
   const double s = c.sigma * sqrt(c.dt);
   const double ito = 0.5 * c.sigma * c.sigma * double(d - 1) * c.dt;
   for (int i = 0; i < n; ++i) {
@@ -250,6 +267,14 @@ ATTNMC_HD inline void sphere_step(const SphereWork& w, const SphereCoefficients&
       normalise(xi, d);
     }
   }
+}
+
+// One step of the scheme for every token (attention already in w.a),
+// drawing its own noise.
+ATTNMC_HD inline void sphere_step(const SphereWork& w, const SphereCoefficients& c,
+                                  std::uint64_t seed, std::uint32_t member, std::uint32_t step) {
+  const int rank = c.scheme == kSphereFlow ? 0 : sphere_draw_noise(w, c, seed, member, step);
+  sphere_step_drawn(w, c, rank);
 }
 
 // Terminal classification. Clusters are the connected components of the graph

@@ -1,5 +1,6 @@
-// Sphere-model sampler: one trajectory per functor call (Thrust for_each over
-// a counting iterator), each with its own slice of a workspace buffer. The
+// Sphere-model sampler: a group of trajectories per functor call (Thrust
+// for_each over a counting iterator; one per thread on CUDA, a group of SIMD
+// lanes on the CPU), each with its own slice of a workspace buffer. The
 // per-step math is in kernels/sphere_math.hpp. One source, two backends:
 // compiled by nvcc (namespace attnmc::cuda) and by the host compiler for
 // Thrust's OpenMP device system (namespace attnmc::omp).
@@ -9,6 +10,7 @@
 // trajectory's path does not depend on which thread or chunk ran it.
 #include <cstdint>
 
+#include "kernels/gaussian_lanes.hpp"
 #include "kernels/launch.hpp"
 #include "kernels/sphere_job.hpp"
 #include "kernels/sphere_math.hpp"
@@ -20,8 +22,18 @@ using kernels::SphereCoefficients;
 using kernels::launch::for_each_index;
 using kernels::launch::Index;
 
-struct RunTrajectory {
+// Trajectories per functor call: on the CPU a group whose noise is drawn
+// across SIMD lanes, one lane per trajectory (kernels/gaussian_lanes.hpp); on
+// CUDA one trajectory per thread.
+#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
+constexpr int kSphereLanes = 1;
+#else
+constexpr int kSphereLanes = 8;
+#endif
+
+struct RunTrajectories {
   SphereCoefficients c;
+  Index count;
   std::uint64_t seed;
   std::uint64_t first_member;
   const double* x0;  // device, N x d, or null (uniform start)
@@ -43,23 +55,58 @@ struct RunTrajectory {
       for (int j = 0; j < n; ++j) g[i * n + j] = float(kernels::dot(w.x + i * d, w.x + j * d, d));
   }
 
-  ATTNMC_HD void operator()(Index t) const {
-    const kernels::SphereWork w = kernels::sphere_work(work + t * per_work, c);
-    const std::uint32_t member = std::uint32_t(first_member + std::uint64_t(t));
-    kernels::sphere_start_tokens(w, c, x0, seed, member);
-    int r = 0;
-    if (r < records && record_steps[r] == 0) record(w, t, r++);
-    for (std::int64_t step = 1; step <= c.steps; ++step) {
-      kernels::sphere_attention(w, c, qk);
-      kernels::sphere_step(w, c, seed, member, std::uint32_t(step));
-      if (r < records && record_steps[r] == step) record(w, t, r++);
+  // Trajectories g * kSphereLanes .. of the chunk, each exactly as alone (its
+  // own workspace; lanes share only the loop over steps and the noise draw,
+  // whose normals are keyed by member), so a path's bits do not depend on
+  // its group.
+  ATTNMC_HD void operator()(Index g) const {
+    constexpr int L = kSphereLanes;
+    const Index t0 = g * L;
+    const int lanes = int(count - t0 < L ? count - t0 : L);
+    kernels::SphereWork w[L];
+    std::uint32_t member[L];
+    int r[L], rank[L];
+    for (int l = 0; l < L; ++l) {
+      // Lanes past the chunk's end draw for a real member but store nothing.
+      member[l] = std::uint32_t(first_member + std::uint64_t(t0 + (l < lanes ? l : 0)));
+      if (l >= lanes) continue;
+      w[l] = kernels::sphere_work(work + (t0 + l) * per_work, c);
+      kernels::sphere_start_tokens(w[l], c, x0, seed, member[l]);
+      r[l] = 0;
+      if (r[l] < records && record_steps[r[l]] == 0) record(w[l], t0 + l, r[l]++);
     }
-    int k = 0;
-    double err = 0.0;
-    outcome[t] = std::int8_t(kernels::sphere_classify(w.x, c.n, c.d, c.eps, &k, &err));
-    clusters[t] = std::int16_t(k);
-    norm_error[t] = err;
-    for (int e = 0; e < c.n * c.d; ++e) final_tokens[t * c.n * c.d + e] = w.x[e];
+    const bool noisy = c.scheme != kernels::kSphereFlow;
+    const int draw = kernels::sphere_noise_capacity(c);
+    for (std::int64_t step = 1; step <= c.steps; ++step) {
+      for (int l = 0; l < lanes; ++l) {
+        kernels::sphere_attention(w[l], c, qk);
+        rank[l] = noisy ? kernels::sphere_prepare_noise(w[l], c) : 0;
+      }
+      if (noisy) {
+        const rng::StreamKey key = kernels::sphere_noise_key(seed, 0, std::uint32_t(step));
+        for (int b = 0; 4 * b < draw; ++b) {
+          std::uint32_t block[L];
+          for (int l = 0; l < L; ++l) block[l] = std::uint32_t(b);
+          float z[4][L];
+          kernels::gaussian_lanes_f<L>(key, block, member, z);
+          for (int q = 0; q < 4 && 4 * b + q < draw; ++q)
+            for (int l = 0; l < lanes; ++l) w[l].z[4 * b + q] = z[q][l];
+        }
+      }
+      for (int l = 0; l < lanes; ++l) {
+        kernels::sphere_step_drawn(w[l], c, rank[l]);
+        if (r[l] < records && record_steps[r[l]] == step) record(w[l], t0 + l, r[l]++);
+      }
+    }
+    for (int l = 0; l < lanes; ++l) {
+      const Index t = t0 + l;
+      int k = 0;
+      double err = 0.0;
+      outcome[t] = std::int8_t(kernels::sphere_classify(w[l].x, c.n, c.d, c.eps, &k, &err));
+      clusters[t] = std::int16_t(k);
+      norm_error[t] = err;
+      for (int e = 0; e < c.n * c.d; ++e) final_tokens[t * c.n * c.d + e] = w[l].x[e];
+    }
   }
 };
 
@@ -91,10 +138,10 @@ void sphere_chunk(const kernels::ExecContext& cx, const kernels::SphereJob& job,
   if (job.qk != nullptr) kernels::launch::copy_to_device(cx, qk, job.qk, dd);
   kernels::launch::copy_to_device(cx, rec, job.record_steps, std::size_t(job.records));
 
-  RunTrajectory f{c,           job.seed,    job.first_member, x0,    qk,      rec,
-                  job.records, work,        per_work,         grams, outcome, clusters,
-                  norm_error,  final_tokens};
-  for_each_index(cx, Index(count), f);
+  RunTrajectories f{c,        Index(count), job.seed,    job.first_member, x0,    qk,
+                    rec,      job.records,  work,        per_work,         grams, outcome,
+                    clusters, norm_error,   final_tokens};
+  for_each_index(cx, (Index(count) + kSphereLanes - 1) / kSphereLanes, f);
   deliver_grams(cx, buffers, out.gram, grams, nullptr, nullptr, count, c.n, job.records);
   kernels::launch::copy_to_host(cx, out.outcome, outcome, count);
   kernels::launch::copy_to_host(cx, out.clusters, clusters, count);

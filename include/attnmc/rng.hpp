@@ -14,20 +14,24 @@
 // Gaussian transform (documented accuracy): Box-Muller on pairs of 32-bit
 // uniforms, u = (x + 1/2) 2^-32 in (0, 1). The radius uses the full 32 bits,
 // so the largest |z| produced is sqrt(2 ln 2^33) = 6.76 (the missing tail
-// mass is 1.4e-11); the angle uses 2 pi v. The float32 transform takes ln u
-// through 1 - u for u > 1/2 (full relative precision) and sin/cos of the
-// angle from short polynomials after an exact quarter-turn reduction (faster
-// than sinf/cosf); its draws differ from the double transform by at most
-// ~5e-6 absolute (tests/test_rng.cpp); the
+// mass is 1.4e-11); the angle uses 2 pi v. The float32 transform is
+// branch-free basic arithmetic (so that it vectorises across lanes,
+// kernels/gaussian_lanes.hpp, and runs without libm on the device): ln u
+// from a short polynomial after an exact exponent/mantissa split (Cephes
+// logf), taken through 1 - u for u > 1/2 with a Goldberg log1p correction
+// (full relative precision near u = 1), and sin/cos of the angle from short
+// polynomials after an exact quarter-turn reduction. Its draws differ from the
+// double transform by at most ~5e-6 absolute (tests/test_rng.cpp). The same
+// function serves one block (gaussian4f) and many lanes at once, so every
+// path gives the same bits (contraction into FMA is off in the build). The
 // double-precision variant, used by the CPU reference, applies the same
 // formula to the same 32-bit words, so both see the same draws up to float
 // rounding.
 #pragma once
 
-#include <Random123/philox.h>
-
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "attnmc/hd.hpp"
 
@@ -72,13 +76,41 @@ struct Words4 {
   std::uint32_t w[4];
 };
 
+// Philox4x32-10 in plain integer arithmetic (Random123's rounds and
+// constants; tests/test_rng.cpp checks it against Random123's known answers
+// and against Random123 itself): no intrinsics and no arrays, so that a loop
+// over lanes vectorises and nvcc emits mul.hi. (c0..c3) is the counter,
+// replaced by the output.
+ATTNMC_HD ATTNMC_FORCEINLINE void philox4x32_10(std::uint32_t& c0, std::uint32_t& c1,
+                                                std::uint32_t& c2, std::uint32_t& c3,
+                                                std::uint32_t k0, std::uint32_t k1) {
+  std::uint32_t x0 = c0, x1 = c1, x2 = c2, x3 = c3;
+#if defined(__CUDACC__)
+#pragma unroll
+#elif defined(__GNUC__) && !defined(__clang__)
+#pragma GCC unroll 10
+#endif
+  for (int round = 0; round < 10; ++round) {
+    const std::uint64_t p0 = std::uint64_t(0xD2511F53u) * x0;
+    const std::uint64_t p1 = std::uint64_t(0xCD9E8D57u) * x2;
+    x0 = std::uint32_t(p1 >> 32) ^ x1 ^ k0;
+    x1 = std::uint32_t(p1);
+    x2 = std::uint32_t(p0 >> 32) ^ x3 ^ k1;
+    x3 = std::uint32_t(p0);
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+  c0 = x0;
+  c1 = x1;
+  c2 = x2;
+  c3 = x3;
+}
+
 ATTNMC_HD inline Words4 philox_block(const StreamKey& k, std::uint32_t block) {
-  r123::Philox4x32 gen;
-  r123::Philox4x32::ctr_type ctr = {{block, k.member, k.layer, (k.purpose << 20) | k.slot}};
-  r123::Philox4x32::key_type key = {
-      {static_cast<std::uint32_t>(k.seed), static_cast<std::uint32_t>(k.seed >> 32)}};
-  r123::Philox4x32::ctr_type r = gen(ctr, key);
-  return Words4{{r[0], r[1], r[2], r[3]}};
+  Words4 r{{block, k.member, k.layer, (k.purpose << 20) | k.slot}};
+  philox4x32_10(r.w[0], r.w[1], r.w[2], r.w[3], static_cast<std::uint32_t>(k.seed),
+                static_cast<std::uint32_t>(k.seed >> 32));
+  return r;
 }
 
 // Uniform in (0, 1): (x + 1/2) 2^-32, never 0 or 1 in exact arithmetic.
@@ -103,7 +135,7 @@ namespace detail {
 // nearest quarter turn q is taken in integers, the remainder r in
 // [-1/8, 1/8) turns (|2 pi r| <= pi/4) goes through Taylor polynomials whose
 // truncation (< 2e-9) is below float rounding, then the quarter turn rotates.
-ATTNMC_HD inline void sincos_turns(std::uint32_t y, float* s, float* c) {
+ATTNMC_HD ATTNMC_FORCEINLINE void sincos_turns(std::uint32_t y, float* s, float* c) {
   const std::uint32_t q = (y + 0x20000000u) >> 30;  // wraps to 0 for the last eighth
   const std::int32_t r = static_cast<std::int32_t>(y - (q << 30));
   const float a = static_cast<float>(r) * (6.28318530717958648f * 2.3283064365386963e-10f);
@@ -116,27 +148,83 @@ ATTNMC_HD inline void sincos_turns(std::uint32_t y, float* s, float* c) {
   // Rotate by q quarter turns without a (randomly taken) branch.
   const bool odd = (q & 1u) != 0;
   const float s0 = odd ? cs : sn, c0 = odd ? sn : cs;
-  *s = (q & 2u) ? -s0 : s0;
-  *c = ((q + 1u) & 2u) ? -c0 : c0;
+  const float ns0 = -s0, nc0 = -c0;
+  *s = (q & 2u) ? ns0 : s0;
+  *c = ((q + 1u) & 2u) ? nc0 : c0;
+}
+
+ATTNMC_HD ATTNMC_FORCEINLINE std::uint32_t float_bits(float f) {
+  std::uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  return u;
+}
+ATTNMC_HD ATTNMC_FORCEINLINE float bits_float(std::uint32_t u) {
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+// ln a for a positive normal float, branch-free (Cephes logf): a = 2^e m
+// with m in [sqrt(1/2), sqrt(2)), f = m - 1 exact (Sterbenz), then
+// ln(1 + f) = f - f^2/2 + f^3 P(f) and e ln 2 in two parts. Error ~1 ulp.
+ATTNMC_HD ATTNMC_FORCEINLINE float log_poly(float a) {
+  const std::uint32_t bits = float_bits(a);
+  const float m1 = bits_float((bits & 0x007fffffu) | 0x3f800000u);  // [1, 2)
+  const bool big = m1 > 1.41421356f;
+  const float half = 0.5f * m1;  // computed on every lane: selects, not branches
+  const float m = big ? half : m1;
+  const float e = float(std::int32_t(bits >> 23) - (big ? 126 : 127));
+  const float f = m - 1.0f;
+  const float z = f * f;
+  float y = 7.0376836292e-2f;
+  y = y * f - 1.1514610310e-1f;
+  y = y * f + 1.1676998740e-1f;
+  y = y * f - 1.2420140846e-1f;
+  y = y * f + 1.4249322787e-1f;
+  y = y * f - 1.6668057665e-1f;
+  y = y * f + 2.0000714765e-1f;
+  y = y * f - 2.4999993993e-1f;
+  y = y * f + 3.3333331174e-1f;
+  y = y * f * z;
+  y = y + e * -2.12194440e-4f;
+  y = y - 0.5f * z;
+  return (f + y) + e * 0.693359375f;
+}
+
+// ln u for u = uniform_open(x), branch-free and with full relative
+// precision: the lower half takes ln t with t = u; the upper half takes
+// ln(1 - t) with t = 1 - u = uniform_open_f(~x) exactly: a = fl(1 - t), and
+// (-t - (a - 1)) / a restores what the rounding of 1 - t lost (Goldberg's
+// log1p; a - 1 is exact). For t < 2^-25, a = 1 and the result is -t.
+ATTNMC_HD ATTNMC_FORCEINLINE float log_uniform_f(std::uint32_t x) {
+  const bool lower = x < 0x80000000u;
+  const float t = uniform_open_f(lower ? x : ~x);  // in (0, 1/2]
+  const float up = 1.0f - t;
+  const float a = lower ? t : up;
+  const float fix = (-t - (up - 1.0f)) / up;  // both halves computed: no branch
+  const float corr = lower ? 0.0f : fix;
+  return log_poly(a) + corr;
+}
+
+// One Box-Muller pair from two words: (r cos, r sin), r = sqrt(-2 ln u).
+ATTNMC_HD ATTNMC_FORCEINLINE void box_muller_f(std::uint32_t x, std::uint32_t y, float* z0,
+                                               float* z1) {
+  const float r = sqrtf(-2.0f * log_uniform_f(x));
+  float s, c;
+  sincos_turns(y, &s, &c);
+  *z0 = r * c;
+  *z1 = r * s;
 }
 
 }  // namespace detail
 
 // Four standard normals from one Philox block (two Box-Muller pairs), in
-// float. ln u keeps full relative precision: float rounds u near 1, so the
-// upper half uses log1p(-(1 - u)), with 1 - u = uniform_open_f(~x) exactly.
-// The angle goes through detail::sincos_turns (no libm call).
+// float, through the branch-free transform above (no libm call). The lane
+// generator (kernels/gaussian_lanes.hpp) runs exactly this code.
 ATTNMC_HD inline Gauss4f gaussian4f(const Words4& w) {
   Gauss4f g;
-  for (int p = 0; p < 2; ++p) {
-    const std::uint32_t x = w.w[2 * p];
-    const float ln_u = x < 0x80000000u ? logf(uniform_open_f(x)) : log1pf(-uniform_open_f(~x));
-    const float r = sqrtf(-2.0f * ln_u);
-    float s, c;
-    detail::sincos_turns(w.w[2 * p + 1], &s, &c);
-    g.z[2 * p] = r * c;
-    g.z[2 * p + 1] = r * s;
-  }
+  detail::box_muller_f(w.w[0], w.w[1], &g.z[0], &g.z[1]);
+  detail::box_muller_f(w.w[2], w.w[3], &g.z[2], &g.z[3]);
   return g;
 }
 

@@ -1,0 +1,148 @@
+// The keyed Gaussian generator many blocks at a time: Philox4x32-10 and the
+// branch-free float Box-Muller transform of include/attnmc/rng.hpp, run over
+// L lanes in one loop that the host compiler vectorises (OpenMP simd: 16
+// lanes of AVX-512, 8 of AVX2, 4 of SSE2). Every lane runs exactly the scalar
+// code of rng::gaussian4f, so a block gives the same bits whichever path
+// computed it (tests/test_rng.cpp). On CUDA a thread takes one block (L = 1):
+// the lanes are the warp's threads.
+//
+// Lanes may differ in the block (consecutive elements of one stream: the
+// direct sampler's weight matrices) or in the member (one lane per
+// trajectory: the SDE's structure-of-arrays layout).
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+
+#include "attnmc/hd.hpp"
+#include "attnmc/rng.hpp"
+
+#if !defined(__CUDACC__) && defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#if defined(__CUDACC__) || !defined(_OPENMP)
+#define ATTNMC_SIMD
+#else
+#define ATTNMC_SIMD _Pragma("omp simd")
+#endif
+
+namespace attnmc::kernels {
+
+// Lanes per group on the CPU: a multiple of every vector width above.
+constexpr int kGaussLanes = 16;
+
+// z[q][l] = normal q of the block with counter (block[l], member[l], layer,
+// purpose << 20 | slot) under the key's seed: lane l of four planes.
+template <int L>
+ATTNMC_HD inline void gaussian_lanes_f(const rng::StreamKey& key, const std::uint32_t* block,
+                                       const std::uint32_t* member, float (*z)[L]) {
+  const std::uint32_t k0 = std::uint32_t(key.seed), k1 = std::uint32_t(key.seed >> 32);
+  const std::uint32_t c3 = (key.purpose << 20) | key.slot;
+  ATTNMC_SIMD
+  for (int l = 0; l < L; ++l) {
+    std::uint32_t x0 = block[l], x1 = member[l], x2 = key.layer, x3 = c3;
+    rng::philox4x32_10(x0, x1, x2, x3, k0, k1);
+    float a, b, e, f;
+    rng::detail::box_muller_f(x0, x1, &a, &b);
+    rng::detail::box_muller_f(x2, x3, &e, &f);
+    z[0][l] = a;
+    z[1][l] = b;
+    z[2][l] = e;
+    z[3][l] = f;
+  }
+}
+
+#if !defined(__CUDACC__) && defined(__AVX512F__)
+// Philox4x32-10 on 16 lanes with AVX-512 intrinsics. The compiler vectorises
+// the plain loop with 64-bit lanes and vpmullq (3 uops, slow); here the
+// 32 x 32 -> 64-bit products come from vpmuludq on the even and the odd
+// lanes, the same integers, so the same bits (tests/test_rng.cpp).
+inline void philox16_avx512(__m512i& x0, __m512i& x1, __m512i& x2, __m512i& x3, std::uint32_t k0,
+                            std::uint32_t k1) {
+  const __m512i m0 = _mm512_set1_epi32(int(0xD2511F53u)), m1 = _mm512_set1_epi32(int(0xCD9E8D57u));
+  constexpr __mmask16 odd = 0xAAAA;
+  for (int round = 0; round < 10; ++round) {
+    const __m512i e0 = _mm512_mul_epu32(x0, m0),
+                  o0 = _mm512_mul_epu32(_mm512_srli_epi64(x0, 32), m0);
+    const __m512i e1 = _mm512_mul_epu32(x2, m1),
+                  o1 = _mm512_mul_epu32(_mm512_srli_epi64(x2, 32), m1);
+    const __m512i lo0 = _mm512_mask_blend_epi32(odd, e0, _mm512_slli_epi64(o0, 32));
+    const __m512i hi0 = _mm512_mask_blend_epi32(odd, _mm512_srli_epi64(e0, 32), o0);
+    const __m512i lo1 = _mm512_mask_blend_epi32(odd, e1, _mm512_slli_epi64(o1, 32));
+    const __m512i hi1 = _mm512_mask_blend_epi32(odd, _mm512_srli_epi64(e1, 32), o1);
+    x0 = _mm512_xor_si512(_mm512_xor_si512(hi1, x1), _mm512_set1_epi32(int(k0)));
+    x1 = lo1;
+    x2 = _mm512_xor_si512(_mm512_xor_si512(hi0, x3), _mm512_set1_epi32(int(k1)));
+    x3 = lo0;
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+}
+#endif
+
+// Elements 4 first_block .. 4 (first_block + L) - 1 of one stream, in order,
+// into out (4 L floats): lanes over consecutive blocks, written in place
+// (faster than planes and a transpose).
+template <int L>
+ATTNMC_HD inline void gaussian_run_f(const rng::StreamKey& key, std::uint32_t first_block,
+                                     float* out) {
+  const std::uint32_t k0 = std::uint32_t(key.seed), k1 = std::uint32_t(key.seed >> 32);
+  const std::uint32_t c3 = (key.purpose << 20) | key.slot;
+#if !defined(__CUDACC__) && defined(__AVX512F__)
+  if constexpr (L == 16) {
+    __m512i x0 =
+        _mm512_add_epi32(_mm512_set1_epi32(int(first_block)),
+                         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+    __m512i x1 = _mm512_set1_epi32(int(key.member)), x2 = _mm512_set1_epi32(int(key.layer));
+    __m512i x3 = _mm512_set1_epi32(int(c3));
+    philox16_avx512(x0, x1, x2, x3, k0, k1);
+    alignas(64) std::uint32_t w[4][16];
+    _mm512_store_si512(w[0], x0);
+    _mm512_store_si512(w[1], x1);
+    _mm512_store_si512(w[2], x2);
+    _mm512_store_si512(w[3], x3);
+    ATTNMC_SIMD
+    for (int l = 0; l < 16; ++l) {
+      rng::detail::box_muller_f(w[0][l], w[1][l], &out[4 * l], &out[4 * l + 1]);
+      rng::detail::box_muller_f(w[2][l], w[3][l], &out[4 * l + 2], &out[4 * l + 3]);
+    }
+    return;
+  }
+#endif
+  ATTNMC_SIMD
+  for (int l = 0; l < L; ++l) {
+    std::uint32_t x0 = first_block + std::uint32_t(l), x1 = key.member, x2 = key.layer, x3 = c3;
+    rng::philox4x32_10(x0, x1, x2, x3, k0, k1);
+    rng::detail::box_muller_f(x0, x1, &out[4 * l], &out[4 * l + 1]);
+    rng::detail::box_muller_f(x2, x3, &out[4 * l + 2], &out[4 * l + 3]);
+  }
+}
+
+// count standard normals of one stream (elements 0 .. count - 1) into out,
+// float or double: whole groups of 16, 8 and 4 blocks across lanes, the rest
+// one block at a time (on a CUDA thread, all one at a time). Same bits on
+// every path.
+template <typename T>
+ATTNMC_HD inline void gaussian_fill(const rng::StreamKey& key, T* out, int count) {
+  int b = 0;  // next block
+#if !defined(__CUDA_ARCH__)
+  auto groups = [&](auto lanes) {
+    constexpr int L = decltype(lanes)::value;
+    for (; 4 * (b + L) <= count; b += L) {
+      float z[4 * L];
+      gaussian_run_f<L>(key, std::uint32_t(b), z);
+      for (int q = 0; q < 4 * L; ++q) out[4 * b + q] = T(z[q]);
+    }
+  };
+  groups(std::integral_constant<int, 16>{});
+  groups(std::integral_constant<int, 8>{});
+  groups(std::integral_constant<int, 4>{});
+#endif
+  for (; 4 * b < count; ++b) {
+    const rng::Gauss4f g = rng::gaussian4f(rng::philox_block(key, std::uint32_t(b)));
+    for (int q = 0; q < 4 && 4 * b + q < count; ++q) out[4 * b + q] = T(g.z[q]);
+  }
+}
+
+}  // namespace attnmc::kernels
