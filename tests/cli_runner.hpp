@@ -12,6 +12,8 @@
 #include <sstream>
 #include <string>
 
+#include "tests/scratch.hpp"
+
 namespace attnmc::test {
 
 namespace fs = std::filesystem;
@@ -27,7 +29,7 @@ inline std::string slurp(const fs::path& p) {
 inline fs::path scratch_dir(const std::string& prefix) {
   const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
   const fs::path dir =
-      fs::temp_directory_path() / (prefix + info->test_suite_name() + "_" + info->name());
+      attnmc::test::temp_root() / (prefix + info->test_suite_name() + "_" + info->name());
   fs::create_directories(dir);
   return dir;
 }

@@ -29,7 +29,7 @@ class Cli : public ::testing::Test {
  protected:
   void SetUp() override {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / (std::string("attnmc_test_cli_") + info->name());
+    dir_ = attnmc::test::temp_root() / (std::string("attnmc_test_cli_") + info->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }

@@ -12,6 +12,7 @@
 
 #include "attnmc/error.hpp"
 #include "host/config.hpp"
+#include "tests/scratch.hpp"
 
 namespace attnmc {
 namespace {
@@ -40,7 +41,7 @@ std::string error_key(const std::string& text, std::vector<std::string> override
 }
 
 fs::path temp_dir() {
-  fs::path p = fs::temp_directory_path() /
+  fs::path p = attnmc::test::temp_root() /
                ("attnmc_test_config_" +
                 std::to_string(::testing::UnitTest::GetInstance()->current_test_info()->line()));
   fs::create_directories(p);

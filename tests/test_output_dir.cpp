@@ -21,6 +21,7 @@
 
 #include "attnmc/error.hpp"
 #include "host/output.hpp"
+#include "tests/scratch.hpp"
 
 namespace {
 
@@ -181,7 +182,7 @@ class OutputDir : public ::testing::Test {
  protected:
   void SetUp() override {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / (std::string("attnmc_test_output_dir_") + info->name());
+    dir_ = attnmc::test::temp_root() / (std::string("attnmc_test_output_dir_") + info->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }

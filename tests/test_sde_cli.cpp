@@ -20,7 +20,7 @@ attnmc::test::CliResult cli(const std::string& args) {
 }
 
 TEST(SdeCli, SdeWritesStatisticsAndCounts) {
-  const fs::path dir = fs::temp_directory_path() / "attnmc_sde_cli_sde";
+  const fs::path dir = attnmc::test::temp_root() / "attnmc_sde_cli_sde";
   fs::remove_all(dir);
   const auto r = cli("sde -m 3 --tau0 0.3 -n 32 -d 32 -B 500 --threads 1 -o " + dir.string());
   ASSERT_EQ(r.code, 0) << r.text();
@@ -40,7 +40,7 @@ TEST(SdeCli, SdeWritesStatisticsAndCounts) {
 }
 
 TEST(SdeCli, CompareWritesTableAndJson) {
-  const fs::path dir = fs::temp_directory_path() / "attnmc_sde_cli_compare";
+  const fs::path dir = attnmc::test::temp_root() / "attnmc_sde_cli_compare";
   fs::remove_all(dir);
   const auto r =
       cli("compare --widths 8,32 --members 500 --trajectories 1000 --threads 1 --no-plot "
@@ -69,7 +69,7 @@ TEST(SdeCli, CompareWritesTableAndJson) {
 // standard errors (false-failure rate about 6e-5 per statistic; the seed is
 // fixed). A check that did not halve the step would flag nothing.
 TEST(SdeCli, CheckStepFlagsACoarseStepAndPassesAFineOne) {
-  const fs::path dir = fs::temp_directory_path() / "attnmc_sde_cli_check_step";
+  const fs::path dir = attnmc::test::temp_root() / "attnmc_sde_cli_check_step";
   auto check = [&](int steps) {
     fs::remove_all(dir);
     const auto r = cli("sde -m 2 --tau0 1 --rho0 0.9 -T 2 --steps " + std::to_string(steps) +
@@ -95,7 +95,7 @@ TEST(SdeCli, CheckStepFlagsACoarseStepAndPassesAFineOne) {
 // Every path blown up (issue 9, defect 4): the run still writes its counts,
 // and says so on stderr instead of passing quietly.
 TEST(SdeCli, ARunWhoseEveryPathBlowsUpWarns) {
-  const fs::path dir = fs::temp_directory_path() / "attnmc_sde_cli_all_blown";
+  const fs::path dir = attnmc::test::temp_root() / "attnmc_sde_cli_all_blown";
   fs::remove_all(dir);
   const auto r =
       cli("sde -m 3 --tau0 0.05 -B 200 --threads 1 --blowup-threshold 1.01 -o " + dir.string());

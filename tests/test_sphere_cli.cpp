@@ -24,7 +24,7 @@ namespace fs = std::filesystem;
 fs::path scratch() {
   const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
   const fs::path dir =
-      fs::temp_directory_path() / (std::string("attnmc_sphere_cli_") + info->name());
+      attnmc::test::temp_root() / (std::string("attnmc_sphere_cli_") + info->name());
   fs::create_directories(dir);
   return dir;
 }
