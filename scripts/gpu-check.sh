@@ -21,9 +21,9 @@
 # packages are used, and where they are missing the configure step fails
 # and report.md carries its log.
 # Budget: under 8 minutes on one H100/H200 with 16 cores (each step has a
-# time limit; a step past it fails the check, benchmarks that would end past
-# 8 minutes are not started (GPU_CHECK_BUDGET_S changes it); the report is
-# written in every case).
+# time limit, cut to what is left of the 8 minutes; a step past it fails the
+# check, benchmarks that would end past 8 minutes are not started
+# (GPU_CHECK_BUDGET_S changes it); the report is written in every case).
 #
 # --dry-run does the same flow on the CPU: the OpenMP backend, no nvcc; the
 # build dir is reused when already configured (CI passes its own), the gpu
@@ -93,8 +93,18 @@ json_str() {
 step() {
   local name=$1 limit=$2 log=$3
   shift 3
-  local t0 rc status
+  local t0 rc status left
   t0=$(date +%s)
+  # No step runs past the whole check's budget: a device call's time limit
+  # would otherwise kill the script before it writes its report.
+  left=$((BUDGET - (t0 - START)))
+  if ((left < 10)); then
+    STEPS+=("$name|fail (not run: the ${BUDGET} s budget is spent)|0|-")
+    FAILED=1
+    echo "gpu-check: $name: not run (budget spent)" >&2
+    return 1
+  fi
+  ((limit <= left)) || limit=$left
   echo "gpu-check: $name ..." >&2
   timeout --kill-after=10 "$limit" "$@" >"$log" 2>&1
   rc=$?
@@ -336,6 +346,18 @@ grep -h 'ptxas info' "$OUT/build.log" 2>/dev/null >"$OUT/ptxas.txt"
     echo
     echo '```'
     cat "$OUT/$b.txt"
+    echo '```'
+  done
+  # The end of each failed step's log: report.md alone says why (a device
+  # call brings back few files).
+  for s in "${STEPS[@]}"; do
+    IFS='|' read -r name status secs log <<<"$s"
+    [[ $status == fail* ]] && [ -f "$OUT/$log" ] || continue
+    echo
+    echo "## $name: $status (last 40 lines of $log)"
+    echo
+    echo '```'
+    tail -n 40 "$OUT/$log"
     echo '```'
   done
   if [ -s "$OUT/ptxas.txt" ]; then
