@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # GPU_DEPS_* are read by the scripts that source this
 # Sourced by gpu-check.sh and gpu-deps-selftest.sh (issue 13): makes the
 # Debian packages that scripts/gpu-deps.sh put in a folder usable by a CMake
 # build on a machine that lacks them, without installing anything.
@@ -36,12 +37,17 @@ gpu_deps_unpack_one() {
   esac
 }
 
-# True when the system's loader finds a non-empty file for soname $1.
+# True when the system's loader finds a non-empty file for soname $1 (its
+# cache, or the standard folders where an image has no ldconfig).
 gpu_deps_system_has() {
-  local path
+  local path ldc M=$GPU_DEPS_MULTIARCH
+  ldc=$(command -v ldconfig || echo /sbin/ldconfig)
   while read -r path; do
     [ -s "$path" ] && return 0
-  done < <(ldconfig -p 2>/dev/null | awk -v so="$1" '$1 == so && /x86-64/ {print $NF}')
+  done < <("$ldc" -p 2>/dev/null | awk -v so="$1" '$1 == so && /x86-64/ {print $NF}')
+  for path in "/usr/lib/$M/$1" "/lib/$M/$1" "/usr/lib64/$1" "/lib64/$1"; do
+    [ -s "$path" ] && return 0
+  done
   return 1
 }
 
