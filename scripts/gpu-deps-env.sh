@@ -59,6 +59,7 @@ gpu_deps_setup() {
   done
   n_debs=${#files[@]}
   ((n_debs)) || return 1
+  mkdir -p "$prefix" && prefix=$(cd "$prefix" && pwd) || return 2  # links and paths absolute
   want=$(cd "$debdir" && ls -l -- *.deb | awk '{print $5, $NF}' | cksum)
   if [ "$(cat "$prefix/.unpacked" 2>/dev/null)" != "$want" ]; then
     rm -rf "$prefix"
