@@ -8,11 +8,13 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "attnmc/run_spec.hpp"
+#include "host/backend.hpp"
 
 namespace attnmc::bench {
 
@@ -25,7 +27,10 @@ struct BenchArgs {
   bool has(const std::string& flag) const { return flags.count(flag) > 0; }
 };
 
-// Parses argv; on anything unknown prints the usage line and returns false.
+// Parses argv; on anything unknown prints the usage line and returns false
+// (the caller exits 2). `--device cuda` where no CUDA device or module is
+// usable also returns false, after an error that names the option and the
+// run key (run.device) that failed, rather than an abort mid-benchmark.
 inline bool parse_bench_args(int argc, char** argv, const std::vector<std::string>& extra,
                              BenchArgs* out) {
   auto usage = [&] {
@@ -57,6 +62,14 @@ inline bool parse_bench_args(int argc, char** argv, const std::vector<std::strin
       out->flags.insert(a);
     } else {
       return usage();
+    }
+  }
+  if (out->device == Device::cuda) {
+    try {
+      (void)host::select_backend(Device::cuda);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s: error: --device cuda: %s\n", argv[0], e.what());
+      return false;
     }
   }
   return true;

@@ -15,13 +15,15 @@
 # Needs no network: the repository tree (and, to save build time, a build
 # dir configured for the same GPU and carried along) is all it uses. It does
 # need the build dependencies of README.md (HDF5, OpenBLAS, Random123,
-# GoogleTest, ... as Debian packages) on the GPU machine; where they are
-# missing the configure step fails and report.md carries its log (see
-# docs/performance.md, "The CUDA path", for that open risk).
+# GoogleTest, ...): the GPU image lacks them, so run scripts/gpu-deps.sh here
+# first and carry .gpudeps (the Debian packages; unpacked into
+# B/deps-root, see "dependencies" below). Without .gpudeps the system's
+# packages are used, and where they are missing the configure step fails
+# and report.md carries its log.
 # Budget: under 8 minutes on one H100/H200 with 16 cores (each step has a
-# time limit; a step past it fails the check, benchmarks that would end past
-# 8 minutes are not started (GPU_CHECK_BUDGET_S changes it); the report is
-# written in every case).
+# time limit, cut to what is left of the 8 minutes; a step past it fails the
+# check, benchmarks that would end past 8 minutes are not started
+# (GPU_CHECK_BUDGET_S changes it); the report is written in every case).
 #
 # --dry-run does the same flow on the CPU: the OpenMP backend, no nvcc; the
 # build dir is reused when already configured (CI passes its own), the gpu
@@ -91,8 +93,18 @@ json_str() {
 step() {
   local name=$1 limit=$2 log=$3
   shift 3
-  local t0 rc status
+  local t0 rc status left
   t0=$(date +%s)
+  # No step runs past the whole check's budget: a device call's time limit
+  # would otherwise kill the script before it writes its report.
+  left=$((BUDGET - (t0 - START)))
+  if ((left < 10)); then
+    STEPS+=("$name|fail (not run: the ${BUDGET} s budget is spent)|0|-")
+    FAILED=1
+    echo "gpu-check: $name: not run (budget spent)" >&2
+    return 1
+  fi
+  ((limit <= left)) || limit=$left
   echo "gpu-check: $name ..." >&2
   timeout --kill-after=10 "$limit" "$@" >"$log" 2>&1
   rc=$?
@@ -140,10 +152,46 @@ fi
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 DIRTY=$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -qv '^??' && echo " (modified)")
 
+# ---------------------------------------------------------------- dependencies
+# The GPU image lacks attnmc's Debian -dev packages: scripts/gpu-deps.sh puts
+# them (and the runtime libraries they need) in .gpudeps here, the device
+# call carries that folder, and they are unpacked into BUILD/deps-root (never
+# into /). When .gpudeps holds packages, headers and link-time libraries
+# always come from there (the same build on any image); at run time only the
+# libraries the system lacks are added to LD_LIBRARY_PATH
+# (scripts/gpu-deps-env.sh). GPU_CHECK_DEPS=0 uses the system's alone.
+DEPS_NOTE="system packages (no .gpudeps)"
+((DRY)) && [ -f "$BUILD/CMakeCache.txt" ] && DEPS_NOTE="as configured in $BUILD"
+DEPS_ARGS=()
+if [ "${GPU_CHECK_DEPS:-1}" != 0 ] && ls "$ROOT/.gpudeps"/*.deb >/dev/null 2>&1 &&
+  ! { ((DRY)) && [ -f "$BUILD/CMakeCache.txt" ]; }; then
+  # shellcheck source=gpu-deps-env.sh
+  source "$ROOT/scripts/gpu-deps-env.sh"
+  t0=$(date +%s)
+  echo "gpu-check: dependencies (.gpudeps) ..." >&2
+  if gpu_deps_setup "$ROOT/.gpudeps" "$BUILD/deps-root" >"$OUT/deps.log" 2>&1; then
+    DEPS_ARGS=("${GPU_DEPS_CMAKE_ARGS[@]}")
+    DEPS_NOTE=$GPU_DEPS_SUMMARY
+    status=pass
+  else
+    DEPS_NOTE="unpacking .gpudeps failed (deps.log)"
+    status=fail
+    FAILED=1
+  fi
+  echo "$DEPS_NOTE" >>"$OUT/deps.log"
+  STEPS+=("dependencies (.gpudeps)|$status|$(($(date +%s) - t0))|deps.log")
+  echo "gpu-check: dependencies: $status" >&2
+fi
+
 # ---------------------------------------------------------------- configure + build
 LAUNCH=()
 if command -v ccache >/dev/null 2>&1; then
   LAUNCH=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
+fi
+# Ninja where there is one and the build dir is new (the image has ninja;
+# make may be absent there).
+if [ ! -f "$BUILD/CMakeCache.txt" ] && command -v ninja >/dev/null 2>&1; then
+  LAUNCH+=(-G Ninja)
 fi
 if ((DRY)) && [ -f "$BUILD/CMakeCache.txt" ]; then
   # CI's own build dir: configured already, and reconfiguring it under a
@@ -151,10 +199,10 @@ if ((DRY)) && [ -f "$BUILD/CMakeCache.txt" ]; then
   STEPS+=("configure|pass (reused $BUILD)|0|-")
 elif ((DRY)); then
   step configure 300 "$OUT/configure.log" cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
-    -DATTNMC_CUDA=OFF "${LAUNCH[@]}"
+    -DATTNMC_CUDA=OFF "${LAUNCH[@]}" "${DEPS_ARGS[@]}"
 else
   step configure 120 "$OUT/configure.log" cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
-    -DATTNMC_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$ARCH" "${LAUNCH[@]}"
+    -DATTNMC_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$ARCH" "${LAUNCH[@]}" "${DEPS_ARGS[@]}"
 fi
 BUILD_OK=0
 if [ -f "$BUILD/CMakeCache.txt" ]; then
@@ -218,6 +266,7 @@ grep -h 'ptxas info' "$OUT/build.log" 2>/dev/null >"$OUT/ptxas.txt"
   echo "  \"toolkit\": $(json_str "$TOOLKIT"),"
   echo "  \"commit\": $(json_str "$COMMIT${DIRTY}"),"
   echo "  \"cores\": $(nproc),"
+  echo "  \"dependencies\": $(json_str "$DEPS_NOTE"),"
   echo "  \"seconds\": $TOTAL,"
   echo "  \"tests\": $(json_str "$TESTS_SUMMARY"),"
   echo "  \"steps\": ["
@@ -272,6 +321,7 @@ grep -h 'ptxas info' "$OUT/build.log" 2>/dev/null >"$OUT/ptxas.txt"
   echo "| architectures | $ARCH |"
   echo "| commit | $COMMIT${DIRTY} |"
   echo "| cores | $(nproc) |"
+  echo "| dependencies | $DEPS_NOTE |"
   echo "| total | $TOTAL s |"
   echo "| tests | $TESTS_SUMMARY |"
   [ $DRY = 1 ] && echo "| mode | dry run (CPU, OpenMP backend) |"
@@ -296,6 +346,18 @@ grep -h 'ptxas info' "$OUT/build.log" 2>/dev/null >"$OUT/ptxas.txt"
     echo
     echo '```'
     cat "$OUT/$b.txt"
+    echo '```'
+  done
+  # The end of each failed step's log: report.md alone says why (a device
+  # call brings back few files).
+  for s in "${STEPS[@]}"; do
+    IFS='|' read -r name status secs log <<<"$s"
+    [[ $status == fail* ]] && [ -f "$OUT/$log" ] || continue
+    echo
+    echo "## $name: $status (last 40 lines of $log)"
+    echo
+    echo '```'
+    tail -n 40 "$OUT/$log"
     echo '```'
   done
   if [ -s "$OUT/ptxas.txt" ]; then
