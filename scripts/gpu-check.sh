@@ -233,7 +233,7 @@ fi
 # ---------------------------------------------------------------- benchmarks
 BENCHES=()
 if ((BUILD_OK)); then
-  for b in bench_direct bench_exact bench_sde bench_sphere bench_gaussian; do
+  for b in bench_direct bench_exact bench_sde bench_sphere bench_oversmoothing bench_gaussian; do
     exe="$BUILD/bench/$b"
     [ -x "$exe" ] || continue
     if (($(date +%s) - START > BUDGET - BENCH_LIMIT)); then
