@@ -21,7 +21,7 @@ names = [s["name"] for s in r["steps"]]
 assert "build" in names and "gpu suites" in names and "agreement suite" in names, names
 if want == "pass":
     assert all(s["status"].startswith("pass") for s in r["steps"]), r["steps"]
-    assert len(r["benchmarks"]) == 5 and all(r["benchmarks"].values()), r["benchmarks"]
+    assert len(r["benchmarks"]) == 6 and all(r["benchmarks"].values()), r["benchmarks"]
     assert any("ExactSamplerNetworkByNetwork" in l for l in r["agreement"]), r["agreement"]
 else:
     assert any(s["name"] == "gpu suites" and s["status"].startswith("fail") for s in r["steps"])

@@ -262,6 +262,7 @@ TEST(OversmoothingEngine, HHasThePrescribedSpectrum) {
 // rounding) and on the float engine (to float accuracy), with a
 // non-symmetric H and a non-symmetric A.
 TEST(OversmoothingTheory, EachEigenComponentGrowsByOnePlusAH) {
+  ATTNMC_REQUIRE_TEST_DEVICE();
   OversmoothingSpec s = small_spec();
   s.tokens = 6;
   s.width = 5;
@@ -324,6 +325,7 @@ TEST(OversmoothingTheory, EachEigenComponentGrowsByOnePlusAH) {
 // rows ~ (-1)^k, mean pairwise cosine ((sum s)^2 - m) / (m (m - 1)) = -1/7;
 // with a positive diagonal the DC mode wins: cosine 1 and ncf -> 0.
 TEST(OversmoothingTheory, CirculantExampleReachesThePredictedLimits) {
+  ATTNMC_REQUIRE_TEST_DEVICE();
   const int m = 8;
   OversmoothingSpec s;
   s.tokens = m;
