@@ -9,7 +9,7 @@
 // (exp of the softmax, cos and sin of the great circle) are made one lane at
 // a time, the same functions as the scalar code; the rare branch of
 // normalise (|x|^2 out of range) runs the scalar function on that lane.
-// Covers matrix noise without Q^T K, d <= 64 (sphere_lanes_supported); other
+// Covers both noises without Q^T K, d <= 64 (sphere_lanes_supported); other
 // configurations take the one-trajectory path. tests/test_sphere_lanes.cpp
 // pins the bits.
 #pragma once
@@ -25,15 +25,81 @@ namespace attnmc::kernels {
 constexpr int kMaxSphereLaneDim = 64;
 
 ATTNMC_HD inline bool sphere_lanes_supported(const SphereCoefficients& c) {
-  return !c.reduced && !c.has_qk && c.d <= kMaxSphereLaneDim;
+  return !c.has_qk && c.d <= kMaxSphereLaneDim;
 }
 
 // Doubles of a group's structure-of-arrays state, per lane: tokens x, outputs
-// a, noise matrix z, a d-vector and N softmax weights (no more than the
-// one-trajectory workspace, sphere_workspace_doubles).
+// a, noise z (d x d), a d-vector, N softmax weights, and for reduced noise
+// the basis qb (r x d) and coefficients (N x N); no more than the
+// one-trajectory workspace (sphere_workspace_doubles).
 ATTNMC_HD inline std::size_t sphere_lane_doubles(const SphereCoefficients& c) {
-  const std::size_t n = c.n, d = c.d;
-  return 2 * n * d + d * d + d + n;
+  const std::size_t n = c.n, d = c.d, r = n < d ? n : d;
+  return 2 * n * d + d * d + d + n + r * d + n * n;
+}
+
+// The group's structure-of-arrays views into a block of
+// sphere_lane_doubles(c) * L doubles.
+template <int L>
+struct SphereLanes {
+  double (*x)[L], (*a)[L], (*z)[L], (*v)[L], (*w)[L], (*qb)[L], (*r)[L];
+};
+template <int L>
+ATTNMC_HD inline SphereLanes<L> sphere_lanes(double* base, const SphereCoefficients& c) {
+  const int n = c.n, d = c.d, r = n < d ? n : d;
+  SphereLanes<L> s;
+  s.x = reinterpret_cast<double(*)[L]>(base);
+  s.a = s.x + n * d;
+  s.z = s.a + n * d;
+  s.v = s.z + d * d;
+  s.w = s.v + d;
+  s.qb = s.w + n;
+  s.r = s.qb + r * d;
+  return s;
+}
+
+// sphere_reduce per lane (the ranks may differ between lanes: a basis
+// vector k takes part in lane l only while k < rank[l], selected, so the
+// other lanes' bits are untouched).
+template <int L>
+ATTNMC_HD inline void sphere_reduce_lanes(const SphereLanes<L>& s, const SphereCoefficients& c,
+                                          int* rank) {
+  const int n = c.n, d = c.d;
+  for (int l = 0; l < L; ++l) rank[l] = 0;
+  for (int e = 0; e < n * n; ++e)
+    for (int l = 0; l < L; ++l) s.r[e][l] = 0.0;
+  for (int i = 0; i < n; ++i) {
+    for (int p = 0; p < d; ++p)
+      for (int l = 0; l < L; ++l) s.v[p][l] = s.a[i * d + p][l];
+    int top = 0;
+    for (int l = 0; l < L; ++l) top = rank[l] > top ? rank[l] : top;
+    for (int pass = 0; pass < 2; ++pass)
+      for (int k = 0; k < top; ++k) {
+        double h[L];
+        bool on[L];
+        for (int l = 0; l < L; ++l) {
+          on[l] = k < rank[l];
+          h[l] = 0.0;
+        }
+        for (int p = 0; p < d; ++p)
+          for (int l = 0; l < L; ++l) h[l] += s.qb[k * d + p][l] * s.v[p][l];
+        for (int l = 0; l < L; ++l)
+          s.r[k * n + i][l] = on[l] ? s.r[k * n + i][l] + h[l] : s.r[k * n + i][l];
+        for (int p = 0; p < d; ++p)
+          for (int l = 0; l < L; ++l)
+            s.v[p][l] = on[l] ? s.v[p][l] - h[l] * s.qb[k * d + p][l] : s.v[p][l];
+      }
+    double nrm[L];
+    for (int l = 0; l < L; ++l) nrm[l] = 0.0;
+    for (int p = 0; p < d; ++p)
+      for (int l = 0; l < L; ++l) nrm[l] += s.v[p][l] * s.v[p][l];
+    for (int l = 0; l < L; ++l) nrm[l] = sqrt(nrm[l]);
+    for (int l = 0; l < L; ++l) {
+      if (!(rank[l] < d && nrm[l] > 0.0)) continue;
+      const int k = rank[l]++;
+      for (int p = 0; p < d; ++p) s.qb[k * d + p][l] = s.v[p][l] / nrm[l];
+      s.r[k * n + i][l] = nrm[l];
+    }
+  }
 }
 
 // normalise() of vector x (d entries, stride one lane) in every lane.
@@ -92,13 +158,14 @@ ATTNMC_HD inline void sphere_exp_lanes(double (*x)[L], const double (*t)[L], int
       for (int l = 0; l < L; ++l) x[p][l] = move[l] ? x[p][l] : keep[p][l];
 }
 
-// sphere_attention then sphere_step_drawn (matrix noise in Z[p d + q][l]
-// unless the flow), for every lane. W holds N x L weights, Vv d x L.
+// sphere_attention for every lane (a_i into a, softmax weights in w).
 template <int L>
-ATTNMC_HD inline void sphere_step_lanes(double (*X)[L], double (*A)[L], const double (*Z)[L],
-                                        double (*Vv)[L], double (*W)[L],
-                                        const SphereCoefficients& c) {
+ATTNMC_HD inline void sphere_attention_lanes(const SphereLanes<L>& sl,
+                                             const SphereCoefficients& c) {
   const int n = c.n, d = c.d;
+  double(*X)[L] = sl.x;
+  double(*A)[L] = sl.a;
+  double(*W)[L] = sl.w;
   // Attention: a_i = sum_j softmax_j(beta <x_i, x_j>) x_j.
   for (int i = 0; i < n; ++i) {
     double mx[L], s[L];
@@ -128,6 +195,19 @@ ATTNMC_HD inline void sphere_step_lanes(double (*X)[L], double (*A)[L], const do
         for (int l = 0; l < L; ++l) A[i * d + p][l] += wj[l] * X[j * d + p][l];
     }
   }
+}
+
+// sphere_step_drawn for every lane, the attention already in a, the noise
+// drawn into z (matrix: d x d; reduced: rows z_k, with rank[l] from
+// sphere_reduce_lanes).
+template <int L>
+ATTNMC_HD inline void sphere_step_drawn_lanes(const SphereLanes<L>& sl, const SphereCoefficients& c,
+                                              const int* rank) {
+  const int n = c.n, d = c.d;
+  double(*X)[L] = sl.x;
+  const double(*A)[L] = sl.a;
+  const double(*Z)[L] = sl.z;
+  double(*Vv)[L] = sl.v;
   const double sg = c.sigma * sqrt(c.dt);
   const double ito = 0.5 * c.sigma * c.sigma * double(d - 1) * c.dt;
   for (int i = 0; i < n; ++i) {
@@ -143,13 +223,28 @@ ATTNMC_HD inline void sphere_step_lanes(double (*X)[L], double (*A)[L], const do
       sphere_exp_lanes<L>(xi, Vv, d);
       continue;
     }
-    // v = V a_i (sphere_noise_of, matrix noise).
-    for (int p = 0; p < d; ++p) {
-      double acc[L];
-      for (int l = 0; l < L; ++l) acc[l] = 0.0;
-      for (int q = 0; q < d; ++q)
-        for (int l = 0; l < L; ++l) acc[l] += Z[p * d + q][l] * ai[q][l];
-      for (int l = 0; l < L; ++l) Vv[p][l] = acc[l];
+    // v = V a_i (sphere_noise_of).
+    if (!c.reduced) {
+      for (int p = 0; p < d; ++p) {
+        double acc[L];
+        for (int l = 0; l < L; ++l) acc[l] = 0.0;
+        for (int q = 0; q < d; ++q)
+          for (int l = 0; l < L; ++l) acc[l] += Z[p * d + q][l] * ai[q][l];
+        for (int l = 0; l < L; ++l) Vv[p][l] = acc[l];
+      }
+    } else {
+      int top = 0;
+      for (int l = 0; l < L; ++l) top = rank[l] > top ? rank[l] : top;
+      for (int p = 0; p < d; ++p)
+        for (int l = 0; l < L; ++l) Vv[p][l] = 0.0;
+      for (int k = 0; k < top; ++k) {
+        bool on[L];
+        for (int l = 0; l < L; ++l) on[l] = k < rank[l];
+        const double(*rk)[L] = sl.r + k * n + i;
+        for (int p = 0; p < d; ++p)
+          for (int l = 0; l < L; ++l)
+            Vv[p][l] = on[l] ? Vv[p][l] + rk[0][l] * Z[k * d + p][l] : Vv[p][l];
+      }
     }
     if (c.scheme == kSphereNetwork) {
       for (int p = 0; p < d; ++p)

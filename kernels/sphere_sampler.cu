@@ -64,11 +64,8 @@ struct RunTrajectories {
     const int n = c.n, d = c.d, nd = n * d;
     const Index t0 = g * L;
     const int lanes = int(count - t0 < L ? count - t0 : L);
-    double(*X)[L] = reinterpret_cast<double(*)[L]>(work + t0 * per_work);
-    double(*A)[L] = X + nd;
-    double(*Z)[L] = A + nd;
-    double(*Vv)[L] = Z + d * d;
-    double(*W)[L] = Vv + d;
+    const kernels::SphereLanes<L> sl = kernels::sphere_lanes<L>(work + t0 * per_work, c);
+    double(*X)[L] = sl.x;
     std::uint32_t member[L];
     int r[L];
     // Start tokens, one lane at a time, through the lane's final_tokens slot;
@@ -87,9 +84,12 @@ struct RunTrajectories {
     for (int l = 0; l < lanes; ++l)
       if (r[l] < records && record_steps[r[l]] == 0) record_lane(X, t0 + l, l, r[l]++);
     const bool noisy = c.scheme != kernels::kSphereFlow;
-    const int draw = d * d;
+    const int draw = kernels::sphere_noise_capacity(c);
+    int rank[L] = {};
     for (std::int64_t step = 1; step <= c.steps; ++step) {
+      kernels::sphere_attention_lanes<L>(sl, c);
       if (noisy) {
+        if (c.reduced) kernels::sphere_reduce_lanes<L>(sl, c, rank);
         const rng::StreamKey key = kernels::sphere_noise_key(seed, 0, std::uint32_t(step));
         for (int b = 0; 4 * b < draw; ++b) {
           std::uint32_t block[L];
@@ -97,10 +97,10 @@ struct RunTrajectories {
           float z[4][L];
           kernels::gaussian_lanes_f<L>(key, block, member, z);
           for (int q = 0; q < 4 && 4 * b + q < draw; ++q)
-            for (int l = 0; l < L; ++l) Z[4 * b + q][l] = z[q][l];
+            for (int l = 0; l < L; ++l) sl.z[4 * b + q][l] = z[q][l];
         }
       }
-      kernels::sphere_step_lanes<L>(X, A, Z, Vv, W, c);
+      kernels::sphere_step_drawn_lanes<L>(sl, c, rank);
       for (int l = 0; l < lanes; ++l)
         if (r[l] < records && record_steps[r[l]] == step) record_lane(X, t0 + l, l, r[l]++);
     }

@@ -21,14 +21,16 @@ namespace {
 using kernels::SphereCoefficients;
 
 constexpr int kLanes = 8;
+bool ranks_differ = false;  // set by check() with reduced noise
 
 bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
-void check(int scheme, int n, int d, unsigned seed) {
+void check(int scheme, bool reduced, int n, int d, unsigned seed) {
   SphereCoefficients c;
   c.n = n;
   c.d = d;
   c.scheme = scheme;
+  c.reduced = reduced;
   c.dt = 0.02;
   c.beta = 2.5;
   c.sigma = 1.3;
@@ -41,11 +43,9 @@ void check(int scheme, int n, int d, unsigned seed) {
                                         std::vector<double>(kernels::sphere_workspace_doubles(c)));
   std::vector<kernels::SphereWork> w(kLanes);
   std::vector<double> soa(kernels::sphere_lane_doubles(c) * kLanes);
-  double(*X)[kLanes] = reinterpret_cast<double(*)[kLanes]>(soa.data());
-  double(*A)[kLanes] = X + nd;
-  double(*Z)[kLanes] = A + nd;
-  double(*Vv)[kLanes] = Z + d * d;
-  double(*W)[kLanes] = Vv + d;
+  const kernels::SphereLanes<kLanes> sl = kernels::sphere_lanes<kLanes>(soa.data(), c);
+  double(*X)[kLanes] = sl.x;
+  double(*Z)[kLanes] = sl.z;
   for (int l = 0; l < kLanes; ++l) {
     w[l] = kernels::sphere_work(base[l].data(), c);
     for (int e = 0; e < nd; ++e) w[l].x[e] = normal(gen);
@@ -62,13 +62,22 @@ void check(int scheme, int n, int d, unsigned seed) {
         Z[e][l] = normal(gen) * (l == 5 && step % 5 == 0 ? 1e160 : 1.0);
         w[l].z[e] = Z[e][l];
       }
-    kernels::sphere_step_lanes<kLanes>(X, A, Z, Vv, W, c);
+    int rank[kLanes] = {};
+    kernels::sphere_attention_lanes<kLanes>(sl, c);
+    const bool noisy = scheme != kernels::kSphereFlow;
+    if (reduced && noisy) kernels::sphere_reduce_lanes<kLanes>(sl, c, rank);
+    kernels::sphere_step_drawn_lanes<kLanes>(sl, c, rank);
     for (int l = 0; l < kLanes; ++l) {
       kernels::sphere_attention(w[l], c, nullptr);
+      const int rank1 = noisy ? kernels::sphere_prepare_noise(w[l], c) : 0;
+      if (reduced) {
+        ASSERT_EQ(rank1, rank[l]) << "N " << n << " d " << d << " lane " << l;
+        ranks_differ = ranks_differ || rank[l] != rank[0];
+      }
       double before = 0.0;
       for (int p = 0; p < d; ++p) before = std::max(before, std::abs(w[l].z[p]));
       rare += before > 1e100 ? 1 : 0;
-      kernels::sphere_step_drawn(w[l], c, 0);
+      kernels::sphere_step_drawn(w[l], c, rank1);
       for (int e = 0; e < nd; ++e)
         ASSERT_TRUE(same_bits(w[l].x[e], X[e][l]))
             << "scheme " << scheme << " N " << n << " d " << d << " lane " << l << " step " << step
@@ -82,8 +91,11 @@ TEST(SphereLanes, StepEqualsTheOneTrajectoryStep) {
   unsigned seed = 1;
   for (int scheme : {kernels::kSphereNetwork, kernels::kSphereProjected, kernels::kSphereGeometric,
                      kernels::kSphereFlow})
-    for (int n : {1, 2, 3, 8})
-      for (int d : {2, 3, 5, 16}) check(scheme, n, d, seed++);
+    for (bool reduced : {false, true})
+      for (int n : {1, 2, 3, 8})
+        for (int d : {2, 3, 5, 16}) check(scheme, reduced, n, d, seed++);
+  // Lane 2's coinciding tokens give it rank 1: the lanes' ranks differed.
+  EXPECT_TRUE(ranks_differ);
 }
 
 }  // namespace
