@@ -29,10 +29,13 @@ using kernels::launch::Index;
 // Trajectories per functor call: on the CPU a group whose Gaussian
 // increments are drawn across SIMD lanes, one lane per trajectory
 // (kernels/gaussian_lanes.hpp); on CUDA one trajectory per thread.
+// 16 lanes fill an AVX-512 register of the float generator (two of the
+// double algebra); the m > 8 instantiation keeps 8 (its stack grows as
+// CAP^2 per lane).
 #if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
-constexpr int kSdeLanes = 1;
+constexpr int sde_lanes(int) { return 1; }
 #else
-constexpr int kSdeLanes = 8;
+constexpr int sde_lanes(int cap) { return cap <= 8 ? 16 : 8; }
 #endif
 
 // Trajectories G*kSdeLanes .. of the chunk, each exactly as alone: lanes share
@@ -40,6 +43,7 @@ constexpr int kSdeLanes = 8;
 // group (nor on chunking or threads).
 template <int M, int CAP>
 struct RunSdeGroup {
+  static constexpr int kSdeLanes = sde_lanes(CAP);
   SdeCoefficients c;
   std::uint64_t seed;
   std::uint64_t first_member;
@@ -215,7 +219,8 @@ void run_chunk(const ExecContext& cx, const kernels::SdeJob& job, const double* 
   const Index count = Index(job.count);
   RunSdeGroup<M, CAP> f{
       job.model, job.seed, job.first_member, count, v0, rec, job.records, grams, blow, proj, clips};
-  for_each_index(cx, (count + kSdeLanes - 1) / kSdeLanes, f);
+  constexpr int L = RunSdeGroup<M, CAP>::kSdeLanes;
+  for_each_index(cx, (count + L - 1) / L, f);
 }
 
 }  // namespace

@@ -18,11 +18,9 @@ namespace {
 using kernels::SdeCoefficients;
 using kernels::SdeCounters;
 
-constexpr int kLanes = 8;
-
 bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
-template <int M, int CAP>
+template <int M, int CAP, int kLanes>
 void check(int m, double attn_drift, double mlp_drift, double attn_noise, double kappa, double rho0,
            double dt, unsigned seed, int* projected) {
   SdeCoefficients c;
@@ -56,7 +54,7 @@ void check(int m, double attn_drift, double mlp_drift, double attn_noise, double
     }
     live[l] = true;
   }
-  if (kLanes > 3) {  // lane 3 starts huge: it blows up at once
+  {  // lane 3 starts huge: it blows up at once
     for (int e = 0; e < m * m; ++e) v[3][e] = V[e][3] = 1e7 * v[3][e];
     for (int e = 0; e < m * m; ++e) f[3][e] = Lf[e][3] = 3162.2776601683795 * f[3][e];
   }
@@ -93,27 +91,30 @@ void check(int m, double attn_drift, double mlp_drift, double attn_noise, double
   for (int l = 0; l < kLanes; ++l) *projected += cs[l].projections;
 }
 
-template <int M, int CAP>
+template <int M, int CAP, int kLanes>
 void check_all(int m) {
   int projected = 0;
   unsigned seed = 1;
   // attention only; MLP only; both with attention noise; near-singular starts.
   for (double rho0 : {0.3, 0.9999}) {
-    check<M, CAP>(m, 1.0, 0.0, 0.0, 0.5, rho0, 0.01, seed++, &projected);
-    check<M, CAP>(m, 0.0, 1.0, 0.0, 1.0, rho0, 0.01, seed++, &projected);
-    check<M, CAP>(m, 1.0, 1.0, 0.7, 1.5, rho0, 0.05, seed++, &projected);
+    check<M, CAP, kLanes>(m, 1.0, 0.0, 0.0, 0.5, rho0, 0.01, seed++, &projected);
+    check<M, CAP, kLanes>(m, 0.0, 1.0, 0.0, 1.0, rho0, 0.01, seed++, &projected);
+    check<M, CAP, kLanes>(m, 1.0, 1.0, 0.7, 1.5, rho0, 0.05, seed++, &projected);
   }
   // The branch to the scalar projection was taken (else it is untested).
   EXPECT_GT(projected, 0) << "m " << m;
 }
 
 TEST(SdeLanes, EulerStepEqualsTheOneTrajectoryStep) {
-  check_all<2, 2>(2);
-  check_all<3, 3>(3);
-  check_all<4, 4>(4);
-  check_all<8, 8>(8);
-  check_all<0, 8>(5);
-  check_all<0, 16>(11);
+  // 8 and 16 lanes: the samplers' group sizes.
+  check_all<2, 2, 16>(2);
+  check_all<3, 3, 16>(3);
+  check_all<4, 4, 16>(4);
+  check_all<8, 8, 16>(8);
+  check_all<0, 8, 16>(5);
+  check_all<2, 2, 8>(2);
+  check_all<8, 8, 8>(8);
+  check_all<0, 16, 8>(11);
 }
 
 }  // namespace

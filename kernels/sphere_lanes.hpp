@@ -1,0 +1,276 @@
+// One step of the sphere model (kernels/sphere_math.hpp) for L trajectories
+// at once, laid out as structure of arrays: X[e][l] is entry e (token i,
+// coordinate p: e = i d + p) of lane l. Inner loops run over lanes, so the
+// d-vector arithmetic is vectorised across trajectories.
+//
+// Same bits as sphere_attention + sphere_step_drawn, lane by lane: each lane
+// performs the scalar code's operations in the same order (+, -, *, / and
+// sqrt are exact in IEEE; the build turns contraction off); the libm calls
+// (exp of the softmax, cos and sin of the great circle) are made one lane at
+// a time, the same functions as the scalar code; the rare branch of
+// normalise (|x|^2 out of range) runs the scalar function on that lane.
+// Covers both noises without Q^T K, d <= 64 (sphere_lanes_supported); other
+// configurations take the one-trajectory path. tests/test_sphere_lanes.cpp
+// pins the bits.
+#pragma once
+
+#include <math.h>
+
+#include "attnmc/hd.hpp"
+#include "kernels/sphere_math.hpp"
+
+namespace attnmc::kernels {
+
+// Largest d of the lane path (its d-vectors of lanes live on the stack).
+constexpr int kMaxSphereLaneDim = 64;
+
+ATTNMC_HD inline bool sphere_lanes_supported(const SphereCoefficients& c) {
+  return !c.has_qk && c.d <= kMaxSphereLaneDim;
+}
+
+// Doubles of a group's structure-of-arrays state, per lane: tokens x, outputs
+// a, noise z (d x d), a d-vector, N softmax weights, and for reduced noise
+// the basis qb (r x d) and coefficients (N x N); no more than the
+// one-trajectory workspace (sphere_workspace_doubles).
+ATTNMC_HD inline std::size_t sphere_lane_doubles(const SphereCoefficients& c) {
+  const std::size_t n = c.n, d = c.d, r = n < d ? n : d;
+  return 2 * n * d + d * d + d + n + r * d + n * n;
+}
+
+// The group's structure-of-arrays views into a block of
+// sphere_lane_doubles(c) * L doubles.
+template <int L>
+struct SphereLanes {
+  double (*x)[L], (*a)[L], (*z)[L], (*v)[L], (*w)[L], (*qb)[L], (*r)[L];
+};
+template <int L>
+ATTNMC_HD inline SphereLanes<L> sphere_lanes(double* base, const SphereCoefficients& c) {
+  const int n = c.n, d = c.d, r = n < d ? n : d;
+  SphereLanes<L> s;
+  s.x = reinterpret_cast<double(*)[L]>(base);
+  s.a = s.x + n * d;
+  s.z = s.a + n * d;
+  s.v = s.z + d * d;
+  s.w = s.v + d;
+  s.qb = s.w + n;
+  s.r = s.qb + r * d;
+  return s;
+}
+
+// sphere_reduce per lane (the ranks may differ between lanes: a basis
+// vector k takes part in lane l only while k < rank[l], selected, so the
+// other lanes' bits are untouched).
+template <int L>
+ATTNMC_HD inline void sphere_reduce_lanes(const SphereLanes<L>& s, const SphereCoefficients& c,
+                                          int* rank) {
+  const int n = c.n, d = c.d;
+  for (int l = 0; l < L; ++l) rank[l] = 0;
+  for (int e = 0; e < n * n; ++e)
+    for (int l = 0; l < L; ++l) s.r[e][l] = 0.0;
+  for (int i = 0; i < n; ++i) {
+    for (int p = 0; p < d; ++p)
+      for (int l = 0; l < L; ++l) s.v[p][l] = s.a[i * d + p][l];
+    int top = 0;
+    for (int l = 0; l < L; ++l) top = rank[l] > top ? rank[l] : top;
+    for (int pass = 0; pass < 2; ++pass)
+      for (int k = 0; k < top; ++k) {
+        double h[L];
+        bool on[L];
+        for (int l = 0; l < L; ++l) {
+          on[l] = k < rank[l];
+          h[l] = 0.0;
+        }
+        for (int p = 0; p < d; ++p)
+          for (int l = 0; l < L; ++l) h[l] += s.qb[k * d + p][l] * s.v[p][l];
+        for (int l = 0; l < L; ++l)
+          s.r[k * n + i][l] = on[l] ? s.r[k * n + i][l] + h[l] : s.r[k * n + i][l];
+        for (int p = 0; p < d; ++p)
+          for (int l = 0; l < L; ++l)
+            s.v[p][l] = on[l] ? s.v[p][l] - h[l] * s.qb[k * d + p][l] : s.v[p][l];
+      }
+    double nrm[L];
+    for (int l = 0; l < L; ++l) nrm[l] = 0.0;
+    for (int p = 0; p < d; ++p)
+      for (int l = 0; l < L; ++l) nrm[l] += s.v[p][l] * s.v[p][l];
+    for (int l = 0; l < L; ++l) nrm[l] = sqrt(nrm[l]);
+    for (int l = 0; l < L; ++l) {
+      if (!(rank[l] < d && nrm[l] > 0.0)) continue;
+      const int k = rank[l]++;
+      for (int p = 0; p < d; ++p) s.qb[k * d + p][l] = s.v[p][l] / nrm[l];
+      s.r[k * n + i][l] = nrm[l];
+    }
+  }
+}
+
+// normalise() of vector x (d entries, stride one lane) in every lane.
+template <int L>
+ATTNMC_HD inline void normalise_lanes(double (*x)[L], int d) {
+  double s[L];
+  bool rare[L];
+  for (int l = 0; l < L; ++l) s[l] = 0.0;
+  for (int p = 0; p < d; ++p)
+    for (int l = 0; l < L; ++l) s[l] += x[p][l] * x[p][l];
+  bool any = false;
+  for (int l = 0; l < L; ++l) {
+    rare[l] = !(s[l] > 1e-280 && s[l] < 1e280);
+    any = any | rare[l];
+  }
+  double inv[L];
+  for (int l = 0; l < L; ++l) inv[l] = 1.0 / sqrt(rare[l] ? 1.0 : s[l]);
+  for (int p = 0; p < d; ++p)
+    for (int l = 0; l < L; ++l) x[p][l] = rare[l] ? x[p][l] : x[p][l] * inv[l];
+  if (!any) return;
+  for (int l = 0; l < L; ++l) {
+    if (!rare[l]) continue;
+    double v[kMaxSphereLaneDim];
+    for (int p = 0; p < d; ++p) v[p] = x[p][l];
+    normalise(v, d);
+    for (int p = 0; p < d; ++p) x[p][l] = v[p];
+  }
+}
+
+// sphere_exp: x <- exp_x(t) in every lane (a lane with |t| = 0 is left alone).
+template <int L>
+ATTNMC_HD inline void sphere_exp_lanes(double (*x)[L], const double (*t)[L], int d) {
+  double th[L], cs[L], sn[L];
+  bool move[L];
+  for (int l = 0; l < L; ++l) th[l] = 0.0;
+  for (int p = 0; p < d; ++p)
+    for (int l = 0; l < L; ++l) th[l] += t[p][l] * t[p][l];
+  for (int l = 0; l < L; ++l) th[l] = sqrt(th[l]);
+  for (int l = 0; l < L; ++l) {  // libm, one lane at a time
+    move[l] = th[l] > 0.0;
+    cs[l] = move[l] ? cos(th[l]) : 1.0;
+    sn[l] = move[l] ? sin(th[l]) / th[l] : 0.0;
+  }
+  for (int p = 0; p < d; ++p)
+    for (int l = 0; l < L; ++l) x[p][l] = move[l] ? cs[l] * x[p][l] + sn[l] * t[p][l] : x[p][l];
+  // Renormalise the lanes that moved; the others keep their bits.
+  double keep[kMaxSphereLaneDim][L];
+  bool all = true;
+  for (int l = 0; l < L; ++l) all = all & move[l];
+  if (!all)
+    for (int p = 0; p < d; ++p)
+      for (int l = 0; l < L; ++l) keep[p][l] = x[p][l];
+  normalise_lanes<L>(x, d);
+  if (!all)
+    for (int p = 0; p < d; ++p)
+      for (int l = 0; l < L; ++l) x[p][l] = move[l] ? x[p][l] : keep[p][l];
+}
+
+// sphere_attention for every lane (a_i into a, softmax weights in w).
+template <int L>
+ATTNMC_HD inline void sphere_attention_lanes(const SphereLanes<L>& sl,
+                                             const SphereCoefficients& c) {
+  const int n = c.n, d = c.d;
+  double(*X)[L] = sl.x;
+  double(*A)[L] = sl.a;
+  double(*W)[L] = sl.w;
+  // Attention: a_i = sum_j softmax_j(beta <x_i, x_j>) x_j.
+  for (int i = 0; i < n; ++i) {
+    double mx[L], s[L];
+    for (int l = 0; l < L; ++l) mx[l] = -HUGE_VAL;
+    for (int j = 0; j < n; ++j) {
+      double dt[L];
+      for (int l = 0; l < L; ++l) dt[l] = 0.0;
+      for (int p = 0; p < d; ++p)
+        for (int l = 0; l < L; ++l) dt[l] += X[i * d + p][l] * X[j * d + p][l];
+      for (int l = 0; l < L; ++l) {
+        W[j][l] = c.beta * dt[l];
+        mx[l] = fmax(mx[l], W[j][l]);
+      }
+    }
+    for (int l = 0; l < L; ++l) s[l] = 0.0;
+    for (int j = 0; j < n; ++j)
+      for (int l = 0; l < L; ++l) {  // libm, one lane at a time
+        W[j][l] = exp(W[j][l] - mx[l]);
+        s[l] += W[j][l];
+      }
+    for (int p = 0; p < d; ++p)
+      for (int l = 0; l < L; ++l) A[i * d + p][l] = 0.0;
+    for (int j = 0; j < n; ++j) {
+      double wj[L];
+      for (int l = 0; l < L; ++l) wj[l] = W[j][l] / s[l];
+      for (int p = 0; p < d; ++p)
+        for (int l = 0; l < L; ++l) A[i * d + p][l] += wj[l] * X[j * d + p][l];
+    }
+  }
+}
+
+// sphere_step_drawn for every lane, the attention already in a, the noise
+// drawn into z (matrix: d x d; reduced: rows z_k, with rank[l] from
+// sphere_reduce_lanes).
+template <int L>
+ATTNMC_HD inline void sphere_step_drawn_lanes(const SphereLanes<L>& sl, const SphereCoefficients& c,
+                                              const int* rank) {
+  const int n = c.n, d = c.d;
+  double(*X)[L] = sl.x;
+  const double(*A)[L] = sl.a;
+  const double(*Z)[L] = sl.z;
+  double(*Vv)[L] = sl.v;
+  const double sg = c.sigma * sqrt(c.dt);
+  const double ito = 0.5 * c.sigma * c.sigma * double(d - 1) * c.dt;
+  for (int i = 0; i < n; ++i) {
+    double(*xi)[L] = X + i * d;
+    const double(*ai)[L] = A + i * d;
+    if (c.scheme == kSphereFlow) {
+      double h[L];
+      for (int l = 0; l < L; ++l) h[l] = 0.0;
+      for (int p = 0; p < d; ++p)
+        for (int l = 0; l < L; ++l) h[l] += xi[p][l] * ai[p][l];
+      for (int p = 0; p < d; ++p)
+        for (int l = 0; l < L; ++l) Vv[p][l] = c.dt * (ai[p][l] - h[l] * xi[p][l]);
+      sphere_exp_lanes<L>(xi, Vv, d);
+      continue;
+    }
+    // v = V a_i (sphere_noise_of).
+    if (!c.reduced) {
+      for (int p = 0; p < d; ++p) {
+        double acc[L];
+        for (int l = 0; l < L; ++l) acc[l] = 0.0;
+        for (int q = 0; q < d; ++q)
+          for (int l = 0; l < L; ++l) acc[l] += Z[p * d + q][l] * ai[q][l];
+        for (int l = 0; l < L; ++l) Vv[p][l] = acc[l];
+      }
+    } else {
+      int top = 0;
+      for (int l = 0; l < L; ++l) top = rank[l] > top ? rank[l] : top;
+      for (int p = 0; p < d; ++p)
+        for (int l = 0; l < L; ++l) Vv[p][l] = 0.0;
+      for (int k = 0; k < top; ++k) {
+        bool on[L];
+        for (int l = 0; l < L; ++l) on[l] = k < rank[l];
+        const double(*rk)[L] = sl.r + k * n + i;
+        for (int p = 0; p < d; ++p)
+          for (int l = 0; l < L; ++l)
+            Vv[p][l] = on[l] ? Vv[p][l] + rk[0][l] * Z[k * d + p][l] : Vv[p][l];
+      }
+    }
+    if (c.scheme == kSphereNetwork) {
+      for (int p = 0; p < d; ++p)
+        for (int l = 0; l < L; ++l) xi[p][l] += sg * Vv[p][l];
+      normalise_lanes<L>(xi, d);
+      continue;
+    }
+    double h[L];
+    for (int l = 0; l < L; ++l) h[l] = 0.0;
+    for (int p = 0; p < d; ++p)
+      for (int l = 0; l < L; ++l) h[l] += xi[p][l] * Vv[p][l];
+    for (int p = 0; p < d; ++p)
+      for (int l = 0; l < L; ++l) Vv[p][l] = sg * (Vv[p][l] - h[l] * xi[p][l]);
+    if (c.scheme == kSphereGeometric) {
+      sphere_exp_lanes<L>(xi, Vv, d);
+    } else {
+      double aa[L], shrink[L];
+      for (int l = 0; l < L; ++l) aa[l] = 0.0;
+      for (int p = 0; p < d; ++p)
+        for (int l = 0; l < L; ++l) aa[l] += ai[p][l] * ai[p][l];
+      for (int l = 0; l < L; ++l) shrink[l] = 1.0 - ito * aa[l];
+      for (int p = 0; p < d; ++p)
+        for (int l = 0; l < L; ++l) xi[p][l] = shrink[l] * xi[p][l] + Vv[p][l];
+      normalise_lanes<L>(xi, d);
+    }
+  }
+}
+
+}  // namespace attnmc::kernels
