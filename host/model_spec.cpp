@@ -208,6 +208,11 @@ ModelSpec resolve_model(const ModelSpec& in) {
   const bool has_lambda = s.lambda >= 0, has_gamma = s.gamma >= 0;
   if (s.pre_norm && s.post_norm)
     throw InputError("model.norm", "pre- and post-normalisation exclude each other");
+  if (!std::isfinite(s.norm_eps) || s.norm_eps <= 0)
+    throw InputError("model.norm_eps", "must be finite and > 0");
+  if (s.norm_kind == NormKind::rms && s.norm_eps != kDefaultNormEps)
+    throw InputError("model.norm_eps",
+                     "applies to norm_kind = \"layer\" only (rms is x / sqrt(mean x^2), no eps)");
   // Unshaped models with both weights given: free (no lambda^2 + gamma^2 = 1).
   const bool free_weights = s.attention == AttentionKind::softmax && has_lambda && has_gamma;
   if (s.lambda > 1 && !free_weights)
