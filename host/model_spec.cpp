@@ -37,6 +37,7 @@ std::string model_kind_name(const ModelSpec& s) {
   std::string name = s.attention == AttentionKind::shaped ? "shaped" : "softmax";
   if (s.pre_norm) name += "-prenorm";
   if (s.post_norm) name += "-postnorm";
+  if ((s.pre_norm || s.post_norm) && s.norm_kind == NormKind::layer) name += "-ln";
   if (s.mlp) name += "+mlp";
   return name;
 }
