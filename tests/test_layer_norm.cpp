@@ -192,6 +192,12 @@ seed = 5
   const nlohmann::json j = nlohmann::json::parse(test::slurp(out / "summary.json"));
   EXPECT_EQ(j["sampler"], "direct");
   EXPECT_EQ(j["config"]["model"]["norm_kind"], "layer");
+  EXPECT_EQ(j["config"]["model"]["kind"], "softmax-postnorm-ln");
+  // An unknown kind names the key.
+  r = test::run_attnmc(
+      "run " + cfg.string() + " --set model.norm_kind=batch -q -o " + (dir / "bad").string(), dir);
+  EXPECT_EQ(r.code, 2) << r.text();
+  EXPECT_NE(r.text().find("model.norm_kind"), std::string::npos) << r.text();
   const auto refused = dir / "refused";
   r = test::run_attnmc(
       "run " + cfg.string() + " --set ensemble.sampler=exact -q -o " + refused.string(), dir);
