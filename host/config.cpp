@@ -61,11 +61,14 @@ const Schema<RunBuild>& run_schema() {
       b.s.model.pre_norm = v == "pre";
       b.s.model.post_norm = v == "post";
     });
-    t.key("model", "norm_kind", [](RunBuild&, const toml::node& n, const std::string& k) {
-      if (get_string(n, k) != "rms")
-        throw InputError(k,
-                         "this family normalises with rms only (LayerNorm's centring "
-                         "is not rotation invariant: no Gram-chain law)");
+    // The kind shared with the oversmoothing family (model_spec.hpp NormKind).
+    t.key("model", "norm_kind", [](RunBuild& b, const toml::node& n, const std::string& k) {
+      const std::string v = get_string(n, k);
+      if (v != "rms" && v != "layer") throw InputError(k, "expected rms or layer, got '" + v + "'");
+      b.s.model.norm_kind = v == "layer" ? NormKind::layer : NormKind::rms;
+    });
+    t.key("model", "norm_eps", [](RunBuild& b, const toml::node& n, const std::string& k) {
+      b.s.model.norm_eps = get_double(n, k);
     });
     t.key("model", "pre_norm", [](RunBuild& b, const toml::node& n, const std::string& k) {
       b.s.model.pre_norm = get_bool(n, k);
@@ -312,7 +315,11 @@ nlohmann::json run_spec_json(const RunSpec& s) {
                 {"c_minus", m.c_minus},
                 {"T", m.width > 0 ? double(m.depth) / m.width : 0.0}};
   if (m.post_norm)
-    j["model"]["post_norm"] = true;  // only when set: older summaries read back alike
+    j["model"]["post_norm"] = true;      // only when set: older summaries read back alike
+  if (m.norm_kind == NormKind::layer) {  // likewise
+    j["model"]["norm_kind"] = "layer";
+    j["model"]["norm_eps"] = m.norm_eps;
+  }
   json in;
   switch (s.input.kind) {
     case InputSpec::Kind::correlation:

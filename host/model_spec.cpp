@@ -37,6 +37,7 @@ std::string model_kind_name(const ModelSpec& s) {
   std::string name = s.attention == AttentionKind::shaped ? "shaped" : "softmax";
   if (s.pre_norm) name += "-prenorm";
   if (s.post_norm) name += "-postnorm";
+  if ((s.pre_norm || s.post_norm) && s.norm_kind == NormKind::layer) name += "-ln";
   if (s.mlp) name += "+mlp";
   return name;
 }
@@ -208,6 +209,11 @@ ModelSpec resolve_model(const ModelSpec& in) {
   const bool has_lambda = s.lambda >= 0, has_gamma = s.gamma >= 0;
   if (s.pre_norm && s.post_norm)
     throw InputError("model.norm", "pre- and post-normalisation exclude each other");
+  if (!std::isfinite(s.norm_eps) || s.norm_eps <= 0)
+    throw InputError("model.norm_eps", "must be finite and > 0");
+  if (s.norm_kind == NormKind::rms && s.norm_eps != kDefaultNormEps)
+    throw InputError("model.norm_eps",
+                     "applies to norm_kind = \"layer\" only (rms is x / sqrt(mean x^2), no eps)");
   // Unshaped models with both weights given: free (no lambda^2 + gamma^2 = 1).
   const bool free_weights = s.attention == AttentionKind::softmax && has_lambda && has_gamma;
   if (s.lambda > 1 && !free_weights)

@@ -17,6 +17,7 @@ const SamplerInfo& direct_sampler() {
     s.max_tokens = kernels::kMaxTokens;
     s.max_width = 1 << 17;
     s.max_heads = (1 << 29) - 1;
+    s.norm_kinds = {NormKind::rms, NormKind::layer};  // every weight drawn: any token map
     s.law_note = "every weight drawn";
     s.bytes_per_network = &attnmc::omp::direct_bytes_per_network;
     s.fixed_bytes = &attnmc::omp::direct_fixed_bytes;

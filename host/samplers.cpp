@@ -45,6 +45,14 @@ std::unique_ptr<InputError> refusal(const SamplerInfo& s, const ModelSpec& model
     return std::make_unique<InputError>("model.weight_law", who + " samples only " + law_list(s) +
                                                                 " weights exactly, not " +
                                                                 weight_law_name(model.weight_law));
+  bool norm_ok = !model.pre_norm && !model.post_norm;
+  for (NormKind kind : s.norm_kinds) norm_ok = norm_ok || kind == model.norm_kind;
+  if (!norm_ok)
+    return std::make_unique<InputError>(
+        "model.norm_kind", who + " cannot run norm_kind = \"" +
+                               (model.norm_kind == NormKind::layer ? "layer" : "rms") +
+                               "\" (LayerNorm's centring is not rotation invariant: no "
+                               "Gram-chain law); use the direct sampler");
   if (model.tokens > s.max_tokens)
     return std::make_unique<InputError>("model.tokens",
                                         who + " supports at most " + std::to_string(s.max_tokens) +

@@ -36,8 +36,11 @@ struct SamplerInfo {
   int max_tokens = 0;              // m
   int max_width = 0;               // n
   int max_heads = 0;               // H
-  bool width_free = false;         // cost independent of the width: auto prefers it
-  const char* law_note = "";       // what "exact" means for this sampler (for the reason)
+  // Token normalisations it runs exactly when the model normalises
+  // (model.norm = pre or post; model.norm_kind).
+  std::vector<NormKind> norm_kinds = {NormKind::rms};
+  bool width_free = false;    // cost independent of the width: auto prefers it
+  const char* law_note = "";  // what "exact" means for this sampler (for the reason)
   // Device bytes of one network of a chunk / of the chunk's constants.
   std::size_t (*bytes_per_network)(const kernels::ModelCoefficients&, int records) = nullptr;
   std::size_t (*fixed_bytes)(const kernels::ModelCoefficients&, int records) = nullptr;
@@ -55,8 +58,8 @@ const std::vector<const SamplerInfo*>& samplers();
 const SamplerInfo& sampler_info(Sampler id);
 
 // Why `sampler` cannot run `model` (resolved) exactly: the InputError it
-// refuses it with, naming the parameter (model.weight_law, model.tokens,
-// model.width, model.heads), or null when it can.
+// refuses it with, naming the parameter (model.weight_law, model.norm_kind,
+// model.tokens, model.width, model.heads), or null when it can.
 std::unique_ptr<InputError> refusal(const SamplerInfo& sampler, const ModelSpec& model);
 
 struct SamplerChoice {

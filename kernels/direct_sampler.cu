@@ -107,10 +107,11 @@ struct AccumulateHead {
   }
 };
 
-// Fused residual + RMS normalisation of one (network, token) row, the lanes
+// Fused residual + normalisation of one (network, token) row, the lanes
 // of the row sharing its columns (kernels/launch.hpp, for_each_row):
 //   X <- lambda X + scale * branch          (branch may be null: X unchanged)
-//   Xin <- X / rms(X)                        (when xin is not null)
+//   Xin <- X / rms(X)                        (when xin is not null), or with
+//   layer: Xin <- (X - mean X) / sqrt(var X + eps) (LayerNorm, gain 1, bias 0)
 // Each lane reads back only the columns it wrote, so no barrier is needed.
 struct ResidualNorm {
   float* x;
@@ -118,6 +119,8 @@ struct ResidualNorm {
   float* xin;
   int n;
   float lambda, scale;
+  bool layer = false;
+  double eps = 0.0;
   ATTNMC_HD void operator()(Index row, int lane) const {
     using kernels::launch::kRowLanes;
     float* xr = x + row * n;
@@ -125,15 +128,26 @@ struct ResidualNorm {
       const float* br = branch + row * n;
       for (int j = lane; j < n; j += kRowLanes) xr[j] = lambda * xr[j] + scale * br[j];
     }
-    if (xin != nullptr) {
+    if (xin == nullptr) return;
+    float* out = xin + row * n;
+    if (layer) {
+      // Two passes (mean, then the centred variance), each summed in lane order.
       double s = 0.0;
-      for (int j = lane; j < n; j += kRowLanes) s += double(xr[j]) * double(xr[j]);
-      s = kernels::launch::row_sum(s);
-      // = kernels::inverse_rms(xr, n) (summed in lane order).
-      const float inv = float(s > 0.0 ? 1.0 / sqrt(s / double(n)) : 0.0);
-      float* out = xin + row * n;
-      for (int j = lane; j < n; j += kRowLanes) out[j] = xr[j] * inv;
+      for (int j = lane; j < n; j += kRowLanes) s += double(xr[j]);
+      const double mean = kernels::launch::row_sum(s) / double(n);
+      double v = 0.0;
+      for (int j = lane; j < n; j += kRowLanes)
+        v += (double(xr[j]) - mean) * (double(xr[j]) - mean);
+      const double inv = 1.0 / sqrt(kernels::launch::row_sum(v) / double(n) + eps);
+      for (int j = lane; j < n; j += kRowLanes) out[j] = float((double(xr[j]) - mean) * inv);
+      return;
     }
+    double s = 0.0;
+    for (int j = lane; j < n; j += kRowLanes) s += double(xr[j]) * double(xr[j]);
+    s = kernels::launch::row_sum(s);
+    // = kernels::inverse_rms(xr, n) (summed in lane order).
+    const float inv = float(s > 0.0 ? 1.0 / sqrt(s / double(n)) : 0.0);
+    for (int j = lane; j < n; j += kRowLanes) out[j] = xr[j] * inv;
   }
 };
 
@@ -240,7 +254,9 @@ void direct_chunk(const ExecContext& cx, const kernels::ChunkJob& job,
   kernels::launch::copy_to_device(cx, x0, job.x0, std::size_t(mn));
   for_each_index(cx, count * mn, BroadcastInput{x0, x, mn});
   float* xin = p.pre_norm ? xin_buf : x;
-  if (p.pre_norm) for_each_row(cx, rows, ResidualNorm{x, nullptr, xin, int(n), 1.0f, 0.0f});
+  if (p.pre_norm)
+    for_each_row(cx, rows,
+                 ResidualNorm{x, nullptr, xin, int(n), 1.0f, 0.0f, p.layer_norm, p.norm_eps});
 
   int record = 0;
   auto record_if_due = [&](int layer) {
@@ -268,7 +284,8 @@ void direct_chunk(const ExecContext& cx, const kernels::ChunkJob& job,
     // Post-norm: the same fused kernel normalises x in place (xin = x).
     float* next_xin = (p.pre_norm && !p.mlp) ? xin : p.post_norm ? x : nullptr;
     for_each_row(cx, rows,
-                 ResidualNorm{x, acc, next_xin, int(n), float(p.lambda), float(p.attn_scale)});
+                 ResidualNorm{x, acc, next_xin, int(n), float(p.lambda), float(p.attn_scale),
+                              p.layer_norm, p.norm_eps});
     if (p.mlp) {
       fill_gaussian(cx, w, n, n, job, layer, rng::slot_of(0, rng::Matrix::mlp_pre));
       kernels::batched_gemm(cx, int(m), int(n), int(n), float(p.mlp_in_scale), x, mn, w, n * n, xv,
@@ -277,9 +294,9 @@ void direct_chunk(const ExecContext& cx, const kernels::ChunkJob& job,
       fill_gaussian(cx, w, n, n, job, layer, rng::slot_of(0, rng::Matrix::mlp_post));
       kernels::batched_gemm(cx, int(m), int(n), int(n), 1.0f, xv, mn, w, n * n, acc, mn, count);
       float* normalised = p.pre_norm ? xin : (p.post_norm ? x : nullptr);
-      for_each_row(
-          cx, rows,
-          ResidualNorm{x, acc, normalised, int(n), float(p.lambda), float(p.mlp_out_scale)});
+      for_each_row(cx, rows,
+                   ResidualNorm{x, acc, normalised, int(n), float(p.lambda), float(p.mlp_out_scale),
+                                p.layer_norm, p.norm_eps});
     }
     record_if_due(layer);
   }

@@ -18,7 +18,10 @@ struct ModelCoefficients {
   int head_dim = 0;  // n_k
   bool shaped = true;
   bool pre_norm = false;
-  bool post_norm = false;  // RMS-normalise every token after each residual block
+  bool post_norm = false;  // normalise every token after each residual block
+  // LayerNorm (centred, eps) instead of RMS for pre_norm / post_norm.
+  bool layer_norm = false;
+  double norm_eps = 0.0;  // LayerNorm's eps
   bool mlp = false;
   double logit_scale = 0.0;  // logits = (X W_Q)(X W_K)^T * logit_scale  ( = 1 / (n tau) )
   double lambda = 0.0;       // residual weight of the skip branch
@@ -40,6 +43,8 @@ inline ModelCoefficients coefficients_of(const ModelSpec& s) {
   c.shaped = s.attention == AttentionKind::shaped;
   c.pre_norm = s.pre_norm;
   c.post_norm = s.post_norm;
+  c.layer_norm = s.norm_kind == NormKind::layer;
+  c.norm_eps = c.layer_norm ? s.norm_eps : 0.0;
   c.mlp = s.mlp;
   const double n = s.width, nk = s.head_dim;
   const double tau = c.shaped ? s.tau0 * std::sqrt(n * nk) : s.tau0 * std::sqrt(nk);

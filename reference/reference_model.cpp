@@ -59,7 +59,7 @@ Matrix attention_block(const RunSpec& spec, std::uint64_t member, int layer, con
   const bool shaped = s.attention == AttentionKind::shaped;
   Matrix xin = x;
   if (s.pre_norm)
-    for (int a = 0; a < m; ++a) rms_normalise(&xin(a, 0), n);
+    for (int a = 0; a < m; ++a) normalise(s, &xin(a, 0), n);
   const double tau = shaped ? s.tau0 * std::sqrt(double(n) * nk) : s.tau0 * std::sqrt(double(nk));
   Matrix branch(m, n);
   for (int h = 0; h < s.heads; ++h) {
@@ -134,6 +134,23 @@ void rms_normalise(double* x, int n) {
   for (int i = 0; i < n; ++i) x[i] *= inv;
 }
 
+void layer_normalise(double* x, int n, double eps) {
+  double mean = 0;
+  for (int i = 0; i < n; ++i) mean += x[i];
+  mean /= n;
+  double var = 0;
+  for (int i = 0; i < n; ++i) var += (x[i] - mean) * (x[i] - mean);
+  const double inv = 1.0 / std::sqrt(var / n + eps);
+  for (int i = 0; i < n; ++i) x[i] = (x[i] - mean) * inv;
+}
+
+void normalise(const ModelSpec& s, double* x, int n) {
+  if (s.norm_kind == NormKind::layer)
+    layer_normalise(x, n, s.norm_eps);
+  else
+    rms_normalise(x, n);
+}
+
 std::vector<double> direct_grams(const RunSpec& spec, std::uint64_t member) {
   const ModelSpec& s = spec.model;
   Matrix x(s.tokens, s.width);
@@ -151,10 +168,10 @@ std::vector<double> direct_grams(const RunSpec& spec, std::uint64_t member) {
   for (int layer = 1; layer <= s.depth; ++layer) {
     x = attention_block(spec, member, layer, x);
     if (s.post_norm)
-      for (int a = 0; a < s.tokens; ++a) rms_normalise(&x(a, 0), s.width);
+      for (int a = 0; a < s.tokens; ++a) normalise(s, &x(a, 0), s.width);
     if (s.mlp) x = mlp_block(spec, member, layer, x);
     if (s.mlp && s.post_norm)
-      for (int a = 0; a < s.tokens; ++a) rms_normalise(&x(a, 0), s.width);
+      for (int a = 0; a < s.tokens; ++a) normalise(s, &x(a, 0), s.width);
     record(layer);
   }
   return out;

@@ -23,5 +23,10 @@ void attention_row(const double* y, int m, bool shaped, int row, double* out);
 
 // Token-wise RMS normalisation of one row: x <- x / sqrt(mean(x^2)).
 void rms_normalise(double* x, int n);
+// Token-wise LayerNorm of one row, gain 1, bias 0:
+// x <- (x - mean x) / sqrt(var x + eps) (var with 1/n, as the oversmoothing family).
+void layer_normalise(double* x, int n, double eps);
+// The model's normalisation (spec.norm_kind, spec.norm_eps) of one row.
+void normalise(const ModelSpec& s, double* x, int n);
 
 }  // namespace attnmc::reference

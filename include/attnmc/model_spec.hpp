@@ -31,10 +31,12 @@ enum class WeightLaw {
 enum class NormPlacement { none, post, pre };
 // LayerNorm g (x - mean) / sqrt(var + eps) + b, or RMS g x / sqrt(mean x^2 + eps) + b.
 enum class NormKind { layer, rms };
+// The LayerNorm eps unless model.norm_eps is given (the oversmoothing family's too).
+constexpr double kDefaultNormEps = 1e-5;
 
 struct ModelSpec {
   AttentionKind attention = AttentionKind::shaped;
-  bool pre_norm = false;  // token-wise RMS normalisation of the attention block input
+  bool pre_norm = false;  // token-wise normalisation (norm_kind) of the attention block input
   int width = 128;        // n
   int tokens = 4;         // m
   int depth = 128;        // d (layers); T = d / n
@@ -51,9 +53,15 @@ struct ModelSpec {
   double c_plus = 0.0;   // shaped ReLU slopes s_pm = 1 + c_pm / sqrt(n)
   double c_minus = -1.0;
   WeightLaw weight_law = WeightLaw::gaussian_iid;
-  // Token-wise RMS normalisation after every residual block (model.norm =
-  // "post"): X <- rms(lambda X + gamma A X W_V). Excludes pre_norm.
+  // Token-wise normalisation after every residual block (model.norm =
+  // "post"): X <- N(lambda X + gamma A X W_V). Excludes pre_norm.
   bool post_norm = false;
+  // The normalisation N of pre_norm / post_norm (model.norm_kind), gain 1,
+  // bias 0: rms x / sqrt(mean x^2) (no eps: the exact sampler's law), or
+  // layer (x - mean x) / sqrt(var x + norm_eps), as the oversmoothing
+  // family's LayerNorm. Only the direct sampler runs layer.
+  NormKind norm_kind = NormKind::rms;
+  double norm_eps = kDefaultNormEps;  // model.norm_eps, LayerNorm only
 };
 
 // Named presets used by the CLI and the rank-collapse picture.
