@@ -103,20 +103,28 @@ ATTNMC_HD inline double os_lambda(const OsCoefficients& c, const double* given,
 
 // Modified Gram-Schmidt on the columns of the n x n row-major `a`, twice,
 // in place: a <- Q. Returns false when a column is (numerically) dependent.
-ATTNMC_HD inline bool os_orthonormalise_columns(double* a, int n) {
+// The columns are worked on as the rows of a transposed copy in `t` (n x n
+// scratch): contiguous, with every sum in the same order as column by column.
+ATTNMC_HD inline bool os_orthonormalise_columns(double* a, double* t, int n) {
+  for (int r = 0; r < n; ++r)
+    for (int j = 0; j < n; ++j) t[j * n + r] = a[r * n + j];
   for (int pass = 0; pass < 2; ++pass)
     for (int j = 0; j < n; ++j) {
+      double* cj = t + std::size_t(j) * n;
       for (int i = 0; i < j; ++i) {
+        const double* ci = t + std::size_t(i) * n;
         double d = 0.0;
-        for (int r = 0; r < n; ++r) d += a[r * n + i] * a[r * n + j];
-        for (int r = 0; r < n; ++r) a[r * n + j] -= d * a[r * n + i];
+        for (int r = 0; r < n; ++r) d += ci[r] * cj[r];
+        for (int r = 0; r < n; ++r) cj[r] -= d * ci[r];
       }
       double s = 0.0;
-      for (int r = 0; r < n; ++r) s += a[r * n + j] * a[r * n + j];
+      for (int r = 0; r < n; ++r) s += cj[r] * cj[r];
       if (!(s > 1e-280)) return false;
       const double inv = 1.0 / sqrt(s);
-      for (int r = 0; r < n; ++r) a[r * n + j] *= inv;
+      for (int r = 0; r < n; ++r) cj[r] *= inv;
     }
+  for (int r = 0; r < n; ++r)
+    for (int j = 0; j < n; ++j) a[r * n + j] = t[j * n + r];
   return true;
 }
 
@@ -197,19 +205,31 @@ ATTNMC_HD inline bool os_build_h(const OsCoefficients& c, const OsInputs& in, st
       for (std::size_t q = 0; q < 4 && 4 * b + q < nn; ++q) u[4 * b + q] = g.z[q];
     }
     if (c.eigvecs == kOsOrthogonal) {
-      if (!os_orthonormalise_columns(u, n)) return false;
-    } else if (!os_invert(u, h, uinv, n)) {  // h as Gauss-Jordan's work space
+      if (!os_orthonormalise_columns(u, uinv, n)) return false;  // uinv as scratch
+    } else if (!os_invert(u, h, uinv, n)) {                      // h as Gauss-Jordan's work space
       return false;
     }
   }
-  const bool orthogonal = c.eigvecs == kOsOrthogonal;
-  for (int i = 0; i < n; ++i)
-    for (int j = 0; j < n; ++j) {
-      double s = 0.0;
-      for (int k = 0; k < n; ++k)
-        s += u[i * n + k] * lam[k] * (orthogonal ? u[j * n + k] : uinv[k * n + j]);
-      h[i * n + j] = s;
+  if (c.eigvecs == kOsOrthogonal) {  // H = U Lambda U^T: rows of U are contiguous
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j) {
+        double s = 0.0;
+        for (int k = 0; k < n; ++k) s += u[i * n + k] * lam[k] * u[j * n + k];
+        h[i * n + j] = s;
+      }
+    return true;
+  }
+  // H = U Lambda U^{-1}, row i summed in h's own row with k outside
+  // (contiguous rows of U^{-1}), each sum in increasing k as before.
+  for (int i = 0; i < n; ++i) {
+    double* hi = h + std::size_t(i) * n;
+    for (int j = 0; j < n; ++j) hi[j] = 0.0;
+    for (int k = 0; k < n; ++k) {
+      const double f = u[i * n + k] * lam[k];
+      const double* vk = uinv + std::size_t(k) * n;
+      for (int j = 0; j < n; ++j) hi[j] += f * vk[j];
     }
+  }
   return true;
 }
 
@@ -261,6 +281,7 @@ struct OsWork {
   double* hs;    // os_h_scratch_doubles(n)
   double* gram;  // m x m (metrics)
   double* eig;   // m x m (Jacobi)
+  double* acc;  // 2 max(n, nk): one output row's running sums (loops ordered for contiguous access)
 };
 
 ATTNMC_HD inline std::size_t os_work_floats(const OsCoefficients& c) {
@@ -269,7 +290,7 @@ ATTNMC_HD inline std::size_t os_work_floats(const OsCoefficients& c) {
 }
 ATTNMC_HD inline std::size_t os_work_doubles(const OsCoefficients& c) {
   const std::size_t m = c.m, n = c.n;
-  return n * n + os_h_scratch_doubles(c.n) + 2 * m * m;
+  return n * n + os_h_scratch_doubles(c.n) + 2 * m * m + 2 * std::size_t(c.n > c.nk ? c.n : c.nk);
 }
 ATTNMC_HD inline OsWork os_work(float* f, double* d, const OsCoefficients& c) {
   const std::size_t m = c.m, n = c.n, k = c.nk;
@@ -287,6 +308,7 @@ ATTNMC_HD inline OsWork os_work(float* f, double* d, const OsCoefficients& c) {
   w.hs = w.hd + n * n;
   w.gram = w.hs + os_h_scratch_doubles(c.n);
   w.eig = w.gram + m * m;
+  w.acc = w.eig + m * m;
   return w;
 }
 
@@ -326,16 +348,26 @@ ATTNMC_HD inline void os_normalise(const OsCoefficients& c, const double* gain, 
 ATTNMC_HD inline void os_softmax_attention(const OsCoefficients& c, const OsWork& w,
                                            const float* xa) {
   const int m = c.m, n = c.n, nk = c.nk;
-  for (int k = 0; k < m; ++k)
-    for (int j = 0; j < nk; ++j) {
-      double q = 0.0, kk = 0.0;
-      for (int p = 0; p < n; ++p) {
-        q += double(xa[k * n + p]) * w.wq[p * nk + j];
-        kk += double(xa[k * n + p]) * w.wk[p * nk + j];
+  // Row k of xa W_Q and xa W_K: p outside, j inside (contiguous rows of W),
+  // each sum still taken over p in increasing order.
+  double* q = w.acc;
+  double* kk = w.acc + nk;
+  for (int k = 0; k < m; ++k) {
+    for (int j = 0; j < nk; ++j) q[j] = kk[j] = 0.0;
+    for (int p = 0; p < n; ++p) {
+      const double x = xa[k * n + p];
+      const float* wq = w.wq + std::size_t(p) * nk;
+      const float* wk = w.wk + std::size_t(p) * nk;
+      for (int j = 0; j < nk; ++j) {
+        q[j] += x * wq[j];
+        kk[j] += x * wk[j];
       }
-      w.qx[k * nk + j] = float(q);
-      w.kx[k * nk + j] = float(kk);
     }
+    for (int j = 0; j < nk; ++j) {
+      w.qx[k * nk + j] = float(q[j]);
+      w.kx[k * nk + j] = float(kk[j]);
+    }
+  }
   const double scale = 1.0 / (c.temperature * sqrt(double(nk)));
   for (int k = 0; k < m; ++k) {
     float* row = w.a + k * m;
@@ -371,18 +403,28 @@ ATTNMC_HD inline double os_layer(const OsCoefficients& c, const OsWork& w, const
     xa = w.y;
   }
   if (c.attention == kOsSoftmax) os_softmax_attention(c, w, xa);
-  for (int k = 0; k < m; ++k)
-    for (int j = 0; j < n; ++j) {
-      double s = 0.0;
-      for (int p = 0; p < n; ++p) s += double(xa[k * n + p]) * w.hf[p * n + j];
-      w.t[k * n + j] = float(s);
+  // T = Xa H and Y = X + A T, a row at a time with the inner index outside
+  // (contiguous rows of H and T); every sum keeps its order, so the bits are
+  // those of the plain triple loop.
+  double* s = w.acc;
+  for (int k = 0; k < m; ++k) {
+    for (int j = 0; j < n; ++j) s[j] = 0.0;
+    for (int p = 0; p < n; ++p) {
+      const double x = xa[k * n + p];
+      const float* h = w.hf + std::size_t(p) * n;
+      for (int j = 0; j < n; ++j) s[j] += x * h[j];
     }
-  for (int k = 0; k < m; ++k)
-    for (int j = 0; j < n; ++j) {
-      double s = w.x[k * n + j];
-      for (int q = 0; q < m; ++q) s += double(w.a[k * m + q]) * w.t[q * n + j];
-      w.y[k * n + j] = float(s);
+    for (int j = 0; j < n; ++j) w.t[k * n + j] = float(s[j]);
+  }
+  for (int k = 0; k < m; ++k) {
+    for (int j = 0; j < n; ++j) s[j] = w.x[k * n + j];
+    for (int q = 0; q < m; ++q) {
+      const double a = w.a[k * m + q];
+      const float* t = w.t + std::size_t(q) * n;
+      for (int j = 0; j < n; ++j) s[j] += a * t[j];
     }
+    for (int j = 0; j < n; ++j) w.y[k * n + j] = float(s[j]);
+  }
   if (c.norm == kOsNormPost) {
     os_normalise(c, gain, w.y, w.x);
   } else {
