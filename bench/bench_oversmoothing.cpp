@@ -6,7 +6,7 @@
 // the one-time construction of H per network (QR of an n x n matrix, ~4 n^3
 // doubles' work) is timed apart, as the difference of two depths removes it.
 //
-//   bench_oversmoothing [--device cpu|cuda] [--threads N] [--quick]
+//   bench_oversmoothing [--device cpu|cuda] [--threads N] [--quick] [--smoke: m = 16, n <= 192]
 #include <cblas.h>
 
 #include <algorithm>
@@ -75,6 +75,7 @@ int main(int argc, char** argv) {
               "GFLOP/s", "sgemm GF/s", "H build s/net", "of sgemm", "of peak");
   for (int m : {16, 64, 197})
     for (int n : {64, 192, 384, 768}) {
+      if (args.smoke && (m > 16 || n > 192)) continue;  // seconds, for gpu-check's dry run
       OversmoothingSpec s;
       s.tokens = m;
       s.width = n;
