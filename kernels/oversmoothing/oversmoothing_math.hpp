@@ -281,16 +281,20 @@ struct OsWork {
   double* hs;    // os_h_scratch_doubles(n)
   double* gram;  // m x m (metrics)
   double* eig;   // m x m (Jacobi)
-  double* acc;  // 2 max(n, nk): one output row's running sums (loops ordered for contiguous access)
+  double* acc;   // os_acc_doubles: an output row's running sums (contiguous loops), a row's exps
 };
 
+ATTNMC_HD inline std::size_t os_acc_doubles(const OsCoefficients& c) {
+  const std::size_t rows = 2 * std::size_t(c.n > c.nk ? c.n : c.nk);
+  return rows > std::size_t(c.m) ? rows : std::size_t(c.m);
+}
 ATTNMC_HD inline std::size_t os_work_floats(const OsCoefficients& c) {
   const std::size_t m = c.m, n = c.n, k = c.nk;
   return 3 * m * n + m * m + n * n + 2 * n * k + 2 * m * k;
 }
 ATTNMC_HD inline std::size_t os_work_doubles(const OsCoefficients& c) {
   const std::size_t m = c.m, n = c.n;
-  return n * n + os_h_scratch_doubles(c.n) + 2 * m * m + 2 * std::size_t(c.n > c.nk ? c.n : c.nk);
+  return n * n + os_h_scratch_doubles(c.n) + 2 * m * m + os_acc_doubles(c);
 }
 ATTNMC_HD inline OsWork os_work(float* f, double* d, const OsCoefficients& c) {
   const std::size_t m = c.m, n = c.n, k = c.nk;
@@ -369,19 +373,41 @@ ATTNMC_HD inline void os_softmax_attention(const OsCoefficients& c, const OsWork
     }
   }
   const double scale = 1.0 / (c.temperature * sqrt(double(nk)));
+  double* e = w.acc;  // m exponentials of a row
   for (int k = 0; k < m; ++k) {
     float* row = w.a + k * m;
+    const float* qk = w.qx + k * nk;
     double mx = -INFINITY;
-    for (int q = 0; q < m; ++q) {
-      double s = 0.0;
-      for (int j = 0; j < nk; ++j) s += double(w.qx[k * nk + j]) * w.kx[q * nk + j];
+    auto keep = [&](int q, double s) {
       s *= scale;
       row[q] = float(s);
       mx = s > mx ? s : mx;
+    };
+    int q = 0;
+    // Four keys at a time: four independent sums (each in its own j order).
+    for (; q + 4 <= m; q += 4) {
+      const float* k0 = w.kx + std::size_t(q) * nk;
+      double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+      for (int j = 0; j < nk; ++j) {
+        const double x = qk[j];
+        s0 += x * k0[j];
+        s1 += x * k0[nk + j];
+        s2 += x * k0[2 * nk + j];
+        s3 += x * k0[3 * nk + j];
+      }
+      keep(q, s0);
+      keep(q + 1, s1);
+      keep(q + 2, s2);
+      keep(q + 3, s3);
+    }
+    for (; q < m; ++q) {
+      double s = 0.0;
+      for (int j = 0; j < nk; ++j) s += double(qk[j]) * w.kx[q * nk + j];
+      keep(q, s);
     }
     double total = 0.0;
-    for (int q = 0; q < m; ++q) total += exp(double(row[q]) - mx);
-    for (int q = 0; q < m; ++q) row[q] = float(exp(double(row[q]) - mx) / total);
+    for (int r = 0; r < m; ++r) total += (e[r] = exp(double(row[r]) - mx));
+    for (int r = 0; r < m; ++r) row[r] = float(e[r] / total);
   }
 }
 
