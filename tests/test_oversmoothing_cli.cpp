@@ -48,6 +48,26 @@ TEST(OversmoothCli, WritesSummaryMetricsAndStats) {
   EXPECT_EQ(j["records"].size(), 2u);  // layers 0 and 8 (record_every = 16)
 }
 
+// Pieces (--range) of an oversmoothing run cannot be merged: stats.h5 keeps
+// only their Gram state, so `attnmc merge` must refuse them (exit 2, the
+// reason, no output) rather than write a merge without the metrics.
+TEST(OversmoothCli, MergeRefusesPiecesWhoseMetricsItCannotMerge) {
+  const fs::path dir = scratch_dir("os_cli_");
+  for (const char* d : {"p1", "p2", "merged"}) fs::remove_all(dir / d);
+  ASSERT_EQ(
+      run_attnmc("oversmooth " + kSmall + "--range 0:10 -q -o " + (dir / "p1").string(), dir).code,
+      0);
+  ASSERT_EQ(
+      run_attnmc("oversmooth " + kSmall + "--range 10:20 -q -o " + (dir / "p2").string(), dir).code,
+      0);
+  const CliResult r = run_attnmc("merge " + (dir / "p1").string() + " " + (dir / "p2").string() +
+                                     " -q -o " + (dir / "merged").string(),
+                                 dir);
+  EXPECT_EQ(r.code, 2) << r.text();
+  EXPECT_NE(r.text().find("oversmoothing piece"), std::string::npos) << r.text();
+  EXPECT_FALSE(fs::exists(dir / "merged"));
+}
+
 struct BadCase {
   const char* name;
   std::string args;  // after the common options

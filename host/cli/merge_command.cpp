@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "attnmc/error.hpp"
 #include "host/cli/command.hpp"
 #include "host/config.hpp"
 #include "host/output.hpp"
@@ -31,6 +32,14 @@ std::string merge_pieces(const std::vector<std::string>& inputs, const std::stri
   check_output_dir(output, force);
   std::vector<StatisticsState> pieces;
   for (const std::string& in : inputs) pieces.push_back(read_statistics_state(in));
+  // stats.h5 of an oversmoothing piece keeps only its Gram statistics as
+  // state, not the per-layer metrics (cosine, rank, ...) nor the prediction
+  // counts: a merge would silently drop them.
+  for (std::size_t i = 0; i < pieces.size(); ++i)
+    if (pieces[i].id.family == "oversmoothing")
+      throw InputError("merge", "'" + inputs[i] +
+                                    "' is an oversmoothing piece: its metric statistics are not "
+                                    "stored as mergeable state; run the whole ensemble instead");
   const StatisticsState merged = merge_states(pieces, inputs);
   EnsembleResult r;
   r.family = merged.id.family;
