@@ -47,9 +47,9 @@ namespace fs = std::filesystem;
 //   sweep stores:        cells/ (a directory) and .lock
 //   oversmooth:          metrics.csv, oversmoothing.png (scripts/plot_oversmoothing.py)
 constexpr const char* kOutputFiles[] = {
-    "summary.json", "stats.h5",    "table.txt",   "collapse.csv",     "collapse.png",
-    "compare.json", "compare.png", "phase.csv",   "phase.png",        "cells.csv",
-    "sweep.json",   ".lock",       "metrics.csv", "oversmoothing.png"};
+    "summary.json", "stats.h5",    "table.txt",   "collapse.csv",      "collapse.png",
+    "compare.json", "compare.png", "phase.csv",   "phase.png",         "cells.csv",
+    "sweep.json",   ".lock",       "metrics.csv", "oversmoothing.png", "paths.h5"};
 constexpr const char* kOutputDirectories[] = {"cells"};
 // Written by attnmc alone and whole: one of them marks an attnmc output directory.
 constexpr const char* kOutputMarkers[] = {"summary.json", "stats.h5", "compare.json", "sweep.json"};
