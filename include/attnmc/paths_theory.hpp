@@ -82,7 +82,8 @@ struct SaddlePoint {
   double action = 0.0;
   double max_abs_gradient = 0.0;  // max |dS/dU| over every entry and u_a, at the answer
   double gradient_norm = 0.0;     // Euclidean norm of dS/dU at the answer
-  int iterations = 0;
+  int iterations = 0;             // L-BFGS iterations (a failed line search counts one)
+  int evaluations = 0;            // evaluations of S and its gradient
   int restarts = 0;
   bool converged = false;
 };
@@ -129,9 +130,10 @@ std::vector<HeadScore> head_scores(const PathsTheoryModel& model, const PathOver
 struct PosteriorOptions {
   std::uint64_t seed = 1;
   int chains = 64;
-  int burn_in = 2000;        // steps per chain, the first half adapting the proposal
-  int steps = 4000;          // kept steps per chain after burn-in
-  int thin = 10;             // evaluate the test predictor every `thin` kept steps
+  int burn_in = 2000;  // steps per chain, the first half adapting the proposal
+  int steps = 4000;    // kept steps per chain after burn-in
+  int thin = 10;       // evaluate the test predictor every `thin` kept steps
+  int threads = 0;     // OpenMP threads over chains (0: the default); results do not depend on it
   int planted_df_shift = 0;  // testing only: adds to every Wishart's degrees of freedom
 };
 

@@ -161,7 +161,8 @@ PosteriorResult sample_posterior(const PathsTheoryModel& model, const PathOverla
   const detail::Problem pb(model, data);
   const detail::WishartChain wc(model, options.planted_df_shift);
   std::vector<ChainSums> chains(std::size_t(options.chains));
-#pragma omp parallel for schedule(dynamic, 1)
+  const int threads = options.threads > 0 ? options.threads : omp_get_max_threads();
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
   for (int c = 0; c < options.chains; ++c) chains[std::size_t(c)] = run_chain(pb, wc, options, c);
 
   PosteriorResult r;

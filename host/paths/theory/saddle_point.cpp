@@ -89,7 +89,9 @@ SaddlePoint solve_saddle_point(const PathsTheoryModel& model, const PathOverlapD
 
   Vec best_theta = theta;
   double best = std::numeric_limits<double>::infinity();
+  SaddlePoint out;
   auto objective = [&](const Vec& x, Vec& grad) {
+    ++out.evaluations;
     const std::vector<Mat> c = lc.factors(x);
     std::vector<Mat> g;
     const double s = detail::action_levels(model, pb, squares(c), &g);
@@ -102,7 +104,6 @@ SaddlePoint solve_saddle_point(const PathsTheoryModel& model, const PathOverlapD
     return s;
   };
 
-  SaddlePoint out;
   auto max_grad = [&](const Vec& x, double* norm) {
     std::vector<Mat> g;
     detail::action_levels(model, pb, squares(lc.factors(x)), &g);
