@@ -2,7 +2,7 @@
 # The attention-paths example end to end (README "Attention paths: theory
 # and exact posterior"): the saddle-point theory over N = 10 .. 1000, the
 # exact width-free posterior at N = 10, 30, 100, 300, 1000 (the GP limit is in both), then
-# the table and the figure out/paths_accuracy.png. About a minute on 2 cores.
+# the table and the figure out/paths_accuracy.png. About 35 s on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ATTNMC=${ATTNMC:-build/attnmc}

@@ -38,10 +38,11 @@ TEST(PathsTheoryCli, TheoryModeWritesSaddlePointAndHeadScores) {
 TEST(PathsTheoryCli, PosteriorModeWritesPosteriorStatistics) {
   const fs::path dir = scratch_dir("paths_theory_cli_");
   fs::remove_all(dir / "out");
-  const CliResult r = run_attnmc(
-      "paths --mode posterior -q -o " + (dir / "out").string() + " " + kSmall +
-          "-s posterior.chains=4 -s posterior.burn_in=200 -s posterior.steps=200 -s posterior.thin=20",
-      dir);
+  const CliResult r =
+      run_attnmc("paths --mode posterior -q -o " + (dir / "out").string() + " " + kSmall +
+                     "-s posterior.chains=4 -s posterior.burn_in=200 -s posterior.steps=200 -s "
+                     "posterior.thin=20",
+                 dir);
   ASSERT_EQ(r.code, 0) << r.text();
   for (const char* f : {"summary.json", "posterior.h5", "table.txt"})
     EXPECT_TRUE(fs::exists(dir / "out" / f)) << f;

@@ -216,8 +216,10 @@ TEST(PathsPosterior, AgreesWithWholeNetworkBruteForce) {
     const BruteForce bf = brute_force(t, m, 400000, cs.seed);
     const ap::PosteriorResult ex = ap::sample_posterior(m, d, options());
     std::printf(
-        "N = %ld, P = %d: brute-force ESS %.0f, chain acceptance %.2f, %d latent variables\n",
-        cs.width, cs.train, bf.ess, ex.acceptance, ex.latent_dim);
+        "N = %ld, P = %d: brute-force ESS %.0f, chain acceptance %.2f, R-hat %.3f, %d latent "
+        "variables\n",
+        cs.width, cs.train, bf.ess, ex.acceptance, ex.max_rhat, ex.latent_dim);
+    EXPECT_LT(ex.max_rhat, 1.05) << "N = " << cs.width;
     const Comparison c = compare(t, m, ex, bf, gp_limit(m, d), true);
     EXPECT_EQ(c.disagreements, 0) << "N = " << cs.width << " worst z " << c.worst_z;
     EXPECT_TRUE(c.f_power_exact && c.f_power_brute)

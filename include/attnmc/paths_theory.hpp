@@ -147,7 +147,8 @@ struct PosteriorResult {
   OrderParameters u_mean;      // posterior mean of every U
   OrderParameters u_mean_se;
   double acceptance = 0.0;  // Metropolis acceptance rate after burn-in
-  int latent_dim = 0;       // number of Bartlett variables sampled
+  double max_rhat = 1.0;  // largest Gelman-Rubin R-hat over the entries of every U (near 1: mixed)
+  int latent_dim = 0;     // number of Bartlett variables sampled
   std::uint64_t likelihood_evaluations = 0;
   double seconds = 0.0;
 };

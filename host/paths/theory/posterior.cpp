@@ -34,6 +34,7 @@ namespace {
 struct ChainSums {
   Vec f_mean, f_second;  // averages over the chain's predictor evaluations
   std::vector<Mat> u;    // averages over kept steps
+  std::vector<Mat> u2;   // averages of the squares (for the within-chain variance)
   std::uint64_t accepted = 0, proposed = 0, evaluations = 0;
 };
 
@@ -113,7 +114,8 @@ ChainSums run_chain(const detail::Problem& pb, const detail::WishartChain& wc,
     wc.map(theta, u);
     if (s.u.empty())
       for (const Mat& m : u) s.u.push_back(Mat::Zero(m.rows(), m.cols()));
-    for (std::size_t l = 0; l < u.size(); ++l) s.u[l] += u[l];
+    if (s.u2.empty()) s.u2 = s.u;
+    for (std::size_t l = 0; l < u.size(); ++l) s.u[l] += u[l], s.u2[l] += u[l].cwiseAbs2();
     ++u_count;
     if ((step - o.burn_in) % o.thin == 0 && pb.n_test > 0) {
       const detail::Gp gp(pb, u[0]);
@@ -125,6 +127,7 @@ ChainSums run_chain(const detail::Problem& pb, const detail::WishartChain& wc,
     }
   }
   for (Mat& m : s.u) m /= double(u_count);
+  for (Mat& m : s.u2) m /= double(u_count);
   if (f_count) s.f_mean /= f_count, s.f_second /= f_count;
   s.evaluations = evaluations;
   return s;
@@ -196,6 +199,30 @@ PosteriorResult sample_posterior(const PathsTheoryModel& model, const PathOverla
       r.u_mean.u_a = m[0], r.u_mean_se.u_a = se[0];
     } else {
       r.u_mean.u[std::size_t(l)] = m, r.u_mean_se.u[std::size_t(l)] = se;
+    }
+  }
+  // Gelman-Rubin potential scale reduction of every U entry (n kept steps,
+  // between-chain B / n and within-chain W variances), the largest reported.
+  {
+    const double n = double(options.steps), c = double(options.chains);
+    for (int l = 0; l <= L; ++l) {
+      const Eigen::Index size = chains[0].u[std::size_t(l)].size();
+      for (Eigen::Index i = 0; i < size; ++i) {
+        double mean = 0.0, w = 0.0;
+        for (const ChainSums& s : chains) mean += s.u[std::size_t(l)](i);
+        mean /= c;
+        double b = 0.0;
+        for (const ChainSums& s : chains) {
+          const double m = s.u[std::size_t(l)](i);
+          b += (m - mean) * (m - mean);
+          w += (s.u2[std::size_t(l)](i) - m * m) * n / std::max(1.0, n - 1.0);
+        }
+        b /= (c - 1.0);
+        w /= c;
+        if (w <= 0.0) continue;  // a constant entry (zero in a singular chain)
+        const double rhat = std::sqrt(((n - 1.0) / n * w + b) / w);
+        r.max_rhat = std::max(r.max_rhat, rhat);
+      }
     }
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -59,8 +59,11 @@ cli::CommandResult run_posterior(const ModeInput& in, StagedDirectory& dir,
       "(+%d burn-in); GP accuracy %.4f\n",
       data.n_train, data.n_test, data.n_paths, o.chain.chains, o.chain.steps, o.chain.burn_in,
       gp.test_accuracy);
-  table += "      N   posterior   theory   acceptance   seconds   E[U_1|y] diagonal (+- se)\n";
+  table +=
+      "      N   posterior   theory   acceptance   R-hat   seconds   E[U_1|y] diagonal (+- se)\n";
   std::string failure;
+  std::vector<std::string> warnings;
+  std::vector<double> rhat;
   for (long w : scan) {
     const PathsTheoryModel m = theory_model(in.spec, w);
     const PosteriorResult r = sample_posterior(m, data, o.chain);
@@ -75,6 +78,7 @@ cli::CommandResult run_posterior(const ModeInput& in, StagedDirectory& dir,
     j["test_accuracy"] = r.test_accuracy;
     j["theory_test_accuracy"] = th.test_accuracy;
     j["acceptance"] = r.acceptance;
+    j["max_rhat"] = r.max_rhat;
     j["latent_variables"] = r.latent_dim;
     j["likelihood_evaluations"] = r.likelihood_evaluations;
     j["seconds"] = r.seconds;
@@ -88,11 +92,21 @@ cli::CommandResult run_posterior(const ModeInput& in, StagedDirectory& dir,
       const std::size_t i = std::size_t(p) * data.n_paths + p;
       diag += cli::format(" %.4f(%.4f)", r.u_mean.u[0][i], r.u_mean_se.u[0][i]);
     }
-    table += cli::format("%7ld   %.4f      %.4f   %.3f        %7.2f  %s\n", m.widths[0],
-                         r.test_accuracy, th.test_accuracy, r.acceptance, r.seconds, diag.c_str());
+    table += cli::format("%7ld   %.4f      %.4f   %.3f        %.3f  %7.2f  %s\n", m.widths[0],
+                         r.test_accuracy, th.test_accuracy, r.acceptance, r.max_rhat, r.seconds,
+                         diag.c_str());
+    // Chains that disagree (R-hat above 1.1) make the error bars unreliable: say so.
+    if (r.max_rhat > 1.1) {
+      const std::string w = cli::format(
+          "N = %ld: R-hat %.3f > 1.1, the chains have not mixed; raise posterior.burn_in / "
+          "posterior.steps",
+          m.widths[0], r.max_rhat);
+      warnings.push_back(w);
+      table += "  warning: " + w + "\n";
+    }
     widths.push_back(double(m.widths[0]));
     acc.push_back(r.test_accuracy), theory_acc.push_back(th.test_accuracy);
-    accept.push_back(r.acceptance), secs.push_back(r.seconds);
+    accept.push_back(r.acceptance), secs.push_back(r.seconds), rhat.push_back(r.max_rhat);
     fm.insert(fm.end(), r.f_mean.begin(), r.f_mean.end());
     fmse.insert(fmse.end(), r.f_mean_se.begin(), r.f_mean_se.end());
     fs.insert(fs.end(), r.f_second.begin(), r.f_second.end());
@@ -110,6 +124,7 @@ cli::CommandResult run_posterior(const ModeInput& in, StagedDirectory& dir,
   h5.add("theory_test_accuracy", D{nw}, theory_acc);
   h5.add("gp_test_accuracy", D{1}, {gp.test_accuracy});
   h5.add("acceptance", D{nw}, accept);
+  h5.add("max_rhat", D{nw}, rhat);
   h5.add("seconds", D{nw}, secs);
   h5.add("f_mean", D{nw, nt}, fm);
   h5.add("f_mean_se", D{nw, nt}, fmse);
@@ -137,6 +152,7 @@ cli::CommandResult run_posterior(const ModeInput& in, StagedDirectory& dir,
   j["gp"] = {{"test_accuracy", gp.test_accuracy}};
   j["runs"] = runs;
   if (!failure.empty()) j["failure"] = failure;
+  j["warnings"] = warnings;
   cli::write_summary(dir, j, cx);
   cli::CommandResult out;
   out.table = table;
