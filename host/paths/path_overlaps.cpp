@@ -132,4 +132,24 @@ std::vector<double> gp_kernel(const PathsSpec& spec, const std::vector<double>& 
   return K;
 }
 
+std::vector<double> gp_kernel_from_features(const PathsSpec& spec, int n_in,
+                                            const std::vector<double>& xi, int sequences) {
+  const int Pp = spec.paths();
+  const std::size_t M = std::size_t(sequences);
+  if (xi.size() < M * Pp * std::size_t(n_in))
+    throw Error("gp_kernel_from_features: too few features");
+  double norm = n_in;
+  for (int l = 0; l < spec.layers(); ++l) norm *= spec.heads_in(l);
+  Mat K = Mat::Zero(Eigen::Index(M), Eigen::Index(M));
+  for (int p = 0; p < Pp; ++p) {
+    // rows mu of Xi_p: stride Pp * n_in
+    const Eigen::Map<const Mat, 0, Eigen::OuterStride<>> X(
+        xi.data() + std::size_t(p) * n_in, Eigen::Index(M), n_in,
+        Eigen::OuterStride<>(Eigen::Index(Pp) * n_in));
+    K.noalias() += X * X.transpose();
+  }
+  K *= prior_scale(spec) / norm;
+  return std::vector<double>(K.data(), K.data() + K.size());
+}
+
 }  // namespace attnmc
