@@ -122,7 +122,7 @@ TEST(PathsPrior, SameBitsWhateverChunkAndThreads) {
 // statistic under the normal approximation, 13 statistics per width; the
 // products of Gaussian layers are heavy-tailed at N = 2, and the seeds of
 // this test were not tuned (a sweep of 60 seeds x 13 statistics at N = 2, 3 and 20 at N = 16,
-// recorded in docs/performance.md's paths section: largest |z| 3.31).
+// recorded in docs/performance.md's paths section: largest |z| 3.89).
 void expect_converges(const PathsSpec& s, const char* what) {
   const PathsTask t = make_paths_task(s);
   const PathsPriorResult r = run_paths_prior(s, t);

@@ -144,7 +144,7 @@ PathsPriorResult run_paths_prior(const PathsSpec& s, const PathsTask& t, const P
   // = scale Xi_p Xi_p^T / norm (Xi_p: M x N_in), so the alignments need
   // only Xi_p^T f (N_in-vectors), not M x M products.
   const std::vector<double> xi = path_features(s, t);
-  const std::vector<double> G = path_overlaps(s, t, n);
+  const std::vector<double> G = path_overlaps_from_features(s, t.n_in, xi, n);
   r.k_gp = gp_kernel_from_features(s, t.n_in, xi, M);
   const double scale = prior_scale(s);
   double norm = t.n_in;

@@ -157,6 +157,10 @@ std::vector<double> path_overlaps(const PathsSpec& spec, const PathsTask& task);
 // The same restricted to the first `sequences` sequences (M = sequences).
 std::vector<double> path_overlaps(const PathsSpec& spec, const PathsTask& task, int sequences);
 
+// The same from the path features (path_features), over their first `sequences`.
+std::vector<double> path_overlaps_from_features(const PathsSpec& spec, int n_in,
+                                                const std::vector<double>& xi, int sequences);
+
 // prod of spec.variances (s_0 s_1 ... s_L s_a).
 double prior_scale(const PathsSpec& spec);
 // K_GP[mu, nu] = prior_scale sum_p G[mu, nu, p, p], M x M (M = G's sequence count).

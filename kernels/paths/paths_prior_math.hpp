@@ -12,9 +12,11 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "attnmc/hd.hpp"
 #include "attnmc/rng.hpp"
+#include "kernels/gaussian_lanes.hpp"
 #include "kernels/paths/paths_prior_job.hpp"
 
 namespace attnmc::kernels {
@@ -37,12 +39,28 @@ ATTNMC_HD inline std::size_t paths_work_floats(const PathsShape& s) {
   return 2 * paths_suffix_floats(s) + std::size_t(s.paths) * s.n_in + std::size_t(widest) + 4;
 }
 
-// Row `row` (length cols) of a keyed N(0, sd^2) matrix into out.
+// Row `row` (length cols) of a keyed N(0, sd^2) matrix into out: on the
+// host whole groups of 16 and 4 blocks across vector lanes
+// (kernels/gaussian_lanes.hpp, the same bits as one block at a time).
 ATTNMC_HD inline void paths_weight_row(const rng::StreamKey& k, int row, int cols, float sd,
                                        float* out) {
   const std::uint64_t e0 = std::uint64_t(row) * std::uint64_t(cols);
   const std::uint64_t e1 = e0 + std::uint64_t(cols);
-  for (std::uint64_t b = e0 / 4; 4 * b < e1; ++b) {
+  std::uint64_t b = e0 / 4;
+#if !defined(__CUDA_ARCH__)
+  auto groups = [&](auto lanes) {
+    constexpr int L = decltype(lanes)::value;
+    for (; 4 * (b + L) <= e1; b += L) {
+      float z[4 * L];
+      gaussian_run_f<L>(k, std::uint32_t(b), z);
+      const std::uint64_t lo = 4 * b < e0 ? e0 - 4 * b : 0;
+      for (std::uint64_t q = lo; q < 4 * L; ++q) out[4 * b + q - e0] = sd * z[q];
+    }
+  };
+  groups(std::integral_constant<int, 16>{});
+  groups(std::integral_constant<int, 4>{});
+#endif
+  for (; 4 * b < e1; ++b) {
     const rng::Gauss4f g = rng::gaussian4f(rng::philox_block(k, std::uint32_t(b)));
     for (int q = 0; q < 4; ++q) {
       const std::uint64_t e = 4 * b + std::uint64_t(q);
