@@ -7,6 +7,8 @@ namespace attnmc::paths {
 const std::vector<Mode>& modes() {
   static const std::vector<Mode> all = {
       prior_mode(),
+      theory_mode(),     // host/paths/theory/theory_mode.cpp
+      posterior_mode(),  // host/paths/theory/posterior_mode.cpp
   };
   return all;
 }

@@ -41,6 +41,8 @@ const Mode* find_mode(const std::string& name);  // nullptr if none
 std::vector<std::string> mode_sections();
 
 // The entries (one per file).
-Mode prior_mode();  // host/paths/prior_mode.cpp: the prior Monte Carlo and K_GP
+Mode prior_mode();      // host/paths/prior_mode.cpp: the prior Monte Carlo and K_GP
+Mode theory_mode();     // host/paths/theory/theory_mode.cpp: the saddle point
+Mode posterior_mode();  // host/paths/theory/posterior_mode.cpp: the exact reduced posterior
 
 }  // namespace attnmc::paths

@@ -1,0 +1,295 @@
+// The exact width-free posterior of attention paths (design/attention-paths.md
+// section 5) against brute force on small problems: whole networks (every
+// weight of V^0, V^{l,h}, a) drawn from the prior, run forward on the
+// sequences, and importance-weighted by the likelihood, as the design file's
+// numpy check did. Posterior mean and second moment of f(x*) and the
+// posterior mean of U_1 must agree within error, and both must differ from
+// the GP limit by more than the error (so the test has power); a planted bug
+// in the Wishart degrees of freedom must be caught.
+//
+// Error model: brute force, the delta-method standard error of a
+// self-normalised importance-sampling ratio; the reduced posterior, the
+// spread of 48 independent chains' means. A comparison fails beyond 4
+// combined standard errors: per comparison 6e-5 for Gaussian errors, about
+// 3e-3 over the 3 x 14 comparisons of the agreement test (seeds are fixed,
+// so a run is deterministic; this is the chance that a correct code fails
+// for a fresh seed).
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <cmath>
+
+#include "attnmc/paths_theory.hpp"
+#include "tests/test_paths_theory_support.hpp"
+
+namespace ap = attnmc::paths;
+using paths_test::SmallTask;
+
+namespace {
+
+constexpr double kZ = 4.0;
+
+// Whole networks from the prior, importance-weighted by the likelihood.
+struct BruteForce {
+  std::vector<double> f_mean, f_mean_se, f_second, f_second_se;  // per test sequence
+  std::vector<double> u1, u1_se;                                 // U_1, n_paths^2
+  double ess = 0.0;
+};
+
+struct KeyedNormals {  // one keyed stream per network
+  attnmc::rng::StreamKey k;
+  std::uint32_t block = 0;
+  int used = 4;
+  double buf[4];
+  double next() {
+    if (used == 4) {
+      const auto g = attnmc::rng::gaussian4d(attnmc::rng::philox_block(k, block++));
+      for (int i = 0; i < 4; ++i) buf[i] = g.z[i];
+      used = 0;
+    }
+    return buf[used++];
+  }
+};
+
+Eigen::MatrixXd draw(KeyedNormals& g, int r, int c, double var) {
+  Eigen::MatrixXd m(r, c);
+  const double s = std::sqrt(var);
+  for (int i = 0; i < r; ++i)
+    for (int j = 0; j < c; ++j) m(i, j) = s * g.next();
+  return m;
+}
+
+BruteForce brute_force(const SmallTask& t, const ap::PathsTheoryModel& m, int networks,
+                       std::uint64_t seed) {
+  const int L = int(t.heads.size()), np = t.n_paths(), ns = t.n_seq();
+  // Weighted sums: w, w^2, w f*, w f*^2, w (f*)^2 squared terms for the delta method.
+  double sw = 0.0, sw2 = 0.0;
+  Eigen::VectorXd s1 = Eigen::VectorXd::Zero(t.n_test), s2 = s1;
+  Eigen::VectorXd q1 = s1, q2 = s1, c12 = s1;  // sums of w^2 g, w^2 g^2 for the delta method
+  Eigen::VectorXd q11 = s1, q22 = s1;
+  Eigen::VectorXd su = Eigen::VectorXd::Zero(np * np), qu = su, qu2 = su;
+  // Collect per-network values, then the delta-method errors in a second pass.
+  std::vector<double> ws;
+  std::vector<Eigen::VectorXd> fs, us;
+  ws.reserve(std::size_t(networks));
+  for (int n = 0; n < networks; ++n) {
+    KeyedNormals g{
+        attnmc::rng::make_key(seed, attnmc::rng::Purpose::input, std::uint32_t(n), 3, 0)};
+    // widths: N_1..N_L, N_a; V^0: N_1 x N_in, V^{l,h}: N_{l+1} x N_l.
+    const Eigen::MatrixXd v0 = draw(g, int(m.widths[0]), t.n_in, m.variances[0]);
+    std::vector<std::vector<Eigen::MatrixXd>> v(static_cast<std::size_t>(L));
+    for (int l = 0; l < L; ++l)
+      for (int h = 0; h < t.heads[l]; ++h)
+        v[l].push_back(draw(g, int(m.widths[l + 1]), int(m.widths[l]), m.variances[l + 1]));
+    const Eigen::VectorXd a = draw(g, int(m.widths[L]), 1, m.variances[L + 1]);
+    // Forward pass of every sequence (the network's own definition).
+    Eigen::VectorXd f(ns);
+    for (int s = 0; s < ns; ++s) {
+      Eigen::MatrixXd z = v0 * t.x[s] / std::sqrt(double(t.n_in));
+      for (int l = 0; l < L; ++l) {
+        Eigen::MatrixXd next = Eigen::MatrixXd::Zero(m.widths[l + 1], t.tokens);
+        for (int h = 0; h < t.heads[l]; ++h) next += v[l][h] * z * t.omega[s][l][h];
+        z = next / std::sqrt(double(t.heads[l]) * double(m.widths[l]));
+      }
+      f(s) = a.dot(z.col(t.tokens - 1)) / std::sqrt(double(m.widths[L]));
+    }
+    // U_1 from the weights: w_L = a / sqrt(N_a); w_{(h, rest)} = V^{l,h}^T w_rest / sqrt(N_l).
+    std::vector<Eigen::VectorXd> w{a / std::sqrt(double(m.widths[L]))};
+    for (int l = L - 1; l >= 0; --l) {
+      std::vector<Eigen::VectorXd> nw;
+      for (int h = 0; h < t.heads[l]; ++h)
+        for (const auto& r : w)
+          nw.push_back(v[l][h].transpose() * r / std::sqrt(double(m.widths[l])));
+      w = nw;
+    }
+    Eigen::VectorXd u(np * np);
+    for (int p = 0; p < np; ++p)
+      for (int q = 0; q < np; ++q) u(p * np + q) = w[p].dot(w[q]);
+    double e = 0.0;
+    for (int s = 0; s < t.n_train; ++s) e += (f(s) - t.y_train[s]) * (f(s) - t.y_train[s]);
+    ws.push_back(std::exp(-e / (2 * m.temperature)));
+    fs.push_back(f.tail(t.n_test));
+    us.push_back(u);
+  }
+  for (double w : ws) sw += w, sw2 += w * w;
+  BruteForce b;
+  b.ess = sw * sw / sw2;
+  // Self-normalised estimate g_hat = sum w g / sum w; se^2 = sum w^2 (g - g_hat)^2 / (sum w)^2.
+  auto estimate = [&](auto value, int count, std::vector<double>& mean, std::vector<double>& se) {
+    mean.assign(std::size_t(count), 0.0), se.assign(std::size_t(count), 0.0);
+    for (int i = 0; i < count; ++i) {
+      double num = 0.0;
+      for (std::size_t k = 0; k < ws.size(); ++k) num += ws[k] * value(k, i);
+      const double g = num / sw;
+      double var = 0.0;
+      for (std::size_t k = 0; k < ws.size(); ++k)
+        var += ws[k] * ws[k] * (value(k, i) - g) * (value(k, i) - g);
+      mean[std::size_t(i)] = g, se[std::size_t(i)] = std::sqrt(var) / sw;
+    }
+  };
+  estimate([&](std::size_t k, int i) { return fs[k](i); }, t.n_test, b.f_mean, b.f_mean_se);
+  estimate([&](std::size_t k, int i) { return fs[k](i) * fs[k](i); }, t.n_test, b.f_second,
+           b.f_second_se);
+  estimate([&](std::size_t k, int i) { return us[k](i); }, np * np, b.u1, b.u1_se);
+  return b;
+}
+
+struct Gp {
+  std::vector<double> f_mean, f_second;
+  std::vector<double> u1;
+};
+Gp gp_limit(const ap::PathsTheoryModel& m, const ap::PathOverlapData& d) {
+  Gp g;
+  g.u1 = ap::gp_u1(m);
+  const ap::Prediction p = ap::predict(m, d, g.u1);
+  g.f_mean = p.mean;
+  for (std::size_t i = 0; i < p.mean.size(); ++i)
+    g.f_second.push_back(p.variance[i] + p.mean[i] * p.mean[i]);
+  return g;
+}
+
+struct Comparison {
+  int disagreements = 0;  // exact vs brute beyond kZ
+  double worst_z = 0.0;
+  bool f_power_exact = false;  // some f statistic: |exact - GP| > kZ se
+  bool f_power_brute = false;
+  bool u_power_exact = false;
+  bool u_power_brute = false;
+};
+
+Comparison compare(const SmallTask& t, const ap::PathsTheoryModel& m, const ap::PosteriorResult& ex,
+                   const BruteForce& bf, const Gp& gp, bool print) {
+  Comparison c;
+  auto check = [&](const char* what, int i, double e, double se_e, double b, double se_b, double g,
+                   bool* pe, bool* pb) {
+    const double z = std::abs(e - b) / std::sqrt(se_e * se_e + se_b * se_b);
+    c.worst_z = std::max(c.worst_z, z);
+    if (z > kZ) ++c.disagreements;
+    if (std::abs(e - g) > kZ * se_e) *pe = true;
+    if (std::abs(b - g) > kZ * se_b) *pb = true;
+    if (print)
+      std::printf("  %-9s %2d exact %9.5f +- %.5f  brute %9.5f +- %.5f  GP %9.5f  z %.2f\n", what,
+                  i, e, se_e, b, se_b, g, z);
+  };
+  for (int i = 0; i < t.n_test; ++i) {
+    check("mean f*", i, ex.f_mean[i], ex.f_mean_se[i], bf.f_mean[i], bf.f_mean_se[i], gp.f_mean[i],
+          &c.f_power_exact, &c.f_power_brute);
+    check("second", i, ex.f_second[i], ex.f_second_se[i], bf.f_second[i], bf.f_second_se[i],
+          gp.f_second[i], &c.f_power_exact, &c.f_power_brute);
+  }
+  const int np = t.n_paths();
+  for (int p = 0; p < np; ++p)
+    for (int q = p; q < np; ++q) {
+      const int i = p * np + q;
+      check("U_1", i, ex.u_mean.u[0][i], ex.u_mean_se.u[0][i], bf.u1[i], bf.u1_se[i], gp.u1[i],
+            &c.u_power_exact, &c.u_power_brute);
+    }
+  (void)m;
+  return c;
+}
+
+struct Case {
+  std::uint64_t seed;
+  long width;
+  int train;
+};
+
+ap::PosteriorOptions options(int df_shift = 0) {
+  ap::PosteriorOptions o;
+  o.seed = 99;
+  o.chains = 48;
+  o.burn_in = 2000;
+  o.steps = 6000;
+  o.thin = 5;
+  o.planted_df_shift = df_shift;
+  return o;
+}
+
+}  // namespace
+
+// N = 2 (U_1 singular: 2 < 4 paths), 4 and 6; P = 3, 5, 8; Temp = 0.3.
+TEST(PathsPosterior, AgreesWithWholeNetworkBruteForce) {
+  for (const Case& cs : {Case{101, 2, 3}, Case{102, 4, 5}, Case{103, 6, 8}}) {
+    const SmallTask t = paths_test::make_task(cs.seed, cs.train, 2, {2, 2});
+    const ap::PathsTheoryModel m = paths_test::model_for(t, cs.width, 0.3);
+    const ap::PathOverlapData d = paths_test::overlaps(t);
+    const BruteForce bf = brute_force(t, m, 400000, cs.seed);
+    const ap::PosteriorResult ex = ap::sample_posterior(m, d, options());
+    std::printf(
+        "N = %ld, P = %d: brute-force ESS %.0f, chain acceptance %.2f, %d latent variables\n",
+        cs.width, cs.train, bf.ess, ex.acceptance, ex.latent_dim);
+    const Comparison c = compare(t, m, ex, bf, gp_limit(m, d), true);
+    EXPECT_EQ(c.disagreements, 0) << "N = " << cs.width << " worst z " << c.worst_z;
+    EXPECT_TRUE(c.f_power_exact && c.f_power_brute)
+        << "N = " << cs.width << ": f(x*) not distinguishable from GP";
+    EXPECT_TRUE(c.u_power_exact && c.u_power_brute)
+        << "N = " << cs.width << ": U_1 not distinguishable from GP";
+  }
+}
+
+// A planted bug: one extra degree of freedom in every Wishart (and chi-square).
+TEST(PathsPosterior, PlantedDegreesOfFreedomBugIsCaught) {
+  const SmallTask t = paths_test::make_task(101, 3, 2, {2, 2});
+  const ap::PathsTheoryModel m = paths_test::model_for(t, 2, 0.3);
+  const ap::PathOverlapData d = paths_test::overlaps(t);
+  const BruteForce bf = brute_force(t, m, 400000, 101);
+  const ap::PosteriorResult bad = ap::sample_posterior(m, d, options(1));
+  const Comparison c = compare(t, m, bad, bf, gp_limit(m, d), true);
+  EXPECT_GT(c.disagreements, 0) << "worst z " << c.worst_z;
+}
+
+// Same seed, same bits, whatever the number of threads (chains are keyed).
+TEST(PathsPosterior, ReproducibleAcrossThreadCounts) {
+  const SmallTask t = paths_test::make_task(7, 4, 2, {2, 2});
+  const ap::PathsTheoryModel m = paths_test::model_for(t, 5, 0.3);
+  const ap::PathOverlapData d = paths_test::overlaps(t);
+  ap::PosteriorOptions o = options();
+  o.chains = 6, o.burn_in = 200, o.steps = 300;
+  omp_set_num_threads(1);
+  const ap::PosteriorResult a = ap::sample_posterior(m, d, o);
+  omp_set_num_threads(2);
+  const ap::PosteriorResult b = ap::sample_posterior(m, d, o);
+  EXPECT_EQ(a.f_mean, b.f_mean);
+  EXPECT_EQ(a.f_second, b.f_second);
+  EXPECT_EQ(a.u_mean.u[0], b.u_mean.u[0]);
+}
+
+// As N grows the exact posterior mean of U_1 approaches the saddle point
+// (their distance shrinks like 1/N, beyond the chain error), with the same
+// number of latent variables and likelihood evaluations at every N.
+TEST(PathsPosterior, ApproachesTheSaddlePointAsWidthGrows) {
+  const SmallTask t = paths_test::make_task(201, 10, 4, {2, 2});
+  const ap::PathOverlapData d = paths_test::overlaps(t);
+  ap::PosteriorOptions o = options();
+  o.chains = 32, o.burn_in = 2000, o.steps = 4000, o.thin = 50;
+  std::vector<double> dist, err, z;
+  std::vector<int> latent;
+  std::vector<std::uint64_t> evals;
+  for (long n : {4L, 100L, 1000L, 10000L}) {
+    const ap::PathsTheoryModel m = paths_test::model_for(t, n, 0.1);
+    const ap::SaddlePoint sp = ap::solve_saddle_point(m, d);
+    ASSERT_TRUE(sp.converged);
+    const ap::PosteriorResult ex = ap::sample_posterior(m, d, o);
+    double dd = 0.0, ee = 0.0, zz = 0.0;
+    for (std::size_t i = 0; i < sp.params.u[0].size(); ++i) {
+      const double diff = std::abs(ex.u_mean.u[0][i] - sp.params.u[0][i]);
+      dd = std::max(dd, diff);
+      ee = std::max(ee, ex.u_mean_se.u[0][i]);
+      zz = std::max(zz, diff / ex.u_mean_se.u[0][i]);
+    }
+    z.push_back(zz);
+    std::printf("N = %5ld: max |E[U_1|y] - U_1*| = %.5f (chain error %.5f), saddle vs GP %.5f\n", n,
+                dd, ee, std::abs(sp.params.u[0][0] - 1.0));
+    dist.push_back(dd), err.push_back(ee), latent.push_back(ex.latent_dim),
+        evals.push_back(ex.likelihood_evaluations);
+  }
+  EXPECT_GT(z[0], kZ);  // at N = 4 the finite-width posterior is not the saddle point
+  EXPECT_LT(dist.back(), dist[0] / 10);
+  const std::vector<double> widths{4, 100, 1000, 10000};
+  for (std::size_t i = 0; i < dist.size(); ++i)  // within error of a 1/N approach
+    EXPECT_LT(dist[i], kZ * err[i] + 1.0 / widths[i]) << widths[i];
+  for (std::size_t i = 1; i < dist.size(); ++i) {
+    EXPECT_EQ(latent[i], latent[0]);
+    EXPECT_EQ(evals[i], evals[0]);
+  }
+}
