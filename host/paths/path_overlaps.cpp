@@ -89,12 +89,11 @@ std::vector<double> path_features(const PathsSpec& spec, const PathsTask& task) 
   return xi;
 }
 
-std::vector<double> path_overlaps(const PathsSpec& spec, const PathsTask& task, int sequences) {
-  if (sequences < 1 || sequences > task.sequences())
-    throw Error("path_overlaps: sequences out of range");
-  const int Pp = spec.paths(), n = task.n_in;
-  std::vector<double> xi = path_features(spec, task);
+std::vector<double> path_overlaps_from_features(const PathsSpec& spec, int n_in,
+                                                const std::vector<double>& xi, int sequences) {
+  const int Pp = spec.paths(), n = n_in;
   const std::size_t M = std::size_t(sequences);
+  if (xi.size() < M * Pp * std::size_t(n)) throw Error("path_overlaps: too few features");
   double norm = n;
   for (int l = 0; l < spec.layers(); ++l) norm *= spec.heads_in(l);
   const Eigen::Map<const Mat> F(xi.data(), Eigen::Index(M * Pp), n);  // rows (mu, p)
@@ -107,6 +106,12 @@ std::vector<double> path_overlaps(const PathsSpec& spec, const PathsTask& task, 
           G[((mu * M + nu) * Pp + std::size_t(p)) * Pp + std::size_t(q)] =
               gram(Eigen::Index(mu * Pp + p), Eigen::Index(nu * Pp + q));
   return G;
+}
+
+std::vector<double> path_overlaps(const PathsSpec& spec, const PathsTask& task, int sequences) {
+  if (sequences < 1 || sequences > task.sequences())
+    throw Error("path_overlaps: sequences out of range");
+  return path_overlaps_from_features(spec, task.n_in, path_features(spec, task), sequences);
 }
 
 std::vector<double> path_overlaps(const PathsSpec& spec, const PathsTask& task) {
@@ -130,6 +135,26 @@ std::vector<double> gp_kernel(const PathsSpec& spec, const std::vector<double>& 
     K[i] = scale * k;
   }
   return K;
+}
+
+std::vector<double> gp_kernel_from_features(const PathsSpec& spec, int n_in,
+                                            const std::vector<double>& xi, int sequences) {
+  const int Pp = spec.paths();
+  const std::size_t M = std::size_t(sequences);
+  if (xi.size() < M * Pp * std::size_t(n_in))
+    throw Error("gp_kernel_from_features: too few features");
+  double norm = n_in;
+  for (int l = 0; l < spec.layers(); ++l) norm *= spec.heads_in(l);
+  Mat K = Mat::Zero(Eigen::Index(M), Eigen::Index(M));
+  for (int p = 0; p < Pp; ++p) {
+    // rows mu of Xi_p: stride Pp * n_in
+    const Eigen::Map<const Mat, 0, Eigen::OuterStride<>> X(
+        xi.data() + std::size_t(p) * n_in, Eigen::Index(M), n_in,
+        Eigen::OuterStride<>(Eigen::Index(Pp) * n_in));
+    K.noalias() += X * X.transpose();
+  }
+  K *= prior_scale(spec) / norm;
+  return std::vector<double>(K.data(), K.data() + K.size());
 }
 
 }  // namespace attnmc

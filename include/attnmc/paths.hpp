@@ -94,12 +94,12 @@ struct PathsSpec {
   ReadoutToken readout = ReadoutToken::last;
 
   // [ensemble] and [run] (the prior Monte Carlo; every mode reads seed/threads/device)
-  std::string mode = "prior";     // run.mode: prior | theory | posterior | direct
-  std::uint64_t members = 10000;  // networks (prior), chains (direct)
-  std::uint64_t seed = 1;         // networks' key
-  std::uint64_t chunk = 0;        // networks per chunk (0: automatic)
-  std::size_t memory_cap = 0;     // bytes (0: default)
-  int threads = 0;                // 0: all
+  std::string mode = "prior";                     // run.mode: prior | theory | posterior | direct
+  std::uint64_t members = 10000;                  // networks (prior), chains (direct)
+  std::uint64_t seed = 1;                         // networks' key
+  std::uint64_t chunk = 0;                        // networks per chunk (0: automatic)
+  std::size_t memory_cap = std::size_t(2) << 30;  // bytes the run may use
+  int threads = 0;                                // 0: all
   Device device = Device::automatic;
   // Path-pair kernels of the prior Monte Carlo on the first `path_sequences`
   // sequences (train then test; 0: min(all, 64)).
@@ -157,10 +157,18 @@ std::vector<double> path_overlaps(const PathsSpec& spec, const PathsTask& task);
 // The same restricted to the first `sequences` sequences (M = sequences).
 std::vector<double> path_overlaps(const PathsSpec& spec, const PathsTask& task, int sequences);
 
+// The same from the path features (path_features), over their first `sequences`.
+std::vector<double> path_overlaps_from_features(const PathsSpec& spec, int n_in,
+                                                const std::vector<double>& xi, int sequences);
+
 // prod of spec.variances (s_0 s_1 ... s_L s_a).
 double prior_scale(const PathsSpec& spec);
 // K_GP[mu, nu] = prior_scale sum_p G[mu, nu, p, p], M x M (M = G's sequence count).
 std::vector<double> gp_kernel(const PathsSpec& spec, const std::vector<double>& G, int sequences);
+// The same from the path features (path_features) without forming G, over
+// the first `sequences` sequences.
+std::vector<double> gp_kernel_from_features(const PathsSpec& spec, int n_in,
+                                            const std::vector<double>& xi, int sequences);
 
 // Names (config values, summaries).
 const char* head_kind_name(HeadKind k);
