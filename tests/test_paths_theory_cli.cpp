@@ -53,6 +53,24 @@ TEST(PathsTheoryCli, PosteriorModeWritesPosteriorStatistics) {
   EXPECT_EQ(j["runs"][0]["latent_variables"], 14);
 }
 
+// The README example's configuration runs in both modes (shrunk by overrides).
+TEST(PathsTheoryCli, MarkovChainExampleRunsInBothModes) {
+  const fs::path dir = scratch_dir("paths_theory_cli_");
+  const std::string cfg = std::string(ATTNMC_SOURCE_DIR) + "/examples/paths_markov_chain.toml";
+  const std::string small =
+      " -s task.train=12 -s task.test=20 -s theory.widths=[10] -s posterior.widths=[10]"
+      " -s posterior.chains=2 -s posterior.burn_in=100 -s posterior.steps=20";
+  for (const char* mode : {"theory", "posterior"}) {
+    fs::remove_all(dir / "out");
+    const CliResult r = run_attnmc(
+        "paths " + cfg + " --mode " + mode + " -q -o " + (dir / "out").string() + small, dir);
+    ASSERT_EQ(r.code, 0) << mode << "\n" << r.text();
+    const nlohmann::json j = nlohmann::json::parse(slurp(dir / "out" / "summary.json"));
+    EXPECT_EQ(j["mode"], mode);
+    EXPECT_EQ(j["runs"][0]["widths"][0], 10);
+  }
+}
+
 TEST(PathsTheoryCli, BadKeysAreNamedWithExitTwoAndNothingWritten) {
   const fs::path dir = scratch_dir("paths_theory_cli_");
   const struct {
