@@ -63,78 +63,88 @@ Eigen::MatrixXd draw(KeyedNormals& g, int r, int c, double var) {
   return m;
 }
 
+// One network from the prior: f on every sequence (the network's own forward
+// pass) and U_1 from its weights.
+void one_network(const SmallTask& t, const ap::PathsTheoryModel& m, std::uint64_t seed, int n,
+                 Eigen::VectorXd& f, Eigen::VectorXd& u) {
+  const int L = int(t.heads.size()), np = t.n_paths(), ns = t.n_seq();
+  KeyedNormals g{attnmc::rng::make_key(seed, attnmc::rng::Purpose::input, std::uint32_t(n), 3, 0)};
+  // widths: N_1..N_L, N_a; V^0: N_1 x N_in, V^{l,h}: N_{l+1} x N_l.
+  const Eigen::MatrixXd v0 = draw(g, int(m.widths[0]), t.n_in, m.variances[0]);
+  std::vector<std::vector<Eigen::MatrixXd>> v(static_cast<std::size_t>(L));
+  for (int l = 0; l < L; ++l)
+    for (int h = 0; h < t.heads[l]; ++h)
+      v[l].push_back(draw(g, int(m.widths[l + 1]), int(m.widths[l]), m.variances[l + 1]));
+  const Eigen::VectorXd a = draw(g, int(m.widths[L]), 1, m.variances[L + 1]);
+  f.resize(ns);
+  for (int s = 0; s < ns; ++s) {
+    Eigen::MatrixXd z = v0 * t.x[s] / std::sqrt(double(t.n_in));
+    for (int l = 0; l < L; ++l) {
+      Eigen::MatrixXd next = Eigen::MatrixXd::Zero(m.widths[l + 1], t.tokens);
+      for (int h = 0; h < t.heads[l]; ++h) next += v[l][h] * z * t.omega[s][l][h];
+      z = next / std::sqrt(double(t.heads[l]) * double(m.widths[l]));
+    }
+    f(s) = a.dot(z.col(t.tokens - 1)) / std::sqrt(double(m.widths[L]));
+  }
+  // U_1 from the weights: w_L = a / sqrt(N_a); w_{(h, rest)} = V^{l,h}^T w_rest / sqrt(N_l).
+  std::vector<Eigen::VectorXd> w{a / std::sqrt(double(m.widths[L]))};
+  for (int l = L - 1; l >= 0; --l) {
+    std::vector<Eigen::VectorXd> nw;
+    for (int h = 0; h < t.heads[l]; ++h)
+      for (const auto& r : w)
+        nw.push_back(v[l][h].transpose() * r / std::sqrt(double(m.widths[l])));
+    w = nw;
+  }
+  u.resize(np * np);
+  for (int p = 0; p < np; ++p)
+    for (int q = 0; q < np; ++q) u(p * np + q) = w[p].dot(w[q]);
+}
+
+// Self-normalised importance sampling: g_hat = sum w g / sum w, with the
+// delta-method se^2 = sum w^2 (g - g_hat)^2 / (sum w)^2, from the sums
+// w, w^2, w g, w^2 g, w^2 g^2 accumulated over fixed blocks of networks
+// (in parallel) and merged in block order: the same bits for any threads.
 BruteForce brute_force(const SmallTask& t, const ap::PathsTheoryModel& m, int networks,
                        std::uint64_t seed) {
-  const int L = int(t.heads.size()), np = t.n_paths(), ns = t.n_seq();
-  // Weighted sums: w, w^2, w f*, w f*^2, w (f*)^2 squared terms for the delta method.
-  double sw = 0.0, sw2 = 0.0;
-  Eigen::VectorXd s1 = Eigen::VectorXd::Zero(t.n_test), s2 = s1;
-  Eigen::VectorXd q1 = s1, q2 = s1, c12 = s1;  // sums of w^2 g, w^2 g^2 for the delta method
-  Eigen::VectorXd q11 = s1, q22 = s1;
-  Eigen::VectorXd su = Eigen::VectorXd::Zero(np * np), qu = su, qu2 = su;
-  // Collect per-network values, then the delta-method errors in a second pass.
-  std::vector<double> ws;
-  std::vector<Eigen::VectorXd> fs, us;
-  ws.reserve(std::size_t(networks));
-  for (int n = 0; n < networks; ++n) {
-    KeyedNormals g{
-        attnmc::rng::make_key(seed, attnmc::rng::Purpose::input, std::uint32_t(n), 3, 0)};
-    // widths: N_1..N_L, N_a; V^0: N_1 x N_in, V^{l,h}: N_{l+1} x N_l.
-    const Eigen::MatrixXd v0 = draw(g, int(m.widths[0]), t.n_in, m.variances[0]);
-    std::vector<std::vector<Eigen::MatrixXd>> v(static_cast<std::size_t>(L));
-    for (int l = 0; l < L; ++l)
-      for (int h = 0; h < t.heads[l]; ++h)
-        v[l].push_back(draw(g, int(m.widths[l + 1]), int(m.widths[l]), m.variances[l + 1]));
-    const Eigen::VectorXd a = draw(g, int(m.widths[L]), 1, m.variances[L + 1]);
-    // Forward pass of every sequence (the network's own definition).
-    Eigen::VectorXd f(ns);
-    for (int s = 0; s < ns; ++s) {
-      Eigen::MatrixXd z = v0 * t.x[s] / std::sqrt(double(t.n_in));
-      for (int l = 0; l < L; ++l) {
-        Eigen::MatrixXd next = Eigen::MatrixXd::Zero(m.widths[l + 1], t.tokens);
-        for (int h = 0; h < t.heads[l]; ++h) next += v[l][h] * z * t.omega[s][l][h];
-        z = next / std::sqrt(double(t.heads[l]) * double(m.widths[l]));
-      }
-      f(s) = a.dot(z.col(t.tokens - 1)) / std::sqrt(double(m.widths[L]));
+  const int np = t.n_paths(), nt = t.n_test;
+  const int k = 2 * nt + np * np;  // statistics: f*, f*^2, U_1
+  struct Sums {
+    double w = 0.0, w2 = 0.0;
+    Eigen::VectorXd wg, w2g, w2g2;
+  };
+  const int block = 4096, blocks = (networks + block - 1) / block;
+  std::vector<Sums> parts(static_cast<std::size_t>(blocks));
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int bi = 0; bi < blocks; ++bi) {
+    Sums& s = parts[std::size_t(bi)];
+    s.wg = s.w2g = s.w2g2 = Eigen::VectorXd::Zero(k);
+    Eigen::VectorXd f, u, g(k);
+    for (int n = bi * block; n < std::min(networks, (bi + 1) * block); ++n) {
+      one_network(t, m, seed, n, f, u);
+      double e = 0.0;
+      for (int i = 0; i < t.n_train; ++i) e += (f(i) - t.y_train[i]) * (f(i) - t.y_train[i]);
+      const double w = std::exp(-e / (2 * m.temperature));
+      g << f.tail(nt), f.tail(nt).cwiseAbs2(), u;
+      s.w += w, s.w2 += w * w;
+      s.wg += w * g, s.w2g += w * w * g, s.w2g2 += w * w * g.cwiseAbs2();
     }
-    // U_1 from the weights: w_L = a / sqrt(N_a); w_{(h, rest)} = V^{l,h}^T w_rest / sqrt(N_l).
-    std::vector<Eigen::VectorXd> w{a / std::sqrt(double(m.widths[L]))};
-    for (int l = L - 1; l >= 0; --l) {
-      std::vector<Eigen::VectorXd> nw;
-      for (int h = 0; h < t.heads[l]; ++h)
-        for (const auto& r : w)
-          nw.push_back(v[l][h].transpose() * r / std::sqrt(double(m.widths[l])));
-      w = nw;
-    }
-    Eigen::VectorXd u(np * np);
-    for (int p = 0; p < np; ++p)
-      for (int q = 0; q < np; ++q) u(p * np + q) = w[p].dot(w[q]);
-    double e = 0.0;
-    for (int s = 0; s < t.n_train; ++s) e += (f(s) - t.y_train[s]) * (f(s) - t.y_train[s]);
-    ws.push_back(std::exp(-e / (2 * m.temperature)));
-    fs.push_back(f.tail(t.n_test));
-    us.push_back(u);
   }
-  for (double w : ws) sw += w, sw2 += w * w;
+  Sums all;
+  all.wg = all.w2g = all.w2g2 = Eigen::VectorXd::Zero(k);
+  for (const Sums& s : parts)
+    all.w += s.w, all.w2 += s.w2, all.wg += s.wg, all.w2g += s.w2g, all.w2g2 += s.w2g2;
   BruteForce b;
-  b.ess = sw * sw / sw2;
-  // Self-normalised estimate g_hat = sum w g / sum w; se^2 = sum w^2 (g - g_hat)^2 / (sum w)^2.
-  auto estimate = [&](auto value, int count, std::vector<double>& mean, std::vector<double>& se) {
-    mean.assign(std::size_t(count), 0.0), se.assign(std::size_t(count), 0.0);
-    for (int i = 0; i < count; ++i) {
-      double num = 0.0;
-      for (std::size_t k = 0; k < ws.size(); ++k) num += ws[k] * value(k, i);
-      const double g = num / sw;
-      double var = 0.0;
-      for (std::size_t k = 0; k < ws.size(); ++k)
-        var += ws[k] * ws[k] * (value(k, i) - g) * (value(k, i) - g);
-      mean[std::size_t(i)] = g, se[std::size_t(i)] = std::sqrt(var) / sw;
+  b.ess = all.w * all.w / all.w2;
+  auto take = [&](int offset, int count, std::vector<double>& mean, std::vector<double>& se) {
+    for (int i = offset; i < offset + count; ++i) {
+      const double gh = all.wg(i) / all.w;
+      const double var = all.w2g2(i) - 2 * gh * all.w2g(i) + gh * gh * all.w2;
+      mean.push_back(gh), se.push_back(std::sqrt(std::max(var, 0.0)) / all.w);
     }
   };
-  estimate([&](std::size_t k, int i) { return fs[k](i); }, t.n_test, b.f_mean, b.f_mean_se);
-  estimate([&](std::size_t k, int i) { return fs[k](i) * fs[k](i); }, t.n_test, b.f_second,
-           b.f_second_se);
-  estimate([&](std::size_t k, int i) { return us[k](i); }, np * np, b.u1, b.u1_se);
+  take(0, nt, b.f_mean, b.f_mean_se);
+  take(nt, nt, b.f_second, b.f_second_se);
+  take(2 * nt, np * np, b.u1, b.u1_se);
   return b;
 }
 
