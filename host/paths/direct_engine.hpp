@@ -33,7 +33,7 @@ struct PathsDirectResult {
   double acceptance = 0, acceptance_min = 0, acceptance_max = 0;  // over kept steps
   double step_mean = 0, step_min = 0, step_max = 0;               // adapted step sizes
   double train_mse = 0;         // posterior mean of the training mean squared error
-  std::uint64_t nonfinite = 0;  // rejected proposals with a non-finite energy
+  std::uint64_t nonfinite = 0;  // kept-phase proposals rejected for a non-finite energy
   std::string device;
   int threads = 0;
   std::uint64_t chunk = 0;

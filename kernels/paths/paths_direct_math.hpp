@@ -268,7 +268,7 @@ ATTNMC_HD inline void paths_direct_chain(const PathsDirectJob& job, const double
     const double dh = (e1 + kinetic1) - (e + kinetic);
     const bool finite = (dh - dh) == 0.0;  // false for NaN and +-inf
     const double alpha = finite ? (dh < 0 ? 1.0 : exp(-dh)) : 0.0;
-    if (!finite) nonfinite += 1;
+    if (!finite && t >= set.burn_in) nonfinite += 1;  // kept steps only
     const bool accept = paths_uniform(job.seed, chain, key_step, 2) < alpha;
     if (accept) {
       for (std::size_t i = 0; i < D; ++i) {
