@@ -10,7 +10,8 @@
 // same networks (the same path decomposition, batched matmuls); run both
 // side by side (docs/performance.md, "Attention paths").
 //
-//   bench_paths [--device cpu|cuda] [--threads N] [--quick] [--smoke] [--test N]
+//   bench_paths [--device cpu|cuda] [--threads N] [--quick] [--smoke] [--prior-only]
+//   [--direct-only]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -19,6 +20,7 @@
 
 #include "attnmc/paths.hpp"
 #include "bench/bench_args.hpp"
+#include "host/paths/direct_engine.hpp"
 #include "host/paths/prior_engine.hpp"
 
 using namespace attnmc;
@@ -26,7 +28,7 @@ using Clock = std::chrono::steady_clock;
 
 int main(int argc, char** argv) {
   bench::BenchArgs args;
-  if (!bench::parse_bench_args(argc, argv, {}, &args)) return 2;
+  if (!bench::parse_bench_args(argc, argv, {"--prior-only", "--direct-only"}, &args)) return 2;
   PathsSpec s;
   s.task.markov.train = 100;
   s.task.markov.test = args.smoke ? 4 : 100;
@@ -55,6 +57,7 @@ int main(int argc, char** argv) {
     f();
     return std::chrono::duration<double>(Clock::now() - t0).count();
   };
+  if (args.has("--direct-only")) widths.clear();
   for (int n : widths) {
     s.widths = {n, n, n};
     s.chunk = 0;
@@ -77,6 +80,43 @@ int main(int argc, char** argv) {
     const double run = seconds([&] { (void)run_paths_prior(s, t); });
     std::printf("%6d %9llu %14.0f %14.0f %10.3f\n", n, (unsigned long long)s.members,
                 double(s.members) / engine, double(s.members) / std::max(1e-9, run - setup), setup);
+    std::fflush(stdout);
+  }
+  // The weight-space posterior (run.mode = direct): HMC chain steps per second
+  // (each step 10 leapfrog gradient evaluations) on a small Markov task
+  // (8 train, 4 test sequences, T = 6, N_0 = 10).
+  PathsSpec d = s;
+  d.task.markov.train = 8;
+  d.task.markov.test = 4;
+  d.task.markov.tokens = 6;
+  d.task.markov.features = 10;
+  d.temperature = 0.3;
+  d.chunk = 0;
+  d = resolve_paths(d);
+  const PathsTask dt = make_paths_task(d);
+  std::printf(
+      "# paths direct: HMC chains, 10 leapfrog steps per step, %d train sequences, N_in %d\n",
+      dt.train, dt.n_in);
+  std::printf("%6s %8s %12s %14s %11s\n", "N", "chains", "steps/chain", "chain-steps/s",
+              "acceptance");
+  std::vector<int> dwidths = {2, 4, 8, 16, 32, 64};
+  if (args.quick) dwidths = {4, 16};
+  if (args.smoke) dwidths = {2};
+  if (args.has("--prior-only")) dwidths.clear();
+  for (int n : dwidths) {
+    d.widths = {n, n, n};
+    d.members = args.smoke ? 2 : 16;
+    PathsDirectOptions o;
+    o.leapfrog = 10;
+    o.burn_in = 0;
+    o.steps =
+        args.smoke
+            ? 4
+            : std::max(20, std::min(5000, int((args.quick ? 2e5 : 2e6) / (double(n) * n * 10))));
+    PathsDirectResult r;
+    const double sec = seconds([&] { r = run_paths_direct(d, dt, o); });
+    std::printf("%6d %8llu %12d %14.0f %11.3f\n", n, (unsigned long long)d.members, o.steps,
+                double(d.members) * o.steps / sec, r.acceptance);
     std::fflush(stdout);
   }
   return 0;

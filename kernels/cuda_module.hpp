@@ -12,6 +12,7 @@
 #include "kernels/chunk_job.hpp"
 #include "kernels/exec_context.hpp"
 #include "kernels/oversmoothing/oversmoothing_job.hpp"
+#include "kernels/paths/paths_direct_job.hpp"
 #include "kernels/paths/paths_prior_job.hpp"
 #include "kernels/sde_job.hpp"
 #include "kernels/sphere_job.hpp"
@@ -41,6 +42,8 @@ struct CudaModule {
   std::size_t (*gram_statistics_fixed_bytes)(int m, int records) = nullptr;
   void (*paths_prior_chunk)(const ExecContext&, const PathsPriorJob&,
                             const PathsPriorOut&) = nullptr;
+  void (*paths_direct_chunk)(const ExecContext&, const PathsDirectJob&,
+                             const PathsDirectOut&) = nullptr;
 };
 
 }  // namespace attnmc::kernels

@@ -7,6 +7,7 @@ namespace attnmc::paths {
 const std::vector<Mode>& modes() {
   static const std::vector<Mode> all = {
       prior_mode(),
+      direct_mode(),     // host/paths/direct_mode.cpp
       theory_mode(),     // host/paths/theory/theory_mode.cpp
       posterior_mode(),  // host/paths/theory/posterior_mode.cpp
   };

@@ -42,6 +42,7 @@ std::vector<std::string> mode_sections();
 
 // The entries (one per file).
 Mode prior_mode();      // host/paths/prior_mode.cpp: the prior Monte Carlo and K_GP
+Mode direct_mode();     // host/paths/direct_mode.cpp: the weight-space posterior (HMC chains)
 Mode theory_mode();     // host/paths/theory/theory_mode.cpp: the saddle point
 Mode posterior_mode();  // host/paths/theory/posterior_mode.cpp: the exact reduced posterior
 
