@@ -106,63 +106,14 @@ const Schema<RunBuild>& run_schema() {
   return schema;
 }
 
-// .npy (format 1.0/2.0/3.0): little-endian float64 or float32, 2-D, C order.
+// A 2-D .npy of exactly tokens x width (read_npy_array below).
 std::vector<double> read_npy(const std::string& path, int tokens, int width,
                              const std::string& key) {
-  const std::string data = read_text_file(path, key);
-  if (data.size() < 10 || data.compare(0, 6, "\x93NUMPY") != 0)
-    throw InputError(key, "'" + path + "' is not a .npy file");
-  const int major = static_cast<unsigned char>(data[6]);
-  std::size_t header_len, offset;
-  if (major == 1) {
-    header_len = std::size_t(static_cast<unsigned char>(data[8])) |
-                 std::size_t(static_cast<unsigned char>(data[9])) << 8;
-    offset = 10;
-  } else {
-    if (data.size() < 12) throw InputError(key, "'" + path + "': truncated .npy header");
-    header_len = 0;
-    for (int i = 0; i < 4; ++i)
-      header_len |= std::size_t(static_cast<unsigned char>(data[8 + i])) << (8 * i);
-    offset = 12;
-  }
-  if (offset + header_len > data.size())
-    throw InputError(key, "'" + path + "': truncated .npy header");
-  const std::string header = data.substr(offset, header_len);
-  const bool f8 = header.find("'<f8'") != std::string::npos;
-  const bool f4 = header.find("'<f4'") != std::string::npos;
-  if (!f8 && !f4)
-    throw InputError(key, "'" + path + "': only little-endian float64/float32 .npy is supported");
-  if (header.find("'fortran_order': False") == std::string::npos)
-    throw InputError(key, "'" + path + "': Fortran-ordered arrays are not supported");
-  const std::size_t lp = header.find("'shape': (");
-  const std::size_t rp = header.find(')', lp);
-  if (lp == std::string::npos || rp == std::string::npos)
-    throw InputError(key, "'" + path + "': no shape in the .npy header");
-  std::vector<long long> shape;
-  std::stringstream ss(header.substr(lp + 10, rp - lp - 10));
-  std::string item;
-  while (std::getline(ss, item, ','))
-    if (item.find_first_not_of(' ') != std::string::npos) shape.push_back(std::stoll(item));
-  if (shape.size() != 2 || shape[0] != tokens || shape[1] != width)
+  NpyArray a = read_npy_array(path, key);
+  if (a.shape.size() != 2 || a.shape[0] != tokens || a.shape[1] != width)
     throw InputError(key, "'" + path + "': expected shape (" + std::to_string(tokens) + ", " +
                               std::to_string(width) + ")");
-  const std::size_t count = std::size_t(tokens) * width, size = f8 ? 8 : 4;
-  const char* p = data.data() + offset + header_len;
-  if (data.size() - offset - header_len < count * size)
-    throw InputError(key, "'" + path + "': truncated data");
-  std::vector<double> v(count);
-  for (std::size_t i = 0; i < count; ++i) {
-    if (f8) {
-      std::memcpy(&v[i], p + i * 8, 8);
-    } else {
-      float x;
-      std::memcpy(&x, p + i * 4, 4);
-      v[i] = x;
-    }
-    if (!std::isfinite(v[i]))
-      throw InputError(key, "'" + path + "': non-finite value at flat index " + std::to_string(i));
-  }
-  return v;
+  return std::move(a.data);
 }
 
 }  // namespace
@@ -400,6 +351,66 @@ RunSpec run_spec_from_json(const nlohmann::json& config) {
   ConfigSource source;
   source.text = text;
   return load_run_spec(source);
+}
+
+// .npy (format 1.0/2.0/3.0): little-endian float64 or float32, any rank, C order.
+NpyArray read_npy_array(const std::string& path, const std::string& key) {
+  const std::string data = read_text_file(path, key);
+  if (data.size() < 10 || data.compare(0, 6, "\x93NUMPY") != 0)
+    throw InputError(key, "'" + path + "' is not a .npy file");
+  const int major = static_cast<unsigned char>(data[6]);
+  std::size_t header_len, offset;
+  if (major == 1) {
+    header_len = std::size_t(static_cast<unsigned char>(data[8])) |
+                 std::size_t(static_cast<unsigned char>(data[9])) << 8;
+    offset = 10;
+  } else {
+    if (data.size() < 12) throw InputError(key, "'" + path + "': truncated .npy header");
+    header_len = 0;
+    for (int i = 0; i < 4; ++i)
+      header_len |= std::size_t(static_cast<unsigned char>(data[8 + i])) << (8 * i);
+    offset = 12;
+  }
+  if (offset + header_len > data.size())
+    throw InputError(key, "'" + path + "': truncated .npy header");
+  const std::string header = data.substr(offset, header_len);
+  const bool f8 = header.find("'<f8'") != std::string::npos;
+  const bool f4 = header.find("'<f4'") != std::string::npos;
+  if (!f8 && !f4)
+    throw InputError(key, "'" + path + "': only little-endian float64/float32 .npy is supported");
+  if (header.find("'fortran_order': False") == std::string::npos)
+    throw InputError(key, "'" + path + "': Fortran-ordered arrays are not supported");
+  const std::size_t lp = header.find("'shape': (");
+  const std::size_t rp = header.find(')', lp);
+  if (lp == std::string::npos || rp == std::string::npos)
+    throw InputError(key, "'" + path + "': no shape in the .npy header");
+  NpyArray a;
+  std::stringstream ss(header.substr(lp + 10, rp - lp - 10));
+  std::string item;
+  std::size_t count = 1;
+  while (std::getline(ss, item, ','))
+    if (item.find_first_not_of(' ') != std::string::npos) {
+      a.shape.push_back(std::stoll(item));
+      if (a.shape.back() < 0) throw InputError(key, "'" + path + "': negative extent");
+      count *= std::size_t(a.shape.back());
+    }
+  const std::size_t size = f8 ? 8 : 4;
+  const char* p = data.data() + offset + header_len;
+  if (data.size() - offset - header_len < count * size)
+    throw InputError(key, "'" + path + "': truncated data");
+  a.data.resize(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    if (f8) {
+      std::memcpy(&a.data[i], p + i * 8, 8);
+    } else {
+      float x;
+      std::memcpy(&x, p + i * 4, 4);
+      a.data[i] = x;
+    }
+    if (!std::isfinite(a.data[i]))
+      throw InputError(key, "'" + path + "': non-finite value at flat index " + std::to_string(i));
+  }
+  return a;
 }
 
 }  // namespace attnmc

@@ -33,6 +33,14 @@ std::size_t parse_byte_size(const std::string& text, const std::string& key);
 // InputError("input.tokens_file") on any problem.
 std::vector<double> read_tokens_file(const std::string& path, int tokens, int width);
 
+// A .npy file of any rank (little-endian float64/float32, C order, finite
+// values): its shape and its values as doubles. InputError(key) otherwise.
+struct NpyArray {
+  std::vector<long long> shape;
+  std::vector<double> data;
+};
+NpyArray read_npy_array(const std::string& path, const std::string& key);
+
 // The same for any rows x cols matrix file (also: a non-finite value is
 // refused); errors name `key`, and the sizes by rows_key / cols_key.
 std::vector<double> read_matrix_file(const std::string& path, int rows, int cols,

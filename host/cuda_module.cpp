@@ -152,6 +152,14 @@ void oversmoothing_chunk(const kernels::ExecContext& cx, const kernels::OsJob& j
                          const kernels::OsChunkOut& out) {
   cuda_module_or_throw().oversmoothing_chunk(cx, job, out);
 }
+void paths_prior_chunk(const kernels::ExecContext& cx, const kernels::PathsPriorJob& job,
+                       const kernels::PathsPriorOut& out) {
+  cuda_module_or_throw().paths_prior_chunk(cx, job, out);
+}
+void paths_direct_chunk(const kernels::ExecContext& cx, const kernels::PathsDirectJob& job,
+                        const kernels::PathsDirectOut& out) {
+  cuda_module_or_throw().paths_direct_chunk(cx, job, out);
+}
 std::size_t gram_statistics_bytes_per_member(int m, int records) {
   return cuda_module_or_throw().gram_statistics_bytes_per_member(m, records);
 }

@@ -46,10 +46,12 @@ namespace fs = std::filesystem;
 //   sphere phase, sweep: phase.csv, phase.png, cells.csv, sweep.json
 //   sweep stores:        cells/ (a directory) and .lock
 //   oversmooth:          metrics.csv, oversmoothing.png (scripts/plot_oversmoothing.py)
+//   paths theory:        theory.h5, posterior.h5 (run.mode = theory, posterior)
 constexpr const char* kOutputFiles[] = {
-    "summary.json", "stats.h5",    "table.txt",   "collapse.csv",     "collapse.png",
-    "compare.json", "compare.png", "phase.csv",   "phase.png",        "cells.csv",
-    "sweep.json",   ".lock",       "metrics.csv", "oversmoothing.png"};
+    "summary.json", "stats.h5",    "table.txt",   "collapse.csv",      "collapse.png",
+    "compare.json", "compare.png", "phase.csv",   "phase.png",         "cells.csv",
+    "sweep.json",   ".lock",       "metrics.csv", "oversmoothing.png", "paths.h5",
+    "theory.h5",    "posterior.h5"};
 constexpr const char* kOutputDirectories[] = {"cells"};
 // Written by attnmc alone and whole: one of them marks an attnmc output directory.
 constexpr const char* kOutputMarkers[] = {"summary.json", "stats.h5", "compare.json", "sweep.json"};

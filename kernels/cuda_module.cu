@@ -45,6 +45,8 @@ attnmc::kernels::CudaModule make_table() {
   t.oversmoothing_chunk = &attnmc::cuda::oversmoothing_chunk;
   t.gram_statistics_bytes_per_member = &attnmc::cuda::gram_statistics_bytes_per_member;
   t.gram_statistics_fixed_bytes = &attnmc::cuda::gram_statistics_fixed_bytes;
+  t.paths_prior_chunk = &attnmc::cuda::paths_prior_chunk;
+  t.paths_direct_chunk = &attnmc::cuda::paths_direct_chunk;
   return t;
 }
 

@@ -12,6 +12,8 @@
 #include "kernels/chunk_job.hpp"
 #include "kernels/exec_context.hpp"
 #include "kernels/oversmoothing/oversmoothing_job.hpp"
+#include "kernels/paths/paths_direct_job.hpp"
+#include "kernels/paths/paths_prior_job.hpp"
 #include "kernels/sde_job.hpp"
 #include "kernels/sphere_job.hpp"
 
@@ -19,7 +21,7 @@ namespace attnmc::kernels {
 
 // Bumped whenever the table or a job struct changes layout, so that a
 // stale module is refused rather than called.
-constexpr int kCudaModuleVersion = 2;
+constexpr int kCudaModuleVersion = 3;
 
 struct CudaModule {
   int version = 0;
@@ -38,6 +40,10 @@ struct CudaModule {
   void (*oversmoothing_chunk)(const ExecContext&, const OsJob&, const OsChunkOut&) = nullptr;
   std::size_t (*gram_statistics_bytes_per_member)(int m, int records) = nullptr;
   std::size_t (*gram_statistics_fixed_bytes)(int m, int records) = nullptr;
+  void (*paths_prior_chunk)(const ExecContext&, const PathsPriorJob&,
+                            const PathsPriorOut&) = nullptr;
+  void (*paths_direct_chunk)(const ExecContext&, const PathsDirectJob&,
+                             const PathsDirectOut&) = nullptr;
 };
 
 }  // namespace attnmc::kernels

@@ -25,6 +25,8 @@ PY_PACKAGES=(numpy matplotlib h5py scipy
   nanobind scikit_build_core:scikit-build-core pytest threadpoolctl tqdm)  # the Python package, its tests
 # Eigen: the oversmoothing family's eigen-decompositions (host, double).
 DEB_PACKAGES+=(libeigen3-dev)
+# LBFGS++ (header-only): the attention-paths saddle point's L-BFGS (host/paths/theory/).
+DEB_PACKAGES+=(liblbfgspp-dev)
 
 install_deps() {
   local missing=()

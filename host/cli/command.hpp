@@ -90,6 +90,7 @@ Command sde_command();
 Command sphere_command();
 Command compare_command();
 Command oversmooth_command();  // host/cli/oversmooth_command.cpp
+Command paths_command();       // host/cli/paths_command.cpp
 
 // Shared helpers of the command files.
 std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -5,9 +5,9 @@
 namespace attnmc::cli {
 
 const std::vector<Command>& commands() {
-  static const std::vector<Command> all = {run_command(),     collapse_command(),
-                                           sde_command(),     sphere_command(),
-                                           compare_command(), oversmooth_command()};
+  static const std::vector<Command> all = {
+      run_command(),     collapse_command(),   sde_command(),  sphere_command(),
+      compare_command(), oversmooth_command(), paths_command()};
   return all;
 }
 

@@ -47,6 +47,10 @@ enum class Purpose : std::uint32_t {
   // oversmoothing family: spectra, U, W_Q/W_K, fixed A, input
   // (slots in kernels/oversmoothing/oversmoothing_math.hpp)
   oversmoothing = 6,
+  // attention paths (include/attnmc/paths.hpp): the task, random heads, prior networks
+  paths = 7,
+  paths_posterior = 8,  // reserved: the reduced-posterior chains (host/paths/theory/)
+  paths_direct = 9,     // reserved: the weight-space posterior chains
 };
 
 // Matrix slots inside one layer: slot = head * kSlotsPerHead + matrix.
