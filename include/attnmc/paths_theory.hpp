@@ -49,7 +49,7 @@ struct PathsTheoryModel {
   int n_paths() const { return level_dim(0); }
 };
 
-// Throws attnmc::ConfigError naming the bad field (heads, widths, variances,
+// Throws attnmc::InputError naming the bad field (heads, widths, variances,
 // temperature, or the overlap tensor's shape).
 void validate(const PathsTheoryModel& model, const PathOverlapData& data);
 
