@@ -322,7 +322,7 @@ TEST(PathsFiles, LoadedSequencesGiveTheSameOverlapsAsTheGeneratedTask) {
 }
 
 TEST(PathsFiles, MarkovKeysAreChecked) {
-  const std::string text = "[task]\nkind = \"markov\"\n";
+  const std::string text = "[task]\nkind = \"markov\"\ntrain = 4\ntest = 2\n";
   auto key = [&](std::vector<std::string> o) { return error_key(ConfigSource{"", text, o}); };
   EXPECT_EQ(key({}), "");
   EXPECT_EQ(key({"task.stay_a=1.5"}), "task.stay_a");

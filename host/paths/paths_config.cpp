@@ -1,6 +1,8 @@
 // See paths_config.hpp.
 #include "host/paths/paths_config.hpp"
 
+#include <cmath>
+
 #include "attnmc/error.hpp"
 #include "host/config.hpp"
 #include "host/config/schema.hpp"
@@ -201,6 +203,11 @@ PathsConfig load_paths_config(const ConfigSource& source,
   if (b.var_given && b.vars_given)
     throw InputError("model.variances", "give model.variance or model.variances, not both");
   PathsSpec& s = b.s;
+  // A single value is checked under its own key before it is repeated.
+  if (b.var_given && !(s.variances[0] > 0 && std::isfinite(s.variances[0])))
+    throw InputError("model.variance", "must be positive and finite");
+  if (b.width_given && (s.widths[0] < 1 || s.widths[0] > (1 << 20)))
+    throw InputError("model.width", "must be in [1, 2^20]");
   s.heads.clear();
   for (std::size_t l = 0; l < b.layers.size(); ++l) {
     std::vector<HeadSpec> layer;
