@@ -53,6 +53,25 @@ TEST(PathsTheoryCli, PosteriorModeWritesPosteriorStatistics) {
   EXPECT_EQ(j["runs"][0]["latent_variables"], 14);
 }
 
+// Importance sampling: the ESS is reported; on the Markov task (P = 16,
+// Temp = 0.01) the likelihood is far too sharp for prior draws, and the run
+// says so (a failure naming posterior.min_ess) while still writing its files.
+TEST(PathsTheoryCli, PosteriorImportanceReportsItsEffectiveSampleSize) {
+  const fs::path dir = scratch_dir("paths_theory_cli_");
+  fs::remove_all(dir / "out");
+  const CliResult r =
+      run_attnmc("paths --mode posterior -o " + (dir / "out").string() + " " + kSmall +
+                     "-s posterior.method=importance -s posterior.samples=2000",
+                 dir);
+  ASSERT_EQ(r.code, 0) << r.text();
+  const nlohmann::json j = nlohmann::json::parse(slurp(dir / "out" / "summary.json"));
+  const double ess = j["runs"][0]["ess"].get<double>();
+  EXPECT_GE(ess, 1.0);
+  EXPECT_LT(ess, 1000.0);
+  EXPECT_NE(j.value("failure", std::string()).find("posterior.min_ess"), std::string::npos);
+  EXPECT_NE(r.text().find("posterior.min_ess"), std::string::npos) << r.text();
+}
+
 // The README example's configuration runs in both modes (shrunk by overrides).
 TEST(PathsTheoryCli, MarkovChainExampleRunsInBothModes) {
   const fs::path dir = scratch_dir("paths_theory_cli_");
@@ -83,6 +102,9 @@ TEST(PathsTheoryCli, BadKeysAreNamedWithExitTwoAndNothingWritten) {
       {"--mode posterior -s posterior.chains=1", "posterior.chains"},
       {"--mode posterior -s posterior.burn_in=10", "posterior.burn_in"},
       {"--mode posterior -s posterior.thin=0", "posterior.thin"},
+      {"--mode posterior -s posterior.method=gibbs", "posterior.method"},
+      {"--mode posterior -s posterior.samples=1", "posterior.samples"},
+      {"--mode posterior -s posterior.min_ess=0", "posterior.min_ess"},
   };
   for (const auto& c : cases) {
     fs::remove_all(dir / "out");

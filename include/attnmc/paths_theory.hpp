@@ -49,7 +49,7 @@ struct PathsTheoryModel {
   int n_paths() const { return level_dim(0); }
 };
 
-// Throws attnmc::ConfigError naming the bad field (heads, widths, variances,
+// Throws attnmc::InputError naming the bad field (heads, widths, variances,
 // temperature, or the overlap tensor's shape).
 void validate(const PathsTheoryModel& model, const PathOverlapData& data);
 
@@ -148,6 +148,7 @@ struct PosteriorResult {
   OrderParameters u_mean_se;
   double acceptance = 0.0;  // Metropolis acceptance rate after burn-in
   double max_rhat = 1.0;  // largest Gelman-Rubin R-hat over the entries of every U (near 1: mixed)
+  double ess = 0.0;       // importance sampling only: effective sample size (sum w)^2 / sum w^2
   int latent_dim = 0;     // number of Bartlett variables sampled
   std::uint64_t likelihood_evaluations = 0;
   double seconds = 0.0;
@@ -155,5 +156,19 @@ struct PosteriorResult {
 
 PosteriorResult sample_posterior(const PathsTheoryModel& model, const PathOverlapData& data,
                                  const PosteriorOptions& options = {});
+
+// The same posterior by importance sampling: exact draws from the Wishart
+// chain (the prior) weighted by the likelihood, self-normalised, with
+// delta-method standard errors and the effective sample size. Sound only
+// where the ESS is large (few, noisy training points, small N); the caller
+// checks result.ess. Keyed by (seed, sample): the same bits for any threads.
+struct ImportanceOptions {
+  std::uint64_t seed = 1;
+  std::uint32_t samples = 100000;
+  int threads = 0;
+  int planted_df_shift = 0;  // testing only
+};
+PosteriorResult importance_posterior(const PathsTheoryModel& model, const PathOverlapData& data,
+                                     const ImportanceOptions& options);
 
 }  // namespace attnmc::paths

@@ -229,4 +229,113 @@ PosteriorResult sample_posterior(const PathsTheoryModel& model, const PathOverla
   return r;
 }
 
+PosteriorResult importance_posterior(const PathsTheoryModel& model, const PathOverlapData& data,
+                                     const ImportanceOptions& options) {
+  validate(model, data);
+  if (options.samples < 2) throw InputError("posterior.samples", "need at least 2 samples");
+  const auto t0 = std::chrono::steady_clock::now();
+  const detail::Problem pb(model, data);
+  const detail::WishartChain wc(model, options.planted_df_shift);
+  const int L = model.depth(), nt = pb.n_test;
+  int k = 2 * nt;  // statistics per sample: E[f*|U], E[f*^2|U], every U entry
+  for (int l = 0; l <= L; ++l) k += l < L ? model.level_dim(l) * model.level_dim(l) : 1;
+  // Per block of samples: sums of w, w^2, w g, w^2 g, w^2 g^2 with w = exp(log w - ref),
+  // ref the block's largest log-weight; merged in block order after rescaling.
+  struct Sums {
+    double ref = -std::numeric_limits<double>::infinity(), w = 0, w2 = 0;
+    Vec wg, w2g, w2g2;
+    std::uint64_t failed = 0;
+  };
+  const std::uint32_t block = 1024;
+  const std::uint32_t blocks = (options.samples + block - 1) / block;
+  std::vector<Sums> parts(blocks);
+  const int threads = options.threads > 0 ? options.threads : omp_get_max_threads();
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (std::int64_t b = 0; b < std::int64_t(blocks); ++b) {
+    Sums& s = parts[std::size_t(b)];
+    s.wg = s.w2g = s.w2g2 = Vec::Zero(k);
+    const std::uint32_t lo = std::uint32_t(b) * block;
+    const std::uint32_t hi = std::min<std::uint64_t>(options.samples, std::uint64_t(lo) + block);
+    std::vector<double> logw;
+    std::vector<Vec> stats;
+    std::vector<Mat> u;
+    for (std::uint32_t i = lo; i < hi; ++i) {
+      wc.map(wc.draw_prior(options.seed, i), u);
+      const detail::Gp gp(pb, u[0]);
+      if (!gp.ok) {
+        ++s.failed;
+        continue;
+      }
+      Vec g(k), mean, var;
+      if (nt > 0) {
+        detail::gp_predict(pb, u[0], gp, mean, var);
+        g.head(nt) = mean;
+        g.segment(nt, nt) = var + mean.cwiseAbs2();
+      }
+      int at = 2 * nt;
+      for (const Mat& m : u)
+        g.segment(at, m.size()) = Eigen::Map<const Vec>(m.data(), m.size()), at += int(m.size());
+      logw.push_back(gp.log_likelihood(pb));
+      stats.push_back(g);
+      s.ref = std::max(s.ref, logw.back());
+    }
+    for (std::size_t j = 0; j < logw.size(); ++j) {
+      const double w = std::exp(logw[j] - s.ref);
+      s.w += w, s.w2 += w * w;
+      s.wg += w * stats[j], s.w2g += w * w * stats[j], s.w2g2 += w * w * stats[j].cwiseAbs2();
+    }
+  }
+  double ref = -std::numeric_limits<double>::infinity();
+  for (const Sums& s : parts) ref = std::max(ref, s.ref);
+  double w = 0, w2 = 0;
+  Vec wg = Vec::Zero(k), w2g = wg, w2g2 = wg;
+  std::uint64_t failed = 0;
+  for (const Sums& s : parts) {
+    failed += s.failed;
+    if (!std::isfinite(s.ref)) continue;
+    const double c = std::exp(s.ref - ref);
+    w += c * s.w, w2 += c * c * s.w2;
+    wg += c * s.wg, w2g += c * c * s.w2g, w2g2 += c * c * s.w2g2;
+  }
+  if (failed)
+    throw Error("paths importance sampling: " + std::to_string(failed) +
+                " draws with K_U + T I not positive definite");
+  PosteriorResult r;
+  r.latent_dim = wc.dim;
+  r.likelihood_evaluations = options.samples;
+  r.ess = w * w / w2;
+  r.acceptance = std::numeric_limits<double>::quiet_NaN();
+  r.max_rhat = std::numeric_limits<double>::quiet_NaN();
+  std::vector<double> mean, se;
+  for (int i = 0; i < k; ++i) {
+    const double gh = wg(i) / w;
+    const double var = w2g2(i) - 2 * gh * w2g(i) + gh * gh * w2;
+    mean.push_back(gh), se.push_back(std::sqrt(std::max(var, 0.0)) / w);
+  }
+  r.f_mean.assign(mean.begin(), mean.begin() + nt), r.f_mean_se.assign(se.begin(), se.begin() + nt);
+  r.f_second.assign(mean.begin() + nt, mean.begin() + 2 * nt);
+  r.f_second_se.assign(se.begin() + nt, se.begin() + 2 * nt);
+  if (pb.y_test.size() == nt && nt > 0) {
+    int right = 0;
+    for (int i = 0; i < nt; ++i) right += (r.f_mean[std::size_t(i)] > 0.0) == (pb.y_test(i) > 0.0);
+    r.test_accuracy = double(right) / nt;
+  }
+  r.u_mean.u.resize(std::size_t(L)), r.u_mean_se.u.resize(std::size_t(L));
+  int at = 2 * nt;
+  for (int l = 0; l <= L; ++l) {
+    const int size = l < L ? model.level_dim(l) * model.level_dim(l) : 1;
+    // column-major flattening of a symmetric matrix = row-major
+    std::vector<double> m(mean.begin() + at, mean.begin() + at + size),
+        e(se.begin() + at, se.begin() + at + size);
+    if (l == L) {
+      r.u_mean.u_a = m[0], r.u_mean_se.u_a = e[0];
+    } else {
+      r.u_mean.u[std::size_t(l)] = m, r.u_mean_se.u[std::size_t(l)] = e;
+    }
+    at += size;
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
 }  // namespace attnmc::paths

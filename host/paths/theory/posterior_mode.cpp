@@ -1,5 +1,8 @@
 // run.mode = posterior: the exact width-free posterior over the order
-// parameters (section 5; host/paths/theory/posterior.cpp), at the model's
+// parameters (section 5; host/paths/theory/posterior.cpp), by Metropolis
+// chains (posterior.method = mcmc, the default) or by importance sampling
+// from the Wishart chain (importance; a run whose ESS falls below
+// posterior.min_ess is reported as failed), at the model's
 // widths or over a scan [posterior] widths, beside the saddle point and the
 // GP limit at the same widths. Writes posterior.h5, summary.json, table.txt.
 #include <cmath>
@@ -17,11 +20,15 @@ namespace {
 struct PosteriorModeOptions {
   std::vector<long> widths;
   PosteriorOptions chain;
+  bool importance = false;  // posterior.method = importance
+  ImportanceOptions is;
+  double min_ess = 1000.0;
 };
 
 PosteriorModeOptions posterior_options(const ModeInput& in) {
-  const auto keys =
-      section_keys(in.root, "posterior", {"widths", "chains", "burn_in", "steps", "thin"});
+  const auto keys = section_keys(
+      in.root, "posterior",
+      {"widths", "method", "chains", "burn_in", "steps", "thin", "samples", "min_ess"});
   PosteriorModeOptions o;
   o.widths = width_scan(keys, "posterior");
   auto read = [&](const char* name, int* dst, int min) {
@@ -37,6 +44,24 @@ PosteriorModeOptions posterior_options(const ModeInput& in) {
   read("thin", &o.chain.thin, 1);
   o.chain.seed = in.spec.seed;
   o.chain.threads = in.spec.threads;
+  if (auto it = keys.find("method"); it != keys.end()) {
+    const std::string m = get_string(*it->second, "posterior.method");
+    if (m != "mcmc" && m != "importance")
+      throw InputError("posterior.method", "expected mcmc or importance, got '" + m + "'");
+    o.importance = m == "importance";
+  }
+  if (auto it = keys.find("samples"); it != keys.end()) {
+    const std::uint64_t n = get_count(*it->second, "posterior.samples");
+    if (n < 2 || n > 0xffffffffull)
+      throw InputError("posterior.samples", "must be from 2 to 2^32 - 1");
+    o.is.samples = std::uint32_t(n);
+  }
+  if (auto it = keys.find("min_ess"); it != keys.end()) {
+    o.min_ess = get_double(*it->second, "posterior.min_ess");
+    if (!(o.min_ess >= 1.0)) throw InputError("posterior.min_ess", "must be >= 1");
+  }
+  o.is.seed = in.spec.seed;
+  o.is.threads = in.spec.threads;
   return o;
 }
 
@@ -53,23 +78,28 @@ cli::CommandResult run_posterior(const ModeInput& in, StagedDirectory& dir,
   nlohmann::json runs = nlohmann::json::array();
   std::vector<double> widths, acc, theory_acc, fm, fmse, fs, fsse, u1, u1se, u1_theory, accept,
       secs;
-  std::string table = cli::format(
-      "paths posterior (exact, width-free): %d train, %d test sequences, %d paths; %d chains x %d "
-      "steps "
-      "(+%d burn-in); GP accuracy %.4f\n",
-      data.n_train, data.n_test, data.n_paths, o.chain.chains, o.chain.steps, o.chain.burn_in,
-      gp.test_accuracy);
-  table +=
-      "      N   posterior   theory   acceptance   R-hat   seconds   E[U_1|y] diagonal (+- se)\n";
+  std::string table =
+      cli::format("paths posterior (exact, width-free): %d train, %d test sequences, %d paths; ",
+                  data.n_train, data.n_test, data.n_paths);
+  table += o.importance
+               ? cli::format("importance sampling, %u draws from the Wishart chain", o.is.samples)
+               : cli::format("%d chains x %d steps (+%d burn-in)", o.chain.chains, o.chain.steps,
+                             o.chain.burn_in);
+  table += cli::format("; GP accuracy %.4f\n", gp.test_accuracy);
+  table += o.importance
+               ? "      N   posterior   theory   ESS          seconds   E[U_1|y] diagonal (+- se)\n"
+               : "      N   posterior   theory   acceptance   R-hat   seconds   E[U_1|y] diagonal "
+                 "(+- se)\n";
   std::string failure;
   std::vector<std::string> warnings;
-  std::vector<double> rhat;
+  std::vector<double> rhat, ess;
   for (long w : scan) {
     const PathsTheoryModel m = theory_model(in.spec, w);
-    const PosteriorResult r = sample_posterior(m, data, o.chain);
+    const PosteriorResult r =
+        o.importance ? importance_posterior(m, data, o.is) : sample_posterior(m, data, o.chain);
     const SaddlePoint sp = solve_saddle_point(m, data);
     const Prediction th = predict(m, data, sp.params.u[0]);
-    bool finite = std::isfinite(r.acceptance);
+    bool finite = o.importance ? std::isfinite(r.ess) : std::isfinite(r.acceptance);
     for (double v : r.f_mean) finite = finite && std::isfinite(v);
     if (!finite && failure.empty())
       failure = cli::format("non-finite posterior statistics at N = %ld", m.widths[0]);
@@ -78,7 +108,11 @@ cli::CommandResult run_posterior(const ModeInput& in, StagedDirectory& dir,
     j["test_accuracy"] = r.test_accuracy;
     j["theory_test_accuracy"] = th.test_accuracy;
     j["acceptance"] = r.acceptance;
-    j["max_rhat"] = r.max_rhat;
+    if (o.importance) {
+      j["ess"] = r.ess;
+    } else {
+      j["max_rhat"] = r.max_rhat;
+    }
     j["latent_variables"] = r.latent_dim;
     j["likelihood_evaluations"] = r.likelihood_evaluations;
     j["seconds"] = r.seconds;
@@ -92,9 +126,20 @@ cli::CommandResult run_posterior(const ModeInput& in, StagedDirectory& dir,
       const std::size_t i = std::size_t(p) * data.n_paths + p;
       diag += cli::format(" %.4f(%.4f)", r.u_mean.u[0][i], r.u_mean_se.u[0][i]);
     }
-    table += cli::format("%7ld   %.4f      %.4f   %.3f        %.3f  %7.2f  %s\n", m.widths[0],
-                         r.test_accuracy, th.test_accuracy, r.acceptance, r.max_rhat, r.seconds,
-                         diag.c_str());
+    if (o.importance) {
+      table += cli::format("%7ld   %.4f      %.4f   %-11.0f  %7.2f  %s\n", m.widths[0],
+                           r.test_accuracy, th.test_accuracy, r.ess, r.seconds, diag.c_str());
+      // Too few effective draws: the estimates and their errors mean little.
+      if (r.ess < o.min_ess && failure.empty())
+        failure = cli::format(
+            "N = %ld: importance-sampling ESS %.0f below posterior.min_ess = %.0f; use "
+            "posterior.method = mcmc",
+            m.widths[0], r.ess, o.min_ess);
+    } else {
+      table += cli::format("%7ld   %.4f      %.4f   %.3f        %.3f  %7.2f  %s\n", m.widths[0],
+                           r.test_accuracy, th.test_accuracy, r.acceptance, r.max_rhat, r.seconds,
+                           diag.c_str());
+    }
     // Chains that disagree (R-hat above 1.1) make the error bars unreliable: say so.
     if (r.max_rhat > 1.1) {
       const std::string w = cli::format(
@@ -107,6 +152,7 @@ cli::CommandResult run_posterior(const ModeInput& in, StagedDirectory& dir,
     widths.push_back(double(m.widths[0]));
     acc.push_back(r.test_accuracy), theory_acc.push_back(th.test_accuracy);
     accept.push_back(r.acceptance), secs.push_back(r.seconds), rhat.push_back(r.max_rhat);
+    ess.push_back(r.ess);
     fm.insert(fm.end(), r.f_mean.begin(), r.f_mean.end());
     fmse.insert(fmse.end(), r.f_mean_se.begin(), r.f_mean_se.end());
     fs.insert(fs.end(), r.f_second.begin(), r.f_second.end());
@@ -125,6 +171,7 @@ cli::CommandResult run_posterior(const ModeInput& in, StagedDirectory& dir,
   h5.add("gp_test_accuracy", D{1}, {gp.test_accuracy});
   h5.add("acceptance", D{nw}, accept);
   h5.add("max_rhat", D{nw}, rhat);
+  if (o.importance) h5.add("ess", D{nw}, ess);
   h5.add("seconds", D{nw}, secs);
   h5.add("f_mean", D{nw, nt}, fm);
   h5.add("f_mean_se", D{nw, nt}, fmse);
@@ -140,15 +187,23 @@ cli::CommandResult run_posterior(const ModeInput& in, StagedDirectory& dir,
   j["family"] = "paths";
   j["mode"] = "posterior";
   j["config"] = paths_spec_json(in.spec);
-  j["sampler"] = {
-      {"method",
-       "random-walk Metropolis on the Wishart chain's Bartlett coordinates, proposal adapted in "
-       "burn-in then frozen; independent keyed chains"},
-      {"chains", o.chain.chains},
-      {"burn_in", o.chain.burn_in},
-      {"steps", o.chain.steps},
-      {"thin", o.chain.thin},
-      {"seed", std::to_string(o.chain.seed)}};
+  if (o.importance)
+    j["sampler"] = {{"method",
+                     "importance sampling: exact draws from the Wishart chain weighted by the "
+                     "likelihood, self-normalised"},
+                    {"samples", o.is.samples},
+                    {"min_ess", o.min_ess},
+                    {"seed", std::to_string(o.is.seed)}};
+  else
+    j["sampler"] = {
+        {"method",
+         "random-walk Metropolis on the Wishart chain's Bartlett coordinates, proposal adapted in "
+         "burn-in then frozen; independent keyed chains"},
+        {"chains", o.chain.chains},
+        {"burn_in", o.chain.burn_in},
+        {"steps", o.chain.steps},
+        {"thin", o.chain.thin},
+        {"seed", std::to_string(o.chain.seed)}};
   j["gp"] = {{"test_accuracy", gp.test_accuracy}};
   j["runs"] = runs;
   if (!failure.empty()) j["failure"] = failure;
@@ -157,7 +212,8 @@ cli::CommandResult run_posterior(const ModeInput& in, StagedDirectory& dir,
   cli::CommandResult out;
   out.table = table;
   out.failure = failure;
-  out.members = std::uint64_t(o.chain.chains) * scan.size();
+  out.members =
+      (o.importance ? std::uint64_t(o.is.samples) : std::uint64_t(o.chain.chains)) * scan.size();
   out.scalars = {{"test_accuracy", acc.back()}, {"gp_test_accuracy", gp.test_accuracy}};
   dir.write_text("table.txt", out.table);
   return out;
@@ -171,7 +227,10 @@ Mode posterior_mode() {
   m.help =
       "exact width-free posterior over the order parameters (Wishart chain, parallel MCMC chains)";
   m.sections = {"posterior"};
-  m.check = [](const ModeInput& in) { return std::uint64_t(posterior_options(in).chain.chains); };
+  m.check = [](const ModeInput& in) {
+    const PosteriorModeOptions o = posterior_options(in);
+    return o.importance ? std::uint64_t(o.is.samples) : std::uint64_t(o.chain.chains);
+  };
   m.run = run_posterior;
   return m;
 }

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "attnmc/error.hpp"
+#include "attnmc/rng.hpp"
 
 namespace attnmc::paths::detail {
 
@@ -116,6 +117,47 @@ Vec WishartChain::center() const {
     if (is_log_chi2(i, &k)) c(i) = std::log(k);
   }
   return c;
+}
+
+namespace {
+// Keyed gamma(shape, 1) by Marsaglia and Tsang (2000): attempt i takes the
+// normal of block i of one stream and the uniform of block i of another.
+// Shapes below 1 use gamma(shape + 1) U^(1 / shape).
+double keyed_gamma(double shape, std::uint64_t seed, std::uint32_t sample, std::uint32_t index) {
+  const auto normals = rng::make_key(seed, rng::Purpose::paths_posterior, sample, index, 3);
+  const auto uniforms = rng::make_key(seed, rng::Purpose::paths_posterior, sample, index, 4);
+  double boost = 1.0;
+  std::uint32_t block = 0;
+  if (shape < 1.0) {
+    const double u = rng::uniform_open_d(rng::philox_block(uniforms, block++).w[0]);
+    boost = std::pow(u, 1.0 / shape);
+    shape += 1.0;
+  }
+  const double d = shape - 1.0 / 3.0, c = 1.0 / std::sqrt(9.0 * d);
+  for (;; ++block) {
+    const double x = rng::gaussian4d(rng::philox_block(normals, block)).z[0];
+    const double v1 = 1.0 + c * x;
+    if (v1 <= 0.0) continue;
+    const double v = v1 * v1 * v1;
+    const double u = rng::uniform_open_d(rng::philox_block(uniforms, block).w[1]);
+    if (std::log(u) < 0.5 * x * x + d - d * v + d * std::log(v)) return boost * d * v;
+  }
+}
+}  // namespace
+
+Vec WishartChain::draw_prior(std::uint64_t seed, std::uint32_t sample) const {
+  Vec theta(dim);
+  const auto normals =
+      rng::make_key(seed, rng::Purpose::paths_posterior, std::uint32_t(sample), 0, 5);
+  for (int i = 0; i < dim; ++i) {
+    double k = 0.0;
+    // chi2(k) = 2 gamma(k / 2); theta = ln c
+    theta(i) =
+        is_log_chi2(i, &k)
+            ? std::log(2.0 * keyed_gamma(0.5 * k, seed, std::uint32_t(sample), std::uint32_t(i)))
+            : rng::gaussian_d(normals, std::uint64_t(i));
+  }
+  return theta;
 }
 
 }  // namespace attnmc::paths::detail

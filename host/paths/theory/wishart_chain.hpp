@@ -21,6 +21,7 @@
 // log-density in v includes the Jacobian c), the normals as they are.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "host/paths/theory/theory_problem.hpp"
@@ -55,6 +56,9 @@ struct WishartChain {
   // ln chi2(k) for large k), normals 0.
   Vec center() const;
   bool is_log_chi2(int index, double* df) const;
+  // An exact draw of theta from the prior, keyed by (seed, sample): chi-square
+  // variables by Marsaglia-Tsang gamma sampling, the normals directly.
+  Vec draw_prior(std::uint64_t seed, std::uint32_t sample) const;
 };
 
 }  // namespace attnmc::paths::detail
