@@ -11,15 +11,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A relative file name in the configuration: relative to the file's directory.
-std::string config_path(const ConfigTable& cfg, const std::string& key, const std::string& name) {
-  fs::path p(name);
-  bool from_override = false;
-  for (const std::string& k : cfg.overridden) from_override = from_override || k == key;
-  if (p.is_relative() && !from_override && !cfg.base_dir.empty()) p = cfg.base_dir / p;
-  return p.string();
-}
-
 struct SdeBuild {
   SdeSpec s;
   SdeSpec& spec() { return s; }

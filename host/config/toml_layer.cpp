@@ -31,6 +31,14 @@ toml::table parse_toml(const std::string& text, const std::string& source) {
 
 }  // namespace
 
+std::string config_path(const ConfigTable& cfg, const std::string& key, const std::string& name) {
+  fs::path p(name);
+  bool from_override = false;
+  for (const std::string& k : cfg.overridden) from_override = from_override || k == key;
+  if (p.is_relative() && !from_override && !cfg.base_dir.empty()) p = cfg.base_dir / p;
+  return p.string();
+}
+
 std::string toml_type(const toml::node& n) {
   std::ostringstream s;
   s << n.type();

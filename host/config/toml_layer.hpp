@@ -30,6 +30,11 @@ struct ConfigTable {
   std::vector<std::string> overridden;  // keys set by overrides, in order
 };
 
+// A file name given in the configuration under `key`: a relative name is
+// taken from the configuration file's directory, unless an override set it
+// (then from the working directory).
+std::string config_path(const ConfigTable& cfg, const std::string& key, const std::string& name);
+
 // File (or text), then the overrides. `exclusive` lists groups of keys in one
 // section of which at most one may be given (the input kinds): an override
 // naming one of them drops the file's others.

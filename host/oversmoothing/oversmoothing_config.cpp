@@ -149,14 +149,6 @@ const Schema<OsBuild>& os_schema() {
   return schema;
 }
 
-std::string config_path(const ConfigTable& cfg, const std::string& key, const std::string& name) {
-  fs::path p(name);
-  bool from_override = false;
-  for (const std::string& k : cfg.overridden) from_override = from_override || k == key;
-  if (p.is_relative() && !from_override && !cfg.base_dir.empty()) p = cfg.base_dir / p;
-  return p.string();
-}
-
 }  // namespace
 
 OversmoothingSpec load_oversmoothing_spec(const ConfigSource& source) {
