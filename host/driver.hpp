@@ -21,6 +21,7 @@
 #include <future>
 
 #include "host/backend.hpp"
+#include "host/chunking.hpp"
 #include "host/context.hpp"
 
 namespace attnmc::host {
@@ -30,6 +31,24 @@ struct ChunkPlan {
   std::uint64_t chunk = 1;           // items per chunk (chunk_size)
   int threads = 1;                   // CPU threads (resolve_threads)
 };
+
+// The plan of items [begin, end) under `rule` (costs, cap and requested
+// chunk set; its errors name rule.cap_key and rule.chunk_key, by default
+// ensemble.memory_cap and ensemble.chunk): chunk_size(rule), at most
+// `max_auto` items when the chunk is automatic (0: no further limit).
+inline ChunkPlan plan_chunks(MemoryRule rule, std::uint64_t begin, std::uint64_t end, int threads,
+                             std::uint64_t max_auto = 0) {
+  rule.items = end - begin;
+  if (rule.cap_key.empty()) rule.cap_key = "ensemble.memory_cap";
+  if (rule.chunk_key.empty()) rule.chunk_key = "ensemble.chunk";
+  ChunkPlan p;
+  p.begin = begin;
+  p.end = end;
+  p.chunk = chunk_size(rule);
+  if (rule.requested == 0 && max_auto > 0) p.chunk = std::min(p.chunk, max_auto);
+  p.threads = resolve_threads(threads);
+  return p;
+}
 
 template <typename Out, typename Chunk, typename Sink>
 void drive(const Backend& backend, const ChunkPlan& plan, const Out& prototype, Chunk&& chunk,

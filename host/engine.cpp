@@ -70,13 +70,7 @@ NetworkPlan plan_networks(const RunSpec& spec, std::uint64_t first, std::uint64_
   rule.fixed.push_back(
       {s.fixed_bytes(p.coef, records), std::string(s.name) + " sampler constants", "model.width"});
   rule.requested = spec.chunk;
-  rule.items = end - first;
-  rule.cap_key = "ensemble.memory_cap";
-  rule.chunk_key = "ensemble.chunk";
-  p.chunks.begin = first;
-  p.chunks.end = end;
-  p.chunks.chunk = host::chunk_size(rule);
-  p.chunks.threads = host::resolve_threads(spec.threads);
+  p.chunks = host::plan_chunks(std::move(rule), first, end, spec.threads);
   return p;
 }
 

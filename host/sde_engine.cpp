@@ -266,13 +266,7 @@ SdePlan plan_sde(const SdeSpec& s, std::uint64_t first, std::uint64_t end,
   rule.fixed.push_back({2 * m * m * sizeof(double) + records * sizeof(std::int64_t),
                         "initial covariance and record steps", ""});
   rule.requested = s.chunk;
-  rule.items = end - first;
-  rule.cap_key = "ensemble.memory_cap";
-  rule.chunk_key = "ensemble.chunk";
-  p.chunks.begin = first;
-  p.chunks.end = end;
-  p.chunks.chunk = host::chunk_size(rule);
-  p.chunks.threads = host::resolve_threads(s.threads);
+  p.chunks = host::plan_chunks(std::move(rule), first, end, s.threads);
   return p;
 }
 

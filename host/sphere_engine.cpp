@@ -249,13 +249,8 @@ SpherePlan plan_sphere(const SphereSpec& s, std::uint64_t first, std::uint64_t e
   rule.fixed.push_back({2 * (nd + s.qk.size()) * sizeof(double) + records * sizeof(std::int64_t),
                         "start tokens and Q^T K", "dim"});
   rule.requested = s.chunk;
-  rule.items = end - first;
   rule.cap_key = "memory_cap";
-  rule.chunk_key = "ensemble.chunk";
-  p.chunks.begin = first;
-  p.chunks.end = end;
-  p.chunks.chunk = host::chunk_size(rule);
-  p.chunks.threads = host::resolve_threads(s.threads);
+  p.chunks = host::plan_chunks(std::move(rule), first, end, s.threads);
   return p;
 }
 

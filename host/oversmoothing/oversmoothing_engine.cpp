@@ -259,13 +259,7 @@ OsPlan plan_os(const OversmoothingSpec& s, std::uint64_t first, std::uint64_t en
   rule.fixed.push_back({2 * sizeof(double) * (3 * n * n + m * m + m * n + 2 * n),
                         "H, U, A, input and gain arrays", "model.width"});
   rule.requested = s.chunk;
-  rule.items = end - first;
-  rule.cap_key = "ensemble.memory_cap";
-  rule.chunk_key = "ensemble.chunk";
-  p.chunks.begin = first;
-  p.chunks.end = end;
-  p.chunks.chunk = host::chunk_size(rule);
-  p.chunks.threads = host::resolve_threads(s.threads);
+  p.chunks = host::plan_chunks(std::move(rule), first, end, s.threads);
   return p;
 }
 

@@ -79,15 +79,8 @@ PathsDirectResult run_paths_direct(const PathsSpec& s, const PathsTask& t,
   rule.per_item = 3 * omp::paths_direct_bytes_per_chain(sh, t.train, t.test);
   rule.fixed.push_back({xi.size() * sizeof(double) * 2, "path features", "task.test"});
   rule.requested = s.chunk;
-  rule.items = s.members;
-  rule.cap_key = "ensemble.memory_cap";
-  rule.chunk_key = "ensemble.chunk";
-  host::ChunkPlan plan;
-  plan.begin = 0;
-  plan.end = s.members;
   // chains are long: small chunks keep every thread busy and progress moving
-  plan.chunk = s.chunk > 0 ? s.chunk : std::min<std::uint64_t>(host::chunk_size(rule), 256);
-  plan.threads = host::resolve_threads(s.threads);
+  const host::ChunkPlan plan = host::plan_chunks(std::move(rule), 0, s.members, s.threads, 256);
   const auto chunk = host::on_backend(backend, &attnmc::omp::paths_direct_chunk,
 #if defined(ATTNMC_WITH_CUDA)
                                       &attnmc::cuda::paths_direct_chunk

@@ -55,14 +55,7 @@ Plan plan(const PathsSpec& s, const kernels::PathsShape& sh, std::uint64_t first
       {features * (sizeof(float) * 2 + sizeof(double)), "path features", "task.test"});
   rule.fixed.push_back({statistics_bytes, "kernel statistics", "ensemble.path_sequences"});
   rule.requested = s.chunk;
-  rule.items = end - first;
-  rule.cap_key = "ensemble.memory_cap";
-  rule.chunk_key = "ensemble.chunk";
-  p.chunks.begin = first;
-  p.chunks.end = end;
-  p.chunks.chunk = std::min<std::uint64_t>(host::chunk_size(rule), 4096);
-  if (s.chunk > 0) p.chunks.chunk = s.chunk;
-  p.chunks.threads = host::resolve_threads(s.threads);
+  p.chunks = host::plan_chunks(std::move(rule), first, end, s.threads, 4096);
   return p;
 }
 
