@@ -6,15 +6,18 @@
 
 #include "attnmc/error.hpp"
 #include "host/cli/command.hpp"
+#include "host/cli/oversmooth_command.hpp"
 #include "host/config.hpp"
 #include "host/output.hpp"
+#include "host/oversmoothing/oversmoothing_state.hpp"
 #include "host/stats_state.hpp"
 
 namespace attnmc::cli {
 
 MergeCommand::MergeCommand(CLI::App& app) {
-  sub_ = app.add_subcommand(
-      "merge", "Merge pieces of one ensemble (run/sde/sphere --range) into the whole, to the bit");
+  sub_ = app.add_subcommand("merge",
+                            "Merge pieces of one ensemble (run/sde/sphere/oversmooth --range) into "
+                            "the whole, to the bit");
   sub_->add_option("pieces", inputs_, "output directories (or stats.h5 files) of the pieces")
       ->required();
   sub_->add_option("--output,-o", output_, "output directory")->required();
@@ -29,17 +32,19 @@ void MergeCommand::execute() const {
 
 std::string merge_pieces(const std::vector<std::string>& inputs, const std::string& output,
                          bool force) {
+  // Oversmoothing pieces keep their metric statistics in /oversmoothing_state
+  // (host/oversmoothing/oversmoothing_state.hpp): the family merges them.
+  std::string oversmoothing, other;
+  for (const std::string& in : inputs) (has_oversmoothing_state(in) ? oversmoothing : other) = in;
+  if (!oversmoothing.empty()) {
+    if (!other.empty())
+      throw InputError("merge", "'" + other + "' and '" + oversmoothing +
+                                    "' are different families (only the latter is oversmoothing)");
+    return merge_oversmoothing_outputs(inputs, output, force);
+  }
   check_output_dir(output, force);
   std::vector<StatisticsState> pieces;
   for (const std::string& in : inputs) pieces.push_back(read_statistics_state(in));
-  // stats.h5 of an oversmoothing piece keeps only its Gram statistics as
-  // state, not the per-layer metrics (cosine, rank, ...) nor the prediction
-  // counts: a merge would silently drop them.
-  for (std::size_t i = 0; i < pieces.size(); ++i)
-    if (pieces[i].id.family == "oversmoothing")
-      throw InputError("merge", "'" + inputs[i] +
-                                    "' is an oversmoothing piece: its metric statistics are not "
-                                    "stored as mergeable state; run the whole ensemble instead");
   const StatisticsState merged = merge_states(pieces, inputs);
   EnsembleResult r;
   r.family = merged.id.family;

@@ -6,6 +6,8 @@
 // networks did), metrics.csv (one row per record and metric: what
 // scripts/plot_oversmoothing.py reads), table.txt and, with Gram statistics,
 // stats.h5.
+#include "host/cli/oversmooth_command.hpp"
+
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -13,6 +15,7 @@
 #include "attnmc/version.hpp"
 #include "host/cli/command.hpp"
 #include "host/oversmoothing/oversmoothing_config.hpp"
+#include "host/oversmoothing/oversmoothing_state.hpp"
 
 namespace attnmc::cli {
 namespace {
@@ -61,9 +64,9 @@ std::string os_table(const OversmoothingResult& r, bool timing) {
       norm_name(s.norm),
       s.norm == NormPlacement::none ? "" : (s.norm_kind == NormKind::layer ? " LN" : " RMS"),
       s.gain[0]);
-  t += format("networks=%llu seed=%llu device=%s threads=%d%s",
+  t += format("networks=%llu seed=%llu device=%s%s%s",
               (unsigned long long)(s.end_member() - s.member_begin), (unsigned long long)s.seed,
-              r.device.c_str(), r.threads,
+              r.device.c_str(), r.threads > 0 ? format(" threads=%d", r.threads).c_str() : "",
               s.rescaled() ? " (linear model: X rescaled per layer)" : "");
   t += timing ? format("  %.2f s\n", r.seconds) : "\n";
   t += format("%6s %9s %9s %9s %9s %9s %9s %9s %9s %7s\n", "layer", "cos", "cos_q10", "cos_q90",
@@ -140,8 +143,10 @@ EnsembleResult as_ensemble(const OversmoothingResult& r) {
   return e;
 }
 
-CommandResult oversmooth_one(const ConfigSource& src, StagedDirectory& dir, const RunContext& cx) {
-  const OversmoothingResult r = run_oversmoothing(load_oversmoothing_spec(src), cx.progress);
+}  // namespace
+
+CommandResult write_oversmoothing_outputs(const OversmoothingResult& r, StagedDirectory& dir,
+                                          const RunContext& cx, const nlohmann::json& extra) {
   const OversmoothingSpec& s = r.spec;
   nlohmann::json j;
   j["version"] = kVersion;
@@ -195,7 +200,19 @@ CommandResult oversmooth_one(const ConfigSource& src, StagedDirectory& dir, cons
   out.scalars["effective_rank_L"] = last[kEffectiveRank].mean();
   out.scalars["nonfinite_L"] = r.nonfinite.back();
   out.members = s.end_member() - s.member_begin;
-  if (r.has_gram) write_stats_h5(dir.file("stats.h5"), as_ensemble(r), j["config"]["model"]);
+  // stats.h5: the Gram statistics (when kept) and the mergeable state.
+  if (r.has_gram) {
+    write_stats_h5(dir.file("stats.h5"), as_ensemble(r), j["config"]["model"]);
+    append_oversmoothing_state(dir.file("stats.h5"), r);
+  } else {
+    write_oversmoothing_state_file(dir.file("stats.h5"), r);
+  }
+  for (const auto& [key, value] : extra.items()) {
+    if (value.is_null())
+      j.erase(key);
+    else
+      j[key] = value;
+  }
   write_summary(dir, j, cx);
   dir.write_text("metrics.csv", metrics_csv(r));
   dir.write_text("table.txt", out.table);
@@ -205,7 +222,36 @@ CommandResult oversmooth_one(const ConfigSource& src, StagedDirectory& dir, cons
   return out;
 }
 
+namespace {
+
+CommandResult oversmooth_one(const ConfigSource& src, StagedDirectory& dir, const RunContext& cx) {
+  return write_oversmoothing_outputs(run_oversmoothing(load_oversmoothing_spec(src), cx.progress),
+                                     dir, cx);
+}
+
 }  // namespace
+
+std::string merge_oversmoothing_outputs(const std::vector<std::string>& inputs,
+                                        const std::string& output, bool force) {
+  check_output_dir(output, force);
+  std::vector<OversmoothingPiece> pieces;
+  for (const std::string& in : inputs) pieces.push_back(read_oversmoothing_state(in));
+  OversmoothingResult r = merge_oversmoothing_pieces(std::move(pieces), inputs);
+  r.threads = 0;  // how the pieces ran is not part of the result
+  r.seconds = 0;
+  RunContext cx;
+  cx.timing = false;
+  StagedDirectory stage(output, force);
+  const CommandResult out = write_oversmoothing_outputs(
+      r, stage, cx, {{"merged_from", inputs}, {"threads", nullptr}, {"chunk", nullptr}});
+  stage.commit();
+  return out.table + format(
+                         "merged %zu oversmoothing pieces: members [%llu, %llu) of %llu "
+                         "(written to %s)\n",
+                         inputs.size(), (unsigned long long)r.spec.member_begin,
+                         (unsigned long long)r.spec.end_member(),
+                         (unsigned long long)r.spec.members, output.c_str());
+}
 
 Command oversmooth_command() {
   Command c;

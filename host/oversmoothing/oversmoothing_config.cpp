@@ -242,10 +242,87 @@ nlohmann::json oversmoothing_spec_json(const OversmoothingSpec& s) {
             {"record_layers", s.record_layers},
             {"gram_statistics", s.gram_statistics == 1},
             {"quantile_accuracy", s.quantile_accuracy},
+            {"histogram_bins", s.histogram_bins},
+            {"quantiles", s.quantiles},
             {"smooth_tol", s.smooth_tol},
             {"rank_tol", s.rank_tol},
             {"member_begin", s.member_begin},
             {"member_end", s.end_member()}}}};
+}
+
+namespace {
+
+template <typename E, std::size_t N>
+E enum_from_json(const nlohmann::json& j, const char* const (&names)[N], const std::string& key) {
+  return parse_enum<E>(j.get<std::string>(), names, key);
+}
+
+}  // namespace
+
+OversmoothingSpec oversmoothing_spec_from_json(const nlohmann::json& j) {
+  static const char* const spectra[] = {"list", "range", "uniform", "minus", "plus", "file"};
+  static const char* const eigvecs[] = {"orthogonal", "gaussian", "file"};
+  static const char* const attentions[] = {"softmax", "random", "circulant", "file"};
+  static const char* const norms[] = {"none", "post", "pre"};
+  static const char* const norm_kinds[] = {"layer", "rms"};
+  try {
+    OversmoothingSpec s;
+    const nlohmann::json& m = j.at("model");
+    s.tokens = m.at("tokens").get<int>();
+    s.width = m.at("width").get<int>();
+    s.depth = m.at("depth").get<int>();
+    s.head_dim = m.at("head_dim").get<int>();
+    s.spectrum = enum_from_json<SpectrumKind>(m.at("spectrum"), spectra, "model.spectrum");
+    s.eigvecs = enum_from_json<EigvecKind>(m.at("eigvecs"), eigvecs, "model.eigvecs");
+    s.fresh_h = m.at("fresh_h").get<bool>();
+    s.attention = enum_from_json<OsAttentionKind>(m.at("attention"), attentions, "model.attention");
+    s.fresh_qk = m.at("fresh_qk").get<bool>();
+    s.temperature = m.at("temperature").get<double>();
+    s.a_scale = m.at("a_scale").get<double>();
+    s.norm = enum_from_json<NormPlacement>(m.at("norm"), norms, "model.norm");
+    s.norm_kind = enum_from_json<NormKind>(m.at("norm_kind"), norm_kinds, "model.norm_kind");
+    s.gain = m.at("gain").get<std::vector<double>>();
+    s.bias = m.at("bias").get<double>();
+    s.norm_eps = m.at("norm_eps").get<double>();
+    s.lambdas = m.value("lambdas", std::vector<double>{});
+    s.lambda_lo = m.value("lambda_lo", s.lambda_lo);
+    s.lambda_hi = m.value("lambda_hi", s.lambda_hi);
+    s.psi_scale = m.value("psi_scale", s.psi_scale);
+    s.h_matrix = m.value("h", std::vector<double>{});
+    s.u_matrix = m.value("u", std::vector<double>{});
+    s.a_matrix = m.value("a", std::vector<double>{});
+    const nlohmann::json& in = j.at("input");
+    s.input = in.at("kind").get<std::string>() == "given" ? OversmoothInputKind::given
+                                                          : OversmoothInputKind::random;
+    if (s.input == OversmoothInputKind::given) {
+      InputSpec& g = s.given_input;
+      if (in.contains("rho0")) {
+        g.kind = InputSpec::Kind::correlation;
+        g.rho0 = in["rho0"].get<double>();
+      } else if (in.contains("gram")) {
+        g.kind = InputSpec::Kind::gram;
+        g.gram = in["gram"].get<std::vector<double>>();
+      } else {  // the file's name only: its values are not part of the record
+        g.kind = InputSpec::Kind::tokens;
+        g.source = in.at("tokens_file").get<std::string>();
+      }
+    }
+    const nlohmann::json& e = j.at("ensemble");
+    s.members = e.at("members").get<std::uint64_t>();
+    s.seed = e.at("seed").get<std::uint64_t>();
+    s.record_layers = e.at("record_layers").get<std::vector<int>>();
+    s.gram_statistics = e.at("gram_statistics").get<bool>() ? 1 : 0;
+    s.quantile_accuracy = e.at("quantile_accuracy").get<double>();
+    s.histogram_bins = e.at("histogram_bins").get<int>();
+    s.quantiles = e.at("quantiles").get<std::vector<double>>();
+    s.smooth_tol = e.at("smooth_tol").get<double>();
+    s.rank_tol = e.at("rank_tol").get<double>();
+    s.member_begin = e.value("member_begin", std::uint64_t(0));
+    s.member_end = e.value("member_end", std::uint64_t(0));
+    return s;
+  } catch (const nlohmann::json::exception& x) {
+    throw InputError("config", std::string("not an oversmoothing configuration: ") + x.what());
+  }
 }
 
 }  // namespace attnmc

@@ -19,6 +19,12 @@ OversmoothingSpec load_oversmoothing_spec(const ConfigSource& source);
 // recorded; their shapes are).
 nlohmann::json oversmoothing_spec_json(const OversmoothingSpec& resolved);
 
+// The inverse of oversmoothing_spec_json, for `attnmc merge`: a spec that
+// prints, tabulates and merges like the one that ran (not resolved again:
+// input.tokens_file comes back as its name only, without its values).
+// Throws InputError("config", ...) on JSON of another shape.
+OversmoothingSpec oversmoothing_spec_from_json(const nlohmann::json& config);
+
 const char* spectrum_name(SpectrumKind k);
 const char* eigvecs_name(EigvecKind k);
 const char* attention_name(OsAttentionKind k);
