@@ -48,24 +48,88 @@ TEST(OversmoothCli, WritesSummaryMetricsAndStats) {
   EXPECT_EQ(j["records"].size(), 2u);  // layers 0 and 8 (record_every = 16)
 }
 
-// Pieces (--range) of an oversmoothing run cannot be merged: stats.h5 keeps
-// only their Gram state, so `attnmc merge` must refuse them (exit 2, the
-// reason, no output) rather than write a merge without the metrics.
-TEST(OversmoothCli, MergeRefusesPiecesWhoseMetricsItCannotMerge) {
+// summary.json without what legitimately differs between a whole run and a
+// merge of its pieces: how it ran (seconds, threads, chunk) and merged_from.
+nlohmann::json result_part(const fs::path& summary) {
+  nlohmann::json j = nlohmann::json::parse(slurp(summary));
+  for (const char* k : {"seconds", "threads", "chunk", "merged_from"}) j.erase(k);
+  return j;
+}
+
+// Pieces (--range) of an oversmoothing run merge into the files of the whole
+// run: stats.h5 and metrics.csv byte for byte, summary.json but for how it
+// ran; in either order, whatever the pieces' threads and chunks; with Gram
+// statistics (stats.h5 holds /state and /oversmoothing_state) and without
+// (only /oversmoothing_state), normalised (NaN-free) and linear models.
+// Rewriting a state (merging a whole run alone) gives the same bytes.
+// Checked by hand to fail when ScalarStatistics::merge skips the sketch or
+// the state drops the `agree` counter (checked 2026-12-07).
+TEST(OversmoothCli, PiecesMergeIntoTheFilesOfTheWholeRun) {
   const fs::path dir = scratch_dir("os_cli_");
-  for (const char* d : {"p1", "p2", "merged"}) fs::remove_all(dir / d);
-  ASSERT_EQ(
-      run_attnmc("oversmooth " + kSmall + "--range 0:10 -q -o " + (dir / "p1").string(), dir).code,
-      0);
-  ASSERT_EQ(
-      run_attnmc("oversmooth " + kSmall + "--range 10:20 -q -o " + (dir / "p2").string(), dir).code,
-      0);
-  const CliResult r = run_attnmc("merge " + (dir / "p1").string() + " " + (dir / "p2").string() +
-                                     " -q -o " + (dir / "merged").string(),
-                                 dir);
-  EXPECT_EQ(r.code, 2) << r.text();
-  EXPECT_NE(r.text().find("oversmoothing piece"), std::string::npos) << r.text();
-  EXPECT_FALSE(fs::exists(dir / "merged"));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  auto run = [&](const std::string& args) {
+    const CliResult r = run_attnmc(args + " -q", dir);
+    EXPECT_EQ(r.code, 0) << args << "\n" << r.text();
+  };
+  const std::vector<std::string> models = {
+      kSmall, kSmall + "--set ensemble.gram_statistics=false --norm pre --attention softmax "};
+  for (std::size_t c = 0; c < models.size(); ++c) {
+    const std::string tag = std::to_string(c), m = "oversmooth " + models[c];
+    const fs::path whole = dir / ("whole" + tag);
+    run(m + "-o " + whole.string());
+    run(m + "--range 0:7 --threads 1 -o " + (dir / ("a" + tag)).string());
+    run(m + "--range 7:20 --chunk 3 -o " + (dir / ("b" + tag)).string());
+    const std::string a = (dir / ("a" + tag)).string(), b = (dir / ("b" + tag)).string();
+    for (const std::string& order : {a + " " + b, b + " " + a, whole.string()}) {
+      const fs::path merged = dir / ("merged" + tag);
+      fs::remove_all(merged);
+      run("merge " + order + " -o " + merged.string());
+      EXPECT_EQ(slurp(merged / "stats.h5"), slurp(whole / "stats.h5")) << order;
+      EXPECT_EQ(slurp(merged / "metrics.csv"), slurp(whole / "metrics.csv")) << order;
+      EXPECT_EQ(result_part(merged / "summary.json"), result_part(whole / "summary.json")) << order;
+      EXPECT_TRUE(fs::exists(merged / "table.txt"));
+    }
+  }
+  // The merged summary says where it came from.
+  const nlohmann::json j = nlohmann::json::parse(slurp(dir / "merged1" / "summary.json"));
+  EXPECT_EQ(j["merged_from"].size(), 1u);
+  EXPECT_EQ(j["config"]["ensemble"]["member_end"], 20);
+}
+
+// Pieces that do not make one ensemble are refused: exit 2, the reason
+// naming the pieces, and no output directory.
+TEST(OversmoothCli, MergeRefusesPiecesThatDoNotBelongTogether) {
+  const fs::path dir = scratch_dir("os_cli_");
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  auto piece = [&](const std::string& name, const std::string& args) {
+    const CliResult r = run_attnmc(args + " -q -o " + (dir / name).string(), dir);
+    ASSERT_EQ(r.code, 0) << r.text();
+  };
+  const std::string m = "oversmooth " + kSmall;
+  piece("a", m + "--range 0:7");
+  piece("b", m + "--range 7:20");
+  piece("overlap", m + "--range 5:20");
+  piece("late", m + "--range 10:20");
+  piece("seed", m + "--range 7:20 --seed 2");
+  piece("tol", m + "--range 7:20 --set ensemble.smooth_tol=0.01");
+  piece("run",
+        "run -B 20 --set model.tokens=4 --set model.width=8 --set model.depth=8 --range 7:20");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"overlap", "overlaps"},       {"late", "members [7, 10) are missing"},
+      {"seed", "different seeds"},   {"tol", "different configurations"},
+      {"run", "different families"},
+  };
+  for (const auto& [other, reason] : cases) {
+    const fs::path out = dir / ("merged_" + other);
+    const CliResult r = run_attnmc(
+        "merge " + (dir / "a").string() + " " + (dir / other).string() + " -q -o " + out.string(),
+        dir);
+    EXPECT_EQ(r.code, 2) << other << "\n" << r.text();
+    EXPECT_NE(r.err.find(reason), std::string::npos) << other << "\n" << r.err;
+    EXPECT_FALSE(fs::exists(out)) << other;
+  }
 }
 
 struct BadCase {
