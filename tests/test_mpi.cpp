@@ -202,6 +202,19 @@ TEST(Mpi, SphereIdenticalForOneTwoThreeRanks) {
       "threads=");
 }
 
+TEST(Mpi, OversmoothIdenticalForOneTwoThreeRanks) {
+  SKIP_WITHOUT_MPIRUN();
+  // With Gram statistics (linear model, prediction counters) and without
+  // (pre-norm softmax: only the family's own state travels between ranks).
+  expect_identical_across_ranks("oversmooth",
+                                "-m 4 -n 3 -L 8 -B 300 --seed 3 --threads 1 --chunk 40", " s\n");
+  expect_identical_across_ranks("oversmooth",
+                                "-m 4 -n 3 -L 8 -B 300 --seed 3 --threads 1 --chunk 40 "
+                                "--set ensemble.gram_statistics=false --norm pre "
+                                "--attention softmax",
+                                " s\n");
+}
+
 TEST(Mpi, SweepStoreIdenticalForOneTwoThreeRanks) {
   SKIP_WITHOUT_MPIRUN();
   const fs::path d = attnmc::test::scratch_dir("attnmc_mpi_");

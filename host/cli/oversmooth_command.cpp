@@ -14,6 +14,7 @@
 #include "attnmc/oversmoothing.hpp"
 #include "attnmc/version.hpp"
 #include "host/cli/command.hpp"
+#include "host/mpi/split_ensemble.hpp"
 #include "host/oversmoothing/oversmoothing_config.hpp"
 #include "host/oversmoothing/oversmoothing_state.hpp"
 
@@ -225,8 +226,9 @@ CommandResult write_oversmoothing_outputs(const OversmoothingResult& r, StagedDi
 namespace {
 
 CommandResult oversmooth_one(const ConfigSource& src, StagedDirectory& dir, const RunContext& cx) {
-  return write_oversmoothing_outputs(run_oversmoothing(load_oversmoothing_spec(src), cx.progress),
-                                     dir, cx);
+  return write_oversmoothing_outputs(
+      mpi::run_oversmoothing(cx.world, load_oversmoothing_spec(src), cx.progress, cx.scale_out),
+      dir, cx);
 }
 
 }  // namespace
@@ -281,6 +283,7 @@ Command oversmooth_command() {
     return s.end_member() - s.member_begin;
   };
   c.run = oversmooth_one;
+  c.scale_out = true;  // split over the ranks of mpirun (host/mpi/split_ensemble.hpp)
   return c;
 }
 

@@ -18,6 +18,7 @@
 #include "host/mpi/agree.hpp"
 #include "host/mpi/fault_injection.hpp"
 #include "host/mpi/world.hpp"
+#include "host/oversmoothing/oversmoothing_state.hpp"
 #include "host/stats_state.hpp"
 
 namespace attnmc::mpi {
@@ -62,6 +63,43 @@ EnsembleStatistics unpack_statistics(const std::string& bytes, int rank) {
   h5::Id file(H5Fopen(kImageName, H5F_ACC_RDONLY, fapl.id), H5Fclose,
               "statistics of rank " + std::to_string(rank));
   return read_statistics_state_at(file.id, "statistics of rank " + std::to_string(rank)).stats;
+}
+
+// An oversmoothing result's state (with its Gram statistics) as an HDF5
+// image, hex-coded to travel in a piece's JSON.
+std::string pack_oversmoothing(const OversmoothingResult& r) {
+  Fapl fapl;
+  h5::Id file(H5Fcreate(kImageName, H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id), H5Fclose,
+              "in-memory oversmoothing state");
+  if (r.has_gram) {
+    h5::write_doubles(file.id, "t", {0}, {});
+    write_statistics_state(file.id, StatsIdentity{}, r.gram);
+  }
+  write_oversmoothing_state(file.id, r);
+  h5::check(H5Fflush(file.id, H5F_SCOPE_LOCAL), "flushing in-memory oversmoothing state");
+  const ssize_t n = H5Fget_file_image(file.id, nullptr, 0);
+  if (n < 0) throw Error("HDF5: oversmoothing state image failed");
+  std::string bytes(std::size_t(n), '\0');
+  if (H5Fget_file_image(file.id, bytes.data(), std::size_t(n)) != n)
+    throw Error("HDF5: oversmoothing state image failed");
+  static const char* const digits = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(2 * bytes.size());
+  for (unsigned char c : bytes) hex += digits[c >> 4], hex += digits[c & 15];
+  return hex;
+}
+
+OversmoothingResult unpack_oversmoothing(const std::string& hex, int rank) {
+  auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+  std::string bytes(hex.size() / 2, '\0');
+  for (std::size_t i = 0; i < bytes.size(); ++i)
+    bytes[i] = char(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
+  Fapl fapl;
+  h5::check(H5Pset_file_image(fapl.id, bytes.data(), bytes.size()),
+            "in-memory oversmoothing image");
+  const std::string name = "oversmoothing state of rank " + std::to_string(rank);
+  h5::Id file(H5Fopen(kImageName, H5F_ACC_RDONLY, fapl.id), H5Fclose, name);
+  return read_oversmoothing_state_at(file.id, name).result;
 }
 
 // ---------------------------------------------------------------- messages
@@ -334,6 +372,46 @@ SphereResult run_sphere(const World* w, const SphereSpec& spec, const Progress& 
     out.max_norm_error = std::max(out.max_norm_error, m["max_norm_error"].get<double>());
   }
   out.stats = std::move(g.stats);
+  out.seconds = g.seconds;
+  return out;
+}
+
+OversmoothingResult run_oversmoothing(const World* w, const OversmoothingSpec& spec,
+                                      const Progress& progress, ScaleOutLog* log) {
+  if (!w || w->size() == 1) return attnmc::run_oversmoothing(spec, progress);
+  OversmoothingSpec mine = spec;
+  if (mine.threads == 0) mine.threads = threads_per_rank(*w);
+  const OversmoothingSpec resolved = resolve_oversmoothing(spec);
+  // The statistics travel inside the family's own state (the Gram part too):
+  // the generic slot stays empty.
+  Gathered g = split_run(*w, resolved.member_begin, resolved.end_member(), progress, log,
+                         [&](const Share& s, const Progress& p, EnsembleStatistics*) {
+                           OversmoothingSpec piece = mine;
+                           piece.member_begin = s.begin;
+                           piece.member_end = s.end;
+                           const OversmoothingResult r = attnmc::run_oversmoothing(piece, p);
+                           return json{{"device", r.device},
+                                       {"threads", r.threads},
+                                       {"chunk", r.chunk},
+                                       {"state", pack_oversmoothing(r)}};
+                         });
+  OversmoothingResult out;
+  bool first = true;
+  for (std::size_t r = 0; r < g.meta.size(); ++r) {
+    if (g.meta[r].is_null()) continue;
+    OversmoothingResult piece = unpack_oversmoothing(g.meta[r]["state"], int(r));
+    if (first) {
+      out = std::move(piece);
+      first = false;
+    } else {
+      merge_oversmoothing(out, piece);
+    }
+  }
+  const json& f = g.meta[std::size_t(g.first)];
+  out.spec = resolved;  // the resolved spec of the whole run (files' values included)
+  out.device = f["device"];
+  out.threads = f["threads"];
+  out.chunk = f["chunk"];
   out.seconds = g.seconds;
   return out;
 }

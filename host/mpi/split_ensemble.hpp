@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "attnmc/engine.hpp"
+#include "attnmc/oversmoothing.hpp"
 #include "attnmc/sde.hpp"
 #include "attnmc/sphere.hpp"
 
@@ -73,5 +74,10 @@ SdeResult run_sde(const World* world, const SdeSpec& spec, const Progress& progr
                   ScaleOutLog* log);
 SphereResult run_sphere(const World* world, const SphereSpec& spec, const Progress& progress,
                         ScaleOutLog* log);
+// The oversmoothing family: each rank sends its whole mergeable state
+// (host/oversmoothing/oversmoothing_state.hpp, metrics, prediction counters
+// and Gram statistics) as an HDF5 image, merged in rank order.
+OversmoothingResult run_oversmoothing(const World* world, const OversmoothingSpec& spec,
+                                      const Progress& progress, ScaleOutLog* log);
 
 }  // namespace attnmc::mpi

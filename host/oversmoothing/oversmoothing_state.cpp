@@ -131,10 +131,14 @@ OversmoothingPiece read_oversmoothing_state(const std::string& where) {
   const hid_t fid = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (fid < 0) throw InputError("merge", "cannot open '" + path + "' as HDF5");
   h5::Id file(fid, H5Fclose, path);
-  if (!h5::exists(file.id, kGroup))
+  return read_oversmoothing_state_at(file.id, path);
+}
+
+OversmoothingPiece read_oversmoothing_state_at(std::int64_t fid, const std::string& path) {
+  if (!h5::exists(fid, kGroup))
     throw InputError("merge", "'" + path + "' is not an oversmoothing piece (no /" + kGroup + ")");
   try {
-    h5::Id g(H5Gopen2(file.id, kGroup, H5P_DEFAULT), H5Gclose, kGroup);
+    h5::Id g(H5Gopen2(fid, kGroup, H5P_DEFAULT), H5Gclose, kGroup);
     if (h5::read_attribute_string(g.id, "format") != kFormat)
       throw InputError("merge", "'" + path + "': unknown oversmoothing state format");
     OversmoothingPiece piece;
@@ -196,7 +200,7 @@ OversmoothingPiece read_oversmoothing_state(const std::string& where) {
         throw InputError("merge", "'" + path + "': bad oversmoothing sketch bucket");
       all[i]->sketch.store().add(bindex[k] % size, bcount[k]);
     }
-    if (r.has_gram) r.gram = read_statistics_state_at(file.id, path).stats;
+    if (r.has_gram) r.gram = read_statistics_state_at(fid, path).stats;
     return piece;
   } catch (const InputError&) {
     throw;

@@ -38,6 +38,9 @@ bool has_oversmoothing_state(const std::string& where);
 // Reads it back, with the Gram statistics (from /state) when the run kept
 // them. Throws InputError("merge", ...) naming the file.
 OversmoothingPiece read_oversmoothing_state(const std::string& where);
+// The same from an open HDF5 file (hid_t) holding the state and, when the
+// run kept Gram statistics, /state and /t (scale-out: in-memory images).
+OversmoothingPiece read_oversmoothing_state_at(std::int64_t file, const std::string& path);
 
 // Merges pieces of one ensemble in member order after checking (as
 // merge_states does) that they share configuration, seed, device and
