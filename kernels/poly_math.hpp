@@ -117,6 +117,12 @@ ATTNMC_HD ATTNMC_FORCEINLINE void sincos_poly_reduced(double x, double* sn, doub
   *cs = ((quad + 1) & 2) != 0 ? -c0 : c0;
 }
 
+// fmax by selection (libm's fmax is an out-of-line call that stops a lane
+// loop from vectorising): the larger of a and b, the other if one is NaN.
+ATTNMC_HD ATTNMC_FORCEINLINE double max_num(double a, double b) {
+  return (b > a || a != a) ? b : a;
+}
+
 ATTNMC_HD inline void sincos_poly(double x, double* sn, double* cs) {
   if (fabs(x) <= kSinCosPolyMax) {
     sincos_poly_reduced(x, sn, cs);

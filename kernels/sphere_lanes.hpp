@@ -139,16 +139,17 @@ ATTNMC_HD inline void sphere_exp_lanes(double (*x)[L], const double (*t)[L], int
   for (int p = 0; p < d; ++p)
     for (int l = 0; l < L; ++l) th[l] += t[p][l] * t[p][l];
   for (int l = 0; l < L; ++l) th[l] = sqrt(th[l]);
-  bool huge = false;
-  for (int l = 0; l < L; ++l) {  // sincos_poly's bits, vectorised
-    double s, k;
-    sincos_poly_reduced(th[l], &s, &k);
+  double sr[L], cr[L];
+  for (int l = 0; l < L; ++l)  // sincos_poly's bits, vectorised (a loop of its own)
+    sincos_poly_reduced(th[l], &sr[l], &cr[l]);
+  int huge = 0;
+  for (int l = 0; l < L; ++l) {
     move[l] = th[l] > 0.0;
-    huge = huge | (move[l] & !(th[l] <= kSinCosPolyMax));
-    cs[l] = move[l] ? k : 1.0;
-    sn[l] = move[l] ? s / th[l] : 0.0;
+    huge |= move[l] && !(th[l] <= kSinCosPolyMax) ? 1 : 0;
+    cs[l] = move[l] ? cr[l] : 1.0;
+    sn[l] = move[l] ? sr[l] / th[l] : 0.0;
   }
-  if (huge)  // sincos_poly's libm branch, one lane at a time
+  if (huge != 0)  // sincos_poly's libm branch, one lane at a time
     for (int l = 0; l < L; ++l)
       if (move[l] && !(th[l] <= kSinCosPolyMax)) {
         double s, k;
@@ -190,7 +191,7 @@ ATTNMC_HD inline void sphere_attention_lanes(const SphereLanes<L>& sl,
         for (int l = 0; l < L; ++l) dt[l] += X[i * d + p][l] * X[j * d + p][l];
       for (int l = 0; l < L; ++l) {
         W[j][l] = c.beta * dt[l];
-        mx[l] = fmax(mx[l], W[j][l]);
+        mx[l] = max_num(mx[l], W[j][l]);
       }
     }
     for (int l = 0; l < L; ++l) s[l] = 0.0;

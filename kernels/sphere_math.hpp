@@ -136,7 +136,7 @@ ATTNMC_HD inline void sphere_attention(const SphereWork& w, const SphereCoeffici
     double mx = -HUGE_VAL;
     for (int j = 0; j < n; ++j) {
       w.w[j] = c.beta * dot(xi, keys + j * d, d);
-      mx = fmax(mx, w.w[j]);
+      mx = max_num(mx, w.w[j]);
     }
     double s = 0.0;
     for (int j = 0; j < n; ++j) {

@@ -105,5 +105,14 @@ TEST(PolyMath, SinCosNearMultiplesOfHalfPiAndBeyondTheLimit) {
   }
 }
 
+TEST(PolyMath, MaxNumIsFmaxOutsideSignedZeros) {
+  const double v[] = {-HUGE_VAL, -2.5, -1e-300, 0.5, 3.0, HUGE_VAL, NAN};
+  for (double a : v)
+    for (double b : v) {
+      const double m = kernels::max_num(a, b), f = std::fmax(a, b);
+      EXPECT_TRUE((std::isnan(m) && std::isnan(f)) || m == f) << a << " " << b;
+    }
+}
+
 }  // namespace
 }  // namespace attnmc
