@@ -2,7 +2,7 @@
 // libm over the whole range each is used on. Deterministic: fixed grids and
 // a fixed-seed sample, so the tests cannot fail by chance. Error in ulps of
 // the long double reference rounded to double. A planted bug (1/5040 ->
-// 1/5041 in kExpTaylor, or 1/362880 -> 1/362881 in the sine) gives errors
+// 1/5041 in exp_poly, or 1/362880 -> 1/362881 in the sine) gives errors
 // of 10^5 ulp and more (docs/performance.md, "Third pass").
 #include <gtest/gtest.h>
 
