@@ -5,9 +5,10 @@
 //
 // Same bits as sphere_attention + sphere_step_drawn, lane by lane: each lane
 // performs the scalar code's operations in the same order (+, -, *, / and
-// sqrt are exact in IEEE; the build turns contraction off); the libm calls
-// (exp of the softmax, cos and sin of the great circle) are made one lane at
-// a time, the same functions as the scalar code; the rare branch of
+// sqrt are exact in IEEE; the build turns contraction off); exp (softmax) and
+// sincos (great circle) are the same polynomial functions as the scalar
+// code's (kernels/poly_math.hpp), vectorised across lanes, libm only for a
+// lane whose angle exceeds kSinCosPolyMax; the rare branch of
 // normalise (|x|^2 out of range) runs the scalar function on that lane.
 // Covers both noises without Q^T K, d <= 64 (sphere_lanes_supported); other
 // configurations take the one-trajectory path. tests/test_sphere_lanes.cpp
@@ -138,11 +139,24 @@ ATTNMC_HD inline void sphere_exp_lanes(double (*x)[L], const double (*t)[L], int
   for (int p = 0; p < d; ++p)
     for (int l = 0; l < L; ++l) th[l] += t[p][l] * t[p][l];
   for (int l = 0; l < L; ++l) th[l] = sqrt(th[l]);
-  for (int l = 0; l < L; ++l) {  // libm, one lane at a time
+  double sr[L], cr[L];
+  for (int l = 0; l < L; ++l)  // sincos_poly's bits, vectorised (a loop of its own)
+    sincos_poly_reduced(th[l], &sr[l], &cr[l]);
+  int huge = 0;
+  for (int l = 0; l < L; ++l) {
     move[l] = th[l] > 0.0;
-    cs[l] = move[l] ? cos(th[l]) : 1.0;
-    sn[l] = move[l] ? sin(th[l]) / th[l] : 0.0;
+    huge |= move[l] && !(th[l] <= kSinCosPolyMax) ? 1 : 0;
+    cs[l] = move[l] ? cr[l] : 1.0;
+    sn[l] = move[l] ? sr[l] / th[l] : 0.0;
   }
+  if (huge != 0)  // sincos_poly's libm branch, one lane at a time
+    for (int l = 0; l < L; ++l)
+      if (move[l] && !(th[l] <= kSinCosPolyMax)) {
+        double s, k;
+        sincos_poly(th[l], &s, &k);
+        cs[l] = k;
+        sn[l] = s / th[l];
+      }
   for (int p = 0; p < d; ++p)
     for (int l = 0; l < L; ++l) x[p][l] = move[l] ? cs[l] * x[p][l] + sn[l] * t[p][l] : x[p][l];
   // Renormalise the lanes that moved; the others keep their bits.
@@ -177,13 +191,13 @@ ATTNMC_HD inline void sphere_attention_lanes(const SphereLanes<L>& sl,
         for (int l = 0; l < L; ++l) dt[l] += X[i * d + p][l] * X[j * d + p][l];
       for (int l = 0; l < L; ++l) {
         W[j][l] = c.beta * dt[l];
-        mx[l] = fmax(mx[l], W[j][l]);
+        mx[l] = max_num(mx[l], W[j][l]);
       }
     }
     for (int l = 0; l < L; ++l) s[l] = 0.0;
     for (int j = 0; j < n; ++j)
-      for (int l = 0; l < L; ++l) {  // libm, one lane at a time
-        W[j][l] = exp(W[j][l] - mx[l]);
+      for (int l = 0; l < L; ++l) {  // sphere_attention's exp_poly, vectorised
+        W[j][l] = exp_poly(W[j][l] - mx[l]);
         s[l] += W[j][l];
       }
     for (int p = 0; p < d; ++p)

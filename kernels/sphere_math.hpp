@@ -27,6 +27,7 @@
 #include "attnmc/hd.hpp"
 #include "attnmc/rng.hpp"
 #include "kernels/gaussian_lanes.hpp"
+#include "kernels/poly_math.hpp"
 
 namespace attnmc::kernels {
 
@@ -119,6 +120,8 @@ ATTNMC_HD inline void fill_normals(const rng::StreamKey& key, double* out, int c
 }
 
 // a_i = sum_j softmax_j(beta <x_i, M x_j>) x_j for every token (stable softmax).
+// exp and sincos come from kernels/poly_math.hpp (not libm), so that the
+// lanes (kernels/sphere_lanes.hpp) vectorise them and keep these bits.
 ATTNMC_HD inline void sphere_attention(const SphereWork& w, const SphereCoefficients& c,
                                        const double* qk) {
   const int n = c.n, d = c.d;
@@ -133,11 +136,11 @@ ATTNMC_HD inline void sphere_attention(const SphereWork& w, const SphereCoeffici
     double mx = -HUGE_VAL;
     for (int j = 0; j < n; ++j) {
       w.w[j] = c.beta * dot(xi, keys + j * d, d);
-      mx = fmax(mx, w.w[j]);
+      mx = max_num(mx, w.w[j]);
     }
     double s = 0.0;
     for (int j = 0; j < n; ++j) {
-      w.w[j] = exp(w.w[j] - mx);
+      w.w[j] = exp_poly(w.w[j] - mx);  // kernels/poly_math.hpp: the lanes' bits
       s += w.w[j];
     }
     double* ai = w.a + i * d;
@@ -228,7 +231,9 @@ ATTNMC_HD inline void sphere_noise_of(const SphereWork& w, const SphereCoefficie
 ATTNMC_HD inline void sphere_exp(double* x, const double* t, int d) {
   const double th = sqrt(dot(t, t, d));
   if (!(th > 0.0)) return;
-  const double cs = cos(th), sn = sin(th) / th;
+  double sn, cs;
+  sincos_poly(th, &sn, &cs);  // kernels/poly_math.hpp: the lanes' bits
+  sn = sn / th;
   for (int p = 0; p < d; ++p) x[p] = cs * x[p] + sn * t[p];
   // |x'| = 1 exactly in real arithmetic; renormalising removes only rounding,
   // which would otherwise random-walk over long horizons.

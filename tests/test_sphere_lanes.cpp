@@ -3,7 +3,8 @@
 // bit for bit, lane by lane: every scheme, several (N, d), and lanes that
 // take the rare branches (a lane whose tokens coincide, so the flow does not
 // move it; a lane whose noise is so large that |x|^2 overflows and
-// normalise rescales first).
+// normalise rescales first; lanes whose great-circle angles are large, one
+// beyond the polynomial sincos's range).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -58,8 +59,15 @@ void check(int scheme, bool reduced, int n, int d, unsigned seed) {
   for (int step = 0; step < 25; ++step) {
     for (int e = 0; e < d * d; ++e)
       for (int l = 0; l < kLanes; ++l) {
-        // Lane 5, every fifth step: |x + s V a|^2 overflows.
-        Z[e][l] = normal(gen) * (l == 5 && step % 5 == 0 ? 1e160 : 1.0);
+        // Lane 5, every fifth step: |x + s V a|^2 overflows. Lane 6, every
+        // third step: great-circle angles of 10^3-10^4, beyond
+        // kSinCosPolyMax (libm's branch of sincos_poly); lane 7: angles of
+        // a few radians (every quadrant of the reduction).
+        const double scale = l == 5 && step % 5 == 0   ? 1e160
+                             : l == 6 && step % 3 == 0 ? 3e4
+                             : l == 7                  ? 20.0
+                                                       : 1.0;
+        Z[e][l] = normal(gen) * scale;
         w[l].z[e] = Z[e][l];
       }
     int rank[kLanes] = {};
