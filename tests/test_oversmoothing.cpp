@@ -6,12 +6,15 @@
 #include <gtest/gtest.h>
 
 #include <Eigen/Dense>
+#include <algorithm>
 #include <cmath>
 #include <complex>
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "attnmc/oversmoothing.hpp"
+#include "kernels/oversmoothing/oversmoothing_math.hpp"
 #include "reference/oversmoothing_reference.hpp"
 #include "tests/test_support.hpp"
 
@@ -261,6 +264,43 @@ TEST(OversmoothingEngine, HHasThePrescribedSpectrum) {
 // exactly 1 + a_i h_j per layer. Checked on the double reference (to
 // rounding) and on the float engine (to float accuracy), with a
 // non-symmetric H and a non-symmetric A.
+// The effective rank's eigenvalues (tridiagonalisation + implicit QL, the
+// kernels' own function) against Eigen's self-adjoint solver on Gram
+// matrices of every shape the metrics meet: full rank, rank-deficient
+// (n < m), a single token, zero, diagonal, and m = 197 (ViT).
+TEST(OversmoothingMetrics, TridiagonalEigenvaluesMatchEigen) {
+  std::uint64_t state = 12345;
+  auto uniform = [&state] {  // SplitMix64 -> [-1, 1)
+    std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return double((z ^ (z >> 31)) >> 11) * 0x1.0p-52 - 1.0;
+  };
+  struct Case {
+    int m, n;
+    int kind;  // 0 Gram of a random m x n, 1 zero, 2 diagonal
+  };
+  for (const Case c : {Case{1, 4, 0}, Case{2, 3, 0}, Case{5, 2, 0}, Case{8, 40, 0}, Case{17, 5, 0},
+                       Case{64, 64, 0}, Case{197, 64, 0}, Case{6, 1, 1}, Case{7, 1, 2}}) {
+    Mat X(c.m, c.n), G(c.m, c.m);
+    for (int i = 0; i < c.m; ++i)
+      for (int j = 0; j < c.n; ++j) X(i, j) = uniform();
+    if (c.kind == 0) G = X * X.transpose();
+    if (c.kind == 1) G.setZero();
+    if (c.kind == 2) {
+      G.setZero();
+      for (int i = 0; i < c.m; ++i) G(i, i) = 3.0 - i;
+    }
+    std::vector<double> a(G.data(), G.data() + G.size()), d(c.m), e(c.m);
+    ASSERT_TRUE(kernels::os_tridiagonal_eigenvalues(a.data(), c.m, d.data(), e.data()));
+    std::sort(d.begin(), d.end());
+    const Eigen::VectorXd want = Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(G).eigenvalues();
+    const double scale = std::max(1.0, want.cwiseAbs().maxCoeff());
+    for (int k = 0; k < c.m; ++k)
+      EXPECT_NEAR(d[k], want[k], 1e-12 * c.m * scale) << "m " << c.m << " n " << c.n << " k " << k;
+  }
+}
+
 TEST(OversmoothingTheory, EachEigenComponentGrowsByOnePlusAH) {
   ATTNMC_REQUIRE_TEST_DEVICE();
   OversmoothingSpec s = small_spec();

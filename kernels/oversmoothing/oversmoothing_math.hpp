@@ -286,7 +286,7 @@ struct OsWork {
 
 ATTNMC_HD inline std::size_t os_acc_doubles(const OsCoefficients& c) {
   const std::size_t rows = 2 * std::size_t(c.n > c.nk ? c.n : c.nk);
-  return rows > std::size_t(c.m) ? rows : std::size_t(c.m);
+  return rows > 2 * std::size_t(c.m) ? rows : 2 * std::size_t(c.m);
 }
 ATTNMC_HD inline std::size_t os_work_floats(const OsCoefficients& c) {
   const std::size_t m = c.m, n = c.n, k = c.nk;
@@ -497,6 +497,94 @@ ATTNMC_HD inline void os_jacobi_eigenvalues(double* s, int m) {
   }
 }
 
+// Eigenvalues of the symmetric m x m `a` (destroyed) into d (m), e (m) as
+// scratch: Householder reduction to tridiagonal form, then the implicit QL
+// iteration (eigenvalues only; Numerical Recipes' tred2/tqli). O(m^3 / 3)
+// where cyclic Jacobi takes several sweeps of 2 m^3. Returns false when an
+// eigenvalue takes more than 60 QL iterations (the caller falls back).
+ATTNMC_HD inline bool os_tridiagonal_eigenvalues(double* a, int m, double* d, double* e) {
+  for (int i = m - 1; i > 0; --i) {
+    const int l = i - 1;
+    double* ai = a + std::size_t(i) * m;
+    double h = 0.0;
+    if (l > 0) {
+      double scale = 0.0;
+      for (int k = 0; k <= l; ++k) scale += fabs(ai[k]);
+      if (scale == 0.0) {
+        e[i] = ai[l];
+      } else {
+        for (int k = 0; k <= l; ++k) {
+          ai[k] /= scale;
+          h += ai[k] * ai[k];
+        }
+        double f = ai[l];
+        double g = f >= 0.0 ? -sqrt(h) : sqrt(h);
+        e[i] = scale * g;
+        h -= f * g;
+        ai[l] = f - g;
+        f = 0.0;
+        for (int j = 0; j <= l; ++j) {
+          g = 0.0;
+          for (int k = 0; k <= j; ++k) g += a[std::size_t(j) * m + k] * ai[k];
+          for (int k = j + 1; k <= l; ++k) g += a[std::size_t(k) * m + j] * ai[k];
+          e[j] = g / h;
+          f += e[j] * ai[j];
+        }
+        const double hh = f / (h + h);
+        for (int j = 0; j <= l; ++j) {
+          f = ai[j];
+          e[j] = g = e[j] - hh * f;
+          double* aj = a + std::size_t(j) * m;
+          for (int k = 0; k <= j; ++k) aj[k] -= f * e[k] + g * ai[k];
+        }
+      }
+    } else {
+      e[i] = ai[l];
+    }
+  }
+  for (int i = 0; i < m; ++i) d[i] = a[std::size_t(i) * m + i];
+  // QL with implicit shifts on (d, e), e shifted down by one.
+  for (int i = 1; i < m; ++i) e[i - 1] = e[i];
+  e[m - 1] = 0.0;
+  for (int l = 0; l < m; ++l) {
+    int iter = 0, mm = l;
+    do {
+      for (mm = l; mm < m - 1; ++mm) {
+        const double dd = fabs(d[mm]) + fabs(d[mm + 1]);
+        if (fabs(e[mm]) <= 2.220446049250313e-16 * dd) break;
+      }
+      if (mm != l) {
+        if (iter++ == 60) return false;
+        double g = (d[l + 1] - d[l]) / (2.0 * e[l]);
+        double r = hypot(g, 1.0);
+        g = d[mm] - d[l] + e[l] / (g + (g >= 0.0 ? fabs(r) : -fabs(r)));
+        double s = 1.0, c = 1.0, p = 0.0;
+        int i = mm - 1;
+        for (; i >= l; --i) {
+          const double f = s * e[i], b = c * e[i];
+          e[i + 1] = r = hypot(f, g);
+          if (r == 0.0) {
+            d[i + 1] -= p;
+            e[mm] = 0.0;
+            break;
+          }
+          s = f / r;
+          c = g / r;
+          g = d[i + 1] - p;
+          r = (d[i] - g) * s + 2.0 * c * b;
+          d[i + 1] = g + (p = s * r);
+          g = c * r - b;
+        }
+        if (r == 0.0 && i >= l) continue;
+        d[l] -= p;
+        e[l] = g;
+        e[mm] = 0.0;
+      }
+    } while (mm != l);
+  }
+  return true;
+}
+
 // The kOsMetrics metrics of X (m x n float) into out; V = X X^T / n into
 // v (m x m float) when v is not null. growth = ||X_l|| / ||X_{l-1}||.
 ATTNMC_HD inline void os_metrics(const OsCoefficients& c, const OsWork& w, double growth,
@@ -531,15 +619,20 @@ ATTNMC_HD inline void os_metrics(const OsCoefficients& c, const OsWork& w, doubl
   out[4] = 0.5 * double(m) * hc / total;
   out[5] = log(growth);
   for (int e = 0; e < m * m; ++e) w.eig[e] = w.gram[e];
-  os_jacobi_eigenvalues(w.eig, m);
+  double* lambda = w.acc;  // m eigenvalues (then m of QL scratch)
+  if (!os_tridiagonal_eigenvalues(w.eig, m, lambda, lambda + m)) {
+    for (int e = 0; e < m * m; ++e) w.eig[e] = w.gram[e];
+    os_jacobi_eigenvalues(w.eig, m);
+    for (int k = 0; k < m; ++k) lambda[k] = w.eig[k * m + k];
+  }
   double sigma_sum = 0.0;
   for (int k = 0; k < m; ++k) {
-    const double l = w.eig[k * m + k];
+    const double l = lambda[k];
     sigma_sum += l > 0 ? sqrt(l) : 0.0;
   }
   double entropy = 0.0;
   for (int k = 0; k < m; ++k) {
-    const double l = w.eig[k * m + k];
+    const double l = lambda[k];
     const double p = (l > 0 ? sqrt(l) : 0.0) / sigma_sum;
     if (p > 0) entropy -= p * log(p);
   }
