@@ -99,17 +99,26 @@ void write_statistics_state(std::int64_t file, const StatsIdentity& id,
   h5::write_uint64s(g.id, "sample_offsets", soff);
 }
 
-StatisticsState read_statistics_state(const std::string& where) {
-  namespace fs = std::filesystem;
+std::string stats_file_path(const std::string& where) {
   std::error_code ec;
-  const std::string path = fs::is_directory(where, ec) ? where + "/stats.h5" : where;
-  if (!fs::is_regular_file(path, ec))
+  return std::filesystem::is_directory(where, ec) ? where + "/stats.h5" : where;
+}
+
+h5::Id open_stats_file(const std::string& where, std::string* path) {
+  *path = stats_file_path(where);
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(*path, ec))
     throw InputError("merge",
                      "'" + where + "' is not a stats.h5 file or an output directory holding one");
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  const hid_t fid = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (fid < 0) throw InputError("merge", "cannot open '" + path + "' as HDF5");
-  h5::Id file(fid, H5Fclose, path);
+  const hid_t fid = H5Fopen(path->c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (fid < 0) throw InputError("merge", "cannot open '" + *path + "' as HDF5");
+  return h5::Id(fid, H5Fclose, *path);
+}
+
+StatisticsState read_statistics_state(const std::string& where) {
+  std::string path;
+  const h5::Id file = open_stats_file(where, &path);
   return read_statistics_state_at(file.id, path);
 }
 

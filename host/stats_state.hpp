@@ -13,6 +13,15 @@
 #include "attnmc/statistics.hpp"
 
 namespace attnmc {
+namespace h5 {
+struct Id;  // host/hdf5_file.hpp
+}
+
+// The stats.h5 of `where`: the file itself or an output directory's.
+std::string stats_file_path(const std::string& where);
+// That file opened read-only (its path in *path). Throws
+// InputError("merge", ...) naming `where` when it is missing or not HDF5.
+h5::Id open_stats_file(const std::string& where, std::string* path);
 
 struct StatsIdentity {
   std::string family = "run";  // "run" (finite networks) or "sde"

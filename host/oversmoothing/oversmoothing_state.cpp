@@ -11,6 +11,7 @@
 #include "attnmc/error.hpp"
 #include "host/hdf5_file.hpp"
 #include "host/oversmoothing/oversmoothing_config.hpp"
+#include "host/stats_state.hpp"
 
 namespace attnmc {
 namespace {
@@ -28,11 +29,6 @@ auto scalars(Result& r) {
   v.push_back(&r.growth_error);
   v.push_back(&r.cosine_error);
   return v;
-}
-
-std::string stats_path(const std::string& where) {
-  std::error_code ec;
-  return std::filesystem::is_directory(where, ec) ? where + "/stats.h5" : where;
 }
 
 }  // namespace
@@ -111,7 +107,7 @@ void append_oversmoothing_state(const std::string& path, const OversmoothingResu
 }
 
 bool has_oversmoothing_state(const std::string& where) {
-  const std::string path = stats_path(where);
+  const std::string path = stats_file_path(where);
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) return false;
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
@@ -122,15 +118,8 @@ bool has_oversmoothing_state(const std::string& where) {
 }
 
 OversmoothingPiece read_oversmoothing_state(const std::string& where) {
-  const std::string path = stats_path(where);
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec))
-    throw InputError("merge",
-                     "'" + where + "' is not a stats.h5 file or an output directory holding one");
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  const hid_t fid = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (fid < 0) throw InputError("merge", "cannot open '" + path + "' as HDF5");
-  h5::Id file(fid, H5Fclose, path);
+  std::string path;
+  const h5::Id file = open_stats_file(where, &path);
   return read_oversmoothing_state_at(file.id, path);
 }
 
