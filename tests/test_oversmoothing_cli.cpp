@@ -13,25 +13,12 @@
 #include <vector>
 
 #include "tests/cli_runner.hpp"
+#include "tests/npy_writer.hpp"
 
 namespace attnmc::test {
 namespace {
 
 void write_text(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
-
-// A 2-D float64 .npy file (format 1.0).
-void write_npy(const fs::path& p, int rows, int cols, const std::vector<double>& v) {
-  std::string header = "{'descr': '<f8', 'fortran_order': False, 'shape': (" +
-                       std::to_string(rows) + ", " + std::to_string(cols) + "), }";
-  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
-  header += '\n';
-  std::ofstream f(p, std::ios::binary);
-  f.write("\x93NUMPY\x01\x00", 8);
-  const std::uint16_t len = std::uint16_t(header.size());
-  f.write(reinterpret_cast<const char*>(&len), 2);
-  f << header;
-  f.write(reinterpret_cast<const char*>(v.data()), std::streamsize(v.size() * sizeof(double)));
-}
 
 const std::string kSmall = "-m 4 -n 3 -L 8 -B 20 ";
 
@@ -143,10 +130,10 @@ TEST(OversmoothCli, BadInputIsNamedWithExitTwoAndNothingWritten) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   write_text(dir / "a_bad.txt", "0.5 0.5 0 0\n0.2 0.2 0.2 0.2\n0.25 0.25 0.25 0.25\n1 0 0 0\n");
   write_text(dir / "a_nan.txt", "0.5 0.5 0 0\nnan 0.5 0.5 0\n0.25 0.25 0.25 0.25\n1 0 0 0\n");
-  write_npy(dir / "a_nan.npy", 4, 4,
+  write_npy(dir / "a_nan.npy", {4, 4},
             {0.5, 0.5, 0, 0, 0.25, 0.25, 0.25, 0.25, nan, 0.5, 0.5, 0, 1, 0, 0, 0});
   write_text(dir / "h_wrong.txt", "1 0\n0 1\n");
-  write_npy(dir / "h_wrong.npy", 2, 2, {1, 0, 0, 1});
+  write_npy(dir / "h_wrong.npy", {2, 2}, {1, 0, 0, 1});
   write_text(dir / "u_singular.txt", "1 2 3\n2 4 6\n0 0 1\n");
   write_text(dir / "g_nan.txt", "1 nan 1\n");
   write_text(dir / "tokens_nan.txt", "1 2 3\n4 5 6\n7 8 nan\n1 1 1\n");

@@ -13,9 +13,12 @@
 #include "attnmc/paths.hpp"
 #include "host/paths/paths_config.hpp"
 #include "reference/paths_reference.hpp"
+#include "tests/npy_writer.hpp"
 
 namespace attnmc {
 namespace {
+
+using test::write_npy;
 
 PathsSpec small_spec() {
   PathsSpec s;
@@ -23,11 +26,7 @@ PathsSpec small_spec() {
   s.task.markov.test = 2;
   s.task.markov.tokens = 5;
   s.task.markov.features = 8;
-  HeadSpec st, un, rd;
-  st.kind = HeadKind::same_token;
-  un.kind = HeadKind::uniform;
-  rd.kind = HeadKind::random;
-  s.heads = {{st, rd}, {un, rd}};
+  s.heads = markov_task_heads();
   s.widths = {7};
   s.variances = {1.0};
   return resolve_paths(s);
@@ -220,22 +219,6 @@ TEST(PathsReference, PathsSumToTheNetwork) {
 }
 
 // ---------------------------------------------------------------- files and errors
-
-void write_npy(const std::string& path, const std::vector<long long>& shape,
-               const std::vector<double>& v) {
-  std::string dims;
-  for (long long d : shape) dims += std::to_string(d) + ",";
-  if (shape.size() > 1) dims.pop_back();
-  std::string header = "{'descr': '<f8', 'fortran_order': False, 'shape': (" + dims + "), }";
-  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
-  header += '\n';
-  std::ofstream f(path, std::ios::binary);
-  f.write("\x93NUMPY\x01\x00", 8);
-  const unsigned short len = static_cast<unsigned short>(header.size());
-  f.write(reinterpret_cast<const char*>(&len), 2);
-  f.write(header.data(), std::streamsize(header.size()));
-  f.write(reinterpret_cast<const char*>(v.data()), std::streamsize(v.size() * 8));
-}
 
 struct TempDir {
   std::filesystem::path p;

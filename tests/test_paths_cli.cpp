@@ -12,27 +12,12 @@
 #include <vector>
 
 #include "tests/cli_runner.hpp"
+#include "tests/npy_writer.hpp"
 
 namespace attnmc::test {
 namespace {
 
 void write_text(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
-
-void write_npy(const fs::path& p, const std::vector<long long>& shape,
-               const std::vector<double>& v) {
-  std::string dims;
-  for (long long d : shape) dims += std::to_string(d) + ",";
-  if (shape.size() > 1) dims.pop_back();
-  std::string header = "{'descr': '<f8', 'fortran_order': False, 'shape': (" + dims + "), }";
-  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
-  header += '\n';
-  std::ofstream f(p, std::ios::binary);
-  f.write("\x93NUMPY\x01\x00", 8);
-  const std::uint16_t len = std::uint16_t(header.size());
-  f.write(reinterpret_cast<const char*>(&len), 2);
-  f << header;
-  f.write(reinterpret_cast<const char*>(v.data()), std::streamsize(v.size() * sizeof(double)));
-}
 
 std::vector<double> wave(std::size_t n, double phase) {
   std::vector<double> v(n);
