@@ -33,11 +33,7 @@ int main(int argc, char** argv) {
   s.task.markov.train = 100;
   s.task.markov.test = args.smoke ? 4 : 100;
   if (args.smoke) s.task.markov.train = 4;
-  HeadSpec st, un, rd;
-  st.kind = HeadKind::same_token;
-  un.kind = HeadKind::uniform;
-  rd.kind = HeadKind::random;
-  s.heads = {{st, rd}, {un, rd}};
+  s.heads = markov_task_heads();
   s.variances = {1.0};
   s.widths = {10};
   s.device = args.device;

@@ -26,11 +26,7 @@ PathsSpec small_problem() {
   s.task.markov.test = 3;
   s.task.markov.tokens = 3;
   s.task.markov.features = 4;
-  HeadSpec st, un, rd;
-  st.kind = HeadKind::same_token;
-  un.kind = HeadKind::uniform;
-  rd.kind = HeadKind::random;
-  s.heads = {{st, rd}, {un, rd}};
+  s.heads = markov_task_heads();
   s.widths = {3};
   s.variances = {1.0};
   s.temperature = 0.3;

@@ -22,11 +22,7 @@ PathsSpec small_spec(int width) {
   s.task.markov.test = 4;
   s.task.markov.tokens = 6;
   s.task.markov.features = 10;
-  HeadSpec st, un, rd;
-  st.kind = HeadKind::same_token;
-  un.kind = HeadKind::uniform;
-  rd.kind = HeadKind::random;
-  s.heads = {{st, rd}, {un, rd}};
+  s.heads = markov_task_heads();
   s.widths = {width};
   s.variances = {1.0};
   s.device = test::kTestDevice;

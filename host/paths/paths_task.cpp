@@ -245,6 +245,14 @@ std::vector<double> head_weights(const PathsSpec& s, const PathsTask& task, int 
 
 }  // namespace
 
+std::vector<std::vector<HeadSpec>> markov_task_heads() {
+  HeadSpec same_token, uniform, random;
+  same_token.kind = HeadKind::same_token;
+  uniform.kind = HeadKind::uniform;
+  random.kind = HeadKind::random;
+  return {{same_token, random}, {uniform, random}};
+}
+
 PathsTask make_paths_task(const PathsSpec& unresolved) {
   const PathsSpec s = resolve_paths(unresolved);
   PathsTask task;

@@ -79,6 +79,10 @@ struct HeadSpec {
   std::string file;           // HeadKind::file (resolved path)
 };
 
+// The paper's heads for the Markov task: layer 1 (same-token, random),
+// layer 2 (uniform, random); every other field at its default.
+std::vector<std::vector<HeadSpec>> markov_task_heads();
+
 enum class ReadoutToken { last, first, mean };
 
 // ---------------------------------------------------------------- the spec
