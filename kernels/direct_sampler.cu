@@ -63,6 +63,66 @@ struct FillGaussian {
   }
 };
 
+// On the CPU, for up to kFusedTokens tokens, a weight matrix is never
+// stored: out_c = alpha Xin_c W_c is accumulated while W_c is generated, a
+// row segment at a time, so each normal is used once from L1 (storing W and
+// letting OpenBLAS pack it cost as much as drawing it). One item per
+// (network, segment of kSegment output columns); every output entry sums its
+// rows in the order k = 0, 1, ..., so the bits depend neither on the
+// segmenting nor on the threads. More tokens: the store-and-GEMM path.
+#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
+constexpr int kFusedTokens = 0;
+#else
+constexpr int kFusedTokens = 16;
+
+// With m = 0 it draws the same normals and multiplies nothing: the RNG
+// roofline of the fused path (direct_weights_only).
+struct KeyedWeightProduct {
+  static constexpr int kSegment = 256;  // columns per item (a multiple of 4 kFillBlocks)
+  static constexpr int kRun = 4 * kFillBlocks;
+  const float* xin;  // count x m x rows
+  float* out;        // count x m x cols
+  Index rows, cols, segments;
+  int m;
+  float alpha;
+  std::uint64_t seed;
+  std::uint64_t first_member;
+  std::uint32_t layer;
+  std::uint32_t slot;
+  void operator()(Index item) const {
+    const Index c = item / segments;
+    const Index j0 = (item % segments) * kSegment;
+    const int width = int(cols - j0 < kSegment ? cols - j0 : kSegment);
+    const rng::StreamKey key =
+        rng::make_key(seed, rng::Purpose::weights, std::uint32_t(first_member + c), layer, slot);
+    const float* xc = xin + c * m * rows;
+    float acc[kFusedTokens][kSegment] = {};
+    // The segment's elements start at offset e0 % 4 of their first block and
+    // span at most kSegment + 3 elements: whole runs of kRun cover them.
+    alignas(64) float z[kSegment + kRun];
+    for (Index k = 0; k < rows; ++k) {
+      const Index e0 = k * cols + j0;
+      const std::uint32_t b0 = std::uint32_t(e0 / 4);
+      const int off = int(e0 % 4);
+      for (int r = 0; r * kRun < off + width; ++r)
+        kernels::gaussian_run_f<kFillBlocks>(key, b0 + std::uint32_t(r * kFillBlocks),
+                                             z + r * kRun);
+      for (int a = 0; a < m; ++a) {
+        const float xa = xc[a * rows + k];
+        float* acc_a = acc[a];
+        const float* zk = z + off;
+        for (int t = 0; t < width; ++t) acc_a[t] += xa * zk[t];
+      }
+    }
+    float* oc = out + c * m * cols + j0;
+    for (int a = 0; a < m; ++a)
+      for (int t = 0; t < width; ++t) oc[a * cols + t] = alpha * acc[a][t];
+  }
+};
+#endif
+
+constexpr bool fused_product(const ModelCoefficients& p) { return p.m <= kFusedTokens; }
+
 // Fused attention row of one (network, query token): logits from Q and K,
 // scaled, stable softmax, shaped centring (+ I - 1/m) in one pass.
 struct AttentionRows {
@@ -192,12 +252,35 @@ void fill_gaussian(const ExecContext& cx, float* buf, Index rows, Index cols,
       FillGaussian{buf, size, groups, job.seed, job.first_member, std::uint32_t(layer), slot});
 }
 
+// out_c = alpha Xin_c W_c for every network c of the chunk, W_c the keyed
+// standard-normal rows x cols matrix of (layer, slot): fused on the CPU for
+// few tokens, else stored in w and multiplied with a batched GEMM.
+void keyed_weight_product(const ExecContext& cx, const kernels::ChunkJob& job, int layer,
+                          std::uint32_t slot, Index rows, Index cols, float alpha, const float* xin,
+                          float* w, float* out) {
+  const ModelCoefficients& p = job.model;
+  const Index count = Index(job.count), m = p.m;
+#if THRUST_DEVICE_SYSTEM != THRUST_DEVICE_SYSTEM_CUDA
+  if (fused_product(p)) {
+    const Index segments = (cols + KeyedWeightProduct::kSegment - 1) / KeyedWeightProduct::kSegment;
+    for_each_index(cx, count * segments,
+                   KeyedWeightProduct{xin, out, rows, cols, segments, int(m), alpha, job.seed,
+                                      job.first_member, std::uint32_t(layer), slot});
+    return;
+  }
+#endif
+  fill_gaussian(cx, w, rows, cols, job, layer, slot);
+  kernels::batched_gemm(cx, int(m), int(cols), int(rows), alpha, xin, m * rows, w, rows * cols, out,
+                        m * cols, count);
+}
+
 }  // namespace
 
 std::size_t direct_bytes_per_network(const ModelCoefficients& p, int records) {
   const std::size_t n = p.n, m = p.m, nk = p.head_dim;
-  const std::size_t floats = m * n * (p.pre_norm ? 4 : 3) + 2 * m * nk + m * m + 2 * n * nk +
-                             n * n + m * m * std::size_t(records);
+  const std::size_t weights = fused_product(p) ? 0 : 2 * n * nk + n * n;
+  const std::size_t floats =
+      m * n * (p.pre_norm ? 4 : 3) + 2 * m * nk + m * m + weights + m * m * std::size_t(records);
   return floats * sizeof(float);
 }
 
@@ -209,19 +292,34 @@ void direct_weights_only(const ExecContext& cx, const kernels::ChunkJob& job) {
   const kernels::launch::Scope scope(cx);
   const ModelCoefficients& p = job.model;
   const Index count = Index(job.count), n = p.n, nk = p.head_dim;
+  const bool fused = fused_product(p);
   auto buffers = cx.arena->frame();
-  float* wq = buffers.take<float>(count * n * nk);
-  float* wk = buffers.take<float>(count * n * nk);
-  float* w = buffers.take<float>(count * n * n);
+  float* wq = buffers.take<float>(fused ? 0 : count * n * nk);
+  float* wk = buffers.take<float>(fused ? 0 : count * n * nk);
+  float* w = buffers.take<float>(fused ? 0 : count * n * n);
+  // The draws of keyed_weight_product without its products.
+  auto draw = [&](float* buf, Index rows, Index cols, int layer, std::uint32_t slot) {
+#if THRUST_DEVICE_SYSTEM != THRUST_DEVICE_SYSTEM_CUDA
+    if (fused) {
+      const Index segments =
+          (cols + KeyedWeightProduct::kSegment - 1) / KeyedWeightProduct::kSegment;
+      for_each_index(cx, count * segments,
+                     KeyedWeightProduct{nullptr, nullptr, rows, cols, segments, 0, 1.0f, job.seed,
+                                        job.first_member, std::uint32_t(layer), slot});
+      return;
+    }
+#endif
+    fill_gaussian(cx, buf, rows, cols, job, layer, slot);
+  };
   for (int layer = 1; layer <= p.depth; ++layer) {
     for (int h = 0; h < p.heads; ++h) {
-      fill_gaussian(cx, wq, n, nk, job, layer, rng::slot_of(h, rng::Matrix::query));
-      fill_gaussian(cx, wk, n, nk, job, layer, rng::slot_of(h, rng::Matrix::key));
-      fill_gaussian(cx, w, n, n, job, layer, rng::slot_of(h, rng::Matrix::value));
+      draw(wq, n, nk, layer, rng::slot_of(h, rng::Matrix::query));
+      draw(wk, n, nk, layer, rng::slot_of(h, rng::Matrix::key));
+      draw(w, n, n, layer, rng::slot_of(h, rng::Matrix::value));
     }
     if (p.mlp) {
-      fill_gaussian(cx, w, n, n, job, layer, rng::slot_of(0, rng::Matrix::mlp_pre));
-      fill_gaussian(cx, w, n, n, job, layer, rng::slot_of(0, rng::Matrix::mlp_post));
+      draw(w, n, n, layer, rng::slot_of(0, rng::Matrix::mlp_pre));
+      draw(w, n, n, layer, rng::slot_of(0, rng::Matrix::mlp_post));
     }
   }
   kernels::launch::synchronize(cx);
@@ -246,9 +344,10 @@ void direct_chunk(const ExecContext& cx, const kernels::ChunkJob& job,
   float* q = buffers.take<float>(count * m * nk);
   float* k = buffers.take<float>(count * m * nk);
   float* attn = buffers.take<float>(count * m * m);
-  float* wq = buffers.take<float>(count * n * nk);
-  float* wk = buffers.take<float>(count * n * nk);
-  float* w = buffers.take<float>(count * n * n);
+  const Index stored = fused_product(p) ? 0 : count;  // networks whose weights are stored
+  float* wq = buffers.take<float>(stored * n * nk);
+  float* wk = buffers.take<float>(stored * n * nk);
+  float* w = buffers.take<float>(stored * n * n);
   float* out = buffers.take<float>(count * job.records * m * m);
 
   kernels::launch::copy_to_device(cx, x0, job.x0, std::size_t(mn));
@@ -269,14 +368,12 @@ void direct_chunk(const ExecContext& cx, const kernels::ChunkJob& job,
 
   for (int layer = 1; layer <= p.depth; ++layer) {
     for (int h = 0; h < p.heads; ++h) {
-      fill_gaussian(cx, wq, n, nk, job, layer, rng::slot_of(h, rng::Matrix::query));
-      fill_gaussian(cx, wk, n, nk, job, layer, rng::slot_of(h, rng::Matrix::key));
-      fill_gaussian(cx, w, n, n, job, layer, rng::slot_of(h, rng::Matrix::value));
-      kernels::batched_gemm(cx, int(m), int(nk), int(n), 1.0f, xin, mn, wq, n * nk, q, m * nk,
-                            count);
-      kernels::batched_gemm(cx, int(m), int(nk), int(n), 1.0f, xin, mn, wk, n * nk, k, m * nk,
-                            count);
-      kernels::batched_gemm(cx, int(m), int(n), int(n), 1.0f, xin, mn, w, n * n, xv, mn, count);
+      keyed_weight_product(cx, job, layer, rng::slot_of(h, rng::Matrix::query), n, nk, 1.0f, xin,
+                           wq, q);
+      keyed_weight_product(cx, job, layer, rng::slot_of(h, rng::Matrix::key), n, nk, 1.0f, xin, wk,
+                           k);
+      keyed_weight_product(cx, job, layer, rng::slot_of(h, rng::Matrix::value), n, n, 1.0f, xin, w,
+                           xv);
       for_each_index(cx, rows, AttentionRows{q, k, attn, int(m), int(nk), p.logit_scale, p.shaped});
       for_each_index(cx, count * mn, AccumulateHead{attn, xv, acc, int(m), int(n), h == 0});
     }
@@ -287,12 +384,11 @@ void direct_chunk(const ExecContext& cx, const kernels::ChunkJob& job,
                  ResidualNorm{x, acc, next_xin, int(n), float(p.lambda), float(p.attn_scale),
                               p.layer_norm, p.norm_eps});
     if (p.mlp) {
-      fill_gaussian(cx, w, n, n, job, layer, rng::slot_of(0, rng::Matrix::mlp_pre));
-      kernels::batched_gemm(cx, int(m), int(n), int(n), float(p.mlp_in_scale), x, mn, w, n * n, xv,
-                            mn, count);
+      keyed_weight_product(cx, job, layer, rng::slot_of(0, rng::Matrix::mlp_pre), n, n,
+                           float(p.mlp_in_scale), x, w, xv);
       for_each_index(cx, count * mn, ShapedReluInPlace{xv, float(p.s_plus), float(p.s_minus)});
-      fill_gaussian(cx, w, n, n, job, layer, rng::slot_of(0, rng::Matrix::mlp_post));
-      kernels::batched_gemm(cx, int(m), int(n), int(n), 1.0f, xv, mn, w, n * n, acc, mn, count);
+      keyed_weight_product(cx, job, layer, rng::slot_of(0, rng::Matrix::mlp_post), n, n, 1.0f, xv,
+                           w, acc);
       float* normalised = p.pre_norm ? xin : (p.post_norm ? x : nullptr);
       for_each_row(cx, rows,
                    ResidualNorm{x, acc, normalised, int(n), float(p.lambda), float(p.mlp_out_scale),
