@@ -7,6 +7,7 @@
 #include <cmath>
 #include <random>
 #include <sstream>
+#include <tuple>
 #include <utility>
 
 #include "attnmc/engine.hpp"
@@ -201,4 +202,33 @@ TEST(EngineVsReference, DetectsPlantedModellingErrors) {
   RunSpec softmax_hot = softmax;
   softmax_hot.model.tau0 *= 1.01;
   expect_detected(softmax, softmax_hot, "softmax_tau0_times_1.01");
+}
+
+// The CPU engine multiplies each weight matrix in while drawing it for up to
+// 16 tokens and stores it for a batched GEMM beyond (kernels/
+// direct_sampler.cu); widths that are not multiples of the generator's runs
+// of 64 and more than one 256-column segment exercise the fused path's
+// offsets, 17 and 24 tokens the stored one. Both against the reference.
+TEST(EngineVsReference, FusedAndStoredWeightProducts) {
+  ATTNMC_REQUIRE_TEST_DEVICE();
+  for (const auto& [width, tokens, head_dim] : {std::tuple{300, 16, 5}, std::tuple{37, 3, 37},
+                                                std::tuple{40, 17, 6}, std::tuple{33, 24, 7}}) {
+    RunSpec s;
+    s.model.width = width;
+    s.model.tokens = tokens;
+    s.model.depth = 3;
+    s.model.heads = 2;
+    s.model.head_dim = head_dim;
+    s.model.mlp = true;
+    s.model.c_plus = 0.3;
+    s.model.c_minus = -0.6;
+    s.input.rho0 = 0.2;
+    s.members = 2;
+    s.seed = 77 + tokens;
+    s.record_every = 1;
+    s.device = test::kTestDevice;
+    s.sampler = Sampler::direct;
+    const RunSpec spec = resolve_run(s);
+    EXPECT_LE(worst_ratio(spec, spec), 1.0) << describe(spec);
+  }
 }
