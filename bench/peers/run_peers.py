@@ -125,7 +125,10 @@ def direct(args):
     mine = {}
     for n in widths:
         for m in tokens:
-            nets = max(8, int(draws / (depth * (2 * n * 64 + n * n))))
+            # attnmc is timed as a whole process (start-up and output files
+            # included; the peers' timers exclude import and warm-up): 5x the
+            # draws make its run about a second, as for the SDE below.
+            nets = max(8, int(5 * draws / (depth * (2 * n * 64 + n * n))))
             mine[(n, m)] = attnmc(
                 args.attnmc, "run",
                 [f"model.width={n}", f"model.tokens={m}", f"model.depth={depth}",
