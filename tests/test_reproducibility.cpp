@@ -104,3 +104,31 @@ INSTANTIATE_TEST_SUITE_P(Models, Reproducibility,
                              if (c == '-') c = '_';
                            return s + "_" + sampler_name(std::get<1>(info.param));
                          });
+
+// Widths beyond one 256-column segment: the CPU direct sampler's fused weight
+// product splits each network over several items (kernels/
+// direct_sampler.cu), whose order must not matter.
+TEST(ReproducibilityDirect, WideNetworksIdenticalAcrossChunksAndThreads) {
+  ATTNMC_REQUIRE_TEST_DEVICE();
+  RunSpec s;
+  s.model = model_preset("shaped-mlp");
+  s.sampler = Sampler::direct;
+  s.model.width = 300;
+  s.model.tokens = 3;
+  s.model.depth = 2;
+  s.model.heads = 1;
+  s.model.head_dim = 260;
+  s.members = 6;
+  s.seed = 99;
+  s.device = test::kTestDevice;
+  s = resolve_run(s);
+  s.threads = 1;
+  s.chunk = 0;
+  const std::vector<float> all = simulate_grams(s, 0, s.members);
+  s.threads = 2;
+  s.chunk = 4;  // 4 + 2
+  EXPECT_TRUE(same_bits(simulate_grams(s, 0, s.members), all));
+  s.threads = 2;
+  s.chunk = 1;
+  EXPECT_TRUE(same_bits(simulate_grams(s, 0, s.members), all));
+}
