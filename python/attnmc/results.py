@@ -74,6 +74,19 @@ def _read_stats(path):
     return arrays, attrs, samples
 
 
+def _read_h5_tree(path):
+    """Every dataset of an HDF5 file by its path ("group/name"), and the
+    root's attributes."""
+    import h5py
+
+    arrays = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: arrays.__setitem__(name, obj[()])
+                     if isinstance(obj, h5py.Dataset) else None)
+        attrs = {k: _attribute(v) for k, v in f.attrs.items()}
+    return arrays, attrs
+
+
 def _read_csv(path):
     """A CSV file as a dict of columns (float arrays where every value parses)."""
     with open(path, newline="") as f:
@@ -101,6 +114,11 @@ class Result:
       per record (a list of (members, m, m) float32 arrays), else None;
     - ``compare`` (compare.json) and ``collapse`` (collapse.csv as columns)
       for those commands;
+    - ``metrics``: ``attnmc oversmooth``'s metrics.csv as columns (layer,
+      metric, count, nonfinite, mean, sd, quantiles), else None;
+    - ``paths``: ``attnmc paths``'s paths.h5, every dataset by its path
+      (k_mc, k_gp, path_kernel_mc, ... as NumPy arrays), with its root
+      attributes in ``paths_attrs``; else None;
     - ``scalars``: the headline numbers of the run (a sweep's cells.csv
       columns; None when loaded from disk); ``failure``: why the run failed
       numerically ("" when it did not);
@@ -122,6 +140,12 @@ class Result:
         self.table = open(table).read() if os.path.exists(table) else ""
         collapse = os.path.join(path, "collapse.csv")
         self.collapse = _read_csv(collapse) if os.path.exists(collapse) else None
+        metrics = os.path.join(path, "metrics.csv")
+        self.metrics = _read_csv(metrics) if os.path.exists(metrics) else None
+        self.paths, self.paths_attrs = None, None
+        paths = os.path.join(path, "paths.h5")
+        if os.path.exists(paths):
+            self.paths, self.paths_attrs = _read_h5_tree(paths)
         self.scalars = None
         self.failure = ""
         self.command = None
