@@ -191,6 +191,8 @@ def _command_function(name):
 for _name in _COMMANDS:
     if _name.isidentifier():
         globals()[_name] = _command_function(_name)
+        if _name not in __all__:  # every registered family (oversmooth, paths...)
+            __all__.append(_name)
 
 
 def sweep(plan, store, *, set=None, seed=None, threads=None, device=None, members=None,

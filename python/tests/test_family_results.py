@@ -44,3 +44,9 @@ def test_paths_arrays_are_the_cli_file(tmp_path, cli):
     assert r.paths["k_mc"].shape == (P, P)
     assert np.array_equal(r.paths["k_mc"], r.paths["k_mc"].T)
     assert r.metrics is None
+
+
+def test_every_registered_command_is_exported():
+    for c in attnmc.commands():
+        if c["name"].isidentifier():
+            assert c["name"] in attnmc.__all__ and callable(getattr(attnmc, c["name"]))
