@@ -72,12 +72,15 @@ std::uint64_t chunk_size(const MemoryRule& rule) {
                                        " of buffers but only " + bytes_text(left) +
                                        " are left under the cap (raise " + rule.cap_key +
                                        " or reduce the problem size)");
-  if (rule.requested > 0 && saturating_mul(rule.requested, per_item) > left)
-    throw InputError(rule.chunk_key, "a chunk of " + std::to_string(rule.requested) + " needs " +
-                                         bytes_text(saturating_mul(rule.requested, per_item)) +
+  // A requested chunk larger than the run is the run: only its items are held.
+  const std::uint64_t requested =
+      rule.items > 0 ? std::min(rule.requested, rule.items) : rule.requested;
+  if (requested > 0 && saturating_mul(requested, per_item) > left)
+    throw InputError(rule.chunk_key, "a chunk of " + std::to_string(requested) + " needs " +
+                                         bytes_text(saturating_mul(requested, per_item)) +
                                          ", more than the " + bytes_text(left) + " " +
                                          rule.cap_key + " leaves for chunks");
-  std::uint64_t chunk = rule.requested > 0 ? rule.requested : std::uint64_t(left / per_item);
+  std::uint64_t chunk = requested > 0 ? requested : std::uint64_t(left / per_item);
   // An automatic chunk is at most a sixteenth of the run (and at least
   // kMinAutoChunk items): progress moves, and the host's statistics of one
   // chunk overlap the next. The results do not depend on the chunk.

@@ -78,10 +78,28 @@ TEST(MemoryCap, SketchesCountUnderTheCap) {
 TEST(MemoryCap, AChunkThatDoesNotFitIsRefused) {
   RunSpec s = base();
   s.sampler = Sampler::direct;
-  s.model.width = 256;
+  s.model.width = 512;
+  s.members = 20000;
   s.memory_cap = std::size_t(256) << 20;
-  s.chunk = 100000;
+  s.chunk = 20000;
   EXPECT_EQ(refusal(s), "ensemble.chunk");
+  s.chunk = 100;
+  s.members = 100;
+  s.model.depth = 1;
+  EXPECT_EQ(refusal(s), "(ran)");
+}
+
+// A requested chunk larger than the run holds only the run's members (the
+// built-in experiment asks for chunks of 5000: a 100-member run with its
+// settings must not be refused for 4900 networks it will never hold).
+TEST(MemoryCap, AChunkLargerThanTheRunHoldsOnlyTheRun) {
+  RunSpec s = base();
+  s.sampler = Sampler::direct;
+  s.model.width = 512;
+  s.model.depth = 1;
+  s.memory_cap = std::size_t(256) << 20;
+  s.chunk = 20000;  // does not fit, but the run has 100 members
+  EXPECT_EQ(refusal(s), "(ran)");
 }
 
 TEST(MemoryCap, MembersBeyondTheRngKeyAreRefusedByName) {
