@@ -244,34 +244,133 @@ struct BroadcastInput {
   ATTNMC_HD void operator()(Index i) const { x[i] = float(x0[i % per_network]); }
 };
 
-void fill_gaussian(const ExecContext& cx, float* buf, Index rows, Index cols,
+// How the layer sequence (direct_networks) is launched. ChunkLaunch: every
+// kernel over the whole chunk (CUDA; and the CPU's weights-only roofline).
+// NetworkLaunch (CPU): one network c, each kernel's indices of that network
+// run in order on the calling thread, inside one parallel region per chunk
+// over the networks: the same functors on the same indices, so the same
+// bits, with one barrier per chunk instead of about ten per layer (each a
+// wait on a loaded machine) and a network's buffers kept in cache.
+// each(k, f): f(i) for i over the k indices of each network (i = c k + j);
+// rows(k, f): the row kernels likewise; gemm: the stored-weights product.
+struct ChunkLaunch {
+  const ExecContext& cx;
+  Index count;  // networks of the chunk
+  template <typename F>
+  void each(Index per_network, F f) const {
+    for_each_index(cx, count * per_network, f);
+  }
+  template <typename F>
+  void rows(Index per_network, F f) const {
+    for_each_row(cx, count * per_network, f);
+  }
+  void gemm(int M, int N, int K, float alpha, const float* a, Index sa, const float* b, Index sb,
+            float* c, Index sc) const {
+    kernels::batched_gemm(cx, M, N, K, alpha, a, sa, b, sb, c, sc, count);
+  }
+};
+
+#if THRUST_DEVICE_SYSTEM != THRUST_DEVICE_SYSTEM_CUDA
+struct NetworkLaunch {
+  const ExecContext& cx;
+  Index c;  // the network
+  template <typename F>
+  void each(Index per_network, F f) const {
+    for (Index i = c * per_network; i < (c + 1) * per_network; ++i) f(i);
+  }
+  template <typename F>
+  void rows(Index per_network, F f) const {
+    for (Index i = c * per_network; i < (c + 1) * per_network; ++i) f(i, 0);
+  }
+  void gemm(int M, int N, int K, float alpha, const float* a, Index sa, const float* b, Index sb,
+            float* out, Index sc) const {
+    kernels::batched_gemm(cx, M, N, K, alpha, a + c * sa, sa, b + c * sb, sb, out + c * sc, sc, 1);
+  }
+};
+#endif
+
+template <typename Launch>
+void fill_gaussian(const Launch& launch, float* buf, Index rows, Index cols,
                    const kernels::ChunkJob& job, int layer, std::uint32_t slot) {
   const Index size = rows * cols, groups = (size + 4 * kFillBlocks - 1) / (4 * kFillBlocks);
-  for_each_index(
-      cx, Index(job.count) * groups,
-      FillGaussian{buf, size, groups, job.seed, job.first_member, std::uint32_t(layer), slot});
+  launch.each(groups, FillGaussian{buf, size, groups, job.seed, job.first_member,
+                                   std::uint32_t(layer), slot});
 }
 
 // out_c = alpha Xin_c W_c for every network c of the chunk, W_c the keyed
 // standard-normal rows x cols matrix of (layer, slot): fused on the CPU for
 // few tokens, else stored in w and multiplied with a batched GEMM.
-void keyed_weight_product(const ExecContext& cx, const kernels::ChunkJob& job, int layer,
+template <typename Launch>
+void keyed_weight_product(const Launch& launch, const kernels::ChunkJob& job, int layer,
                           std::uint32_t slot, Index rows, Index cols, float alpha, const float* xin,
                           float* w, float* out) {
-  const ModelCoefficients& p = job.model;
-  const Index count = Index(job.count), m = p.m;
+  const Index m = job.model.m;
 #if THRUST_DEVICE_SYSTEM != THRUST_DEVICE_SYSTEM_CUDA
-  if (fused_product(p)) {
+  if (fused_product(job.model)) {
     const Index segments = (cols + KeyedWeightProduct::kSegment - 1) / KeyedWeightProduct::kSegment;
-    for_each_index(cx, count * segments,
-                   KeyedWeightProduct{xin, out, rows, cols, segments, int(m), alpha, job.seed,
-                                      job.first_member, std::uint32_t(layer), slot});
+    launch.each(segments,
+                KeyedWeightProduct{xin, out, rows, cols, segments, int(m), alpha, job.seed,
+                                   job.first_member, std::uint32_t(layer), slot});
     return;
   }
 #endif
-  fill_gaussian(cx, w, rows, cols, job, layer, slot);
-  kernels::batched_gemm(cx, int(m), int(cols), int(rows), alpha, xin, m * rows, w, rows * cols, out,
-                        m * cols, count);
+  fill_gaussian(launch, w, rows, cols, job, layer, slot);
+  launch.gemm(int(m), int(cols), int(rows), alpha, xin, m * rows, w, rows * cols, out, m * cols);
+}
+
+// The chunk's buffers (layout at the top of the file).
+struct DirectBuffers {
+  float *x, *acc, *xv, *xin, *q, *k, *attn, *wq, *wk, *w, *out;
+};
+
+// The model, layer by layer, for the networks `launch` covers.
+template <typename Launch>
+void direct_networks(const Launch& launch, const kernels::ChunkJob& job, const double* x0,
+                     const DirectBuffers& b) {
+  const ModelCoefficients& p = job.model;
+  const Index m = p.m, n = p.n, nk = p.head_dim, mn = m * n;
+  float *x = b.x, *acc = b.acc, *xv = b.xv, *xin = b.xin, *q = b.q, *k = b.k, *attn = b.attn;
+  launch.each(mn, BroadcastInput{x0, x, mn});
+  if (p.pre_norm)
+    launch.rows(m, ResidualNorm{x, nullptr, xin, int(n), 1.0f, 0.0f, p.layer_norm, p.norm_eps});
+
+  int record = 0;
+  auto record_if_due = [&](int layer) {
+    if (record < job.records && job.record_layers[record] == layer) {
+      launch.rows(m * m, GramEntries{x, b.out, int(m), int(n), job.records, record});
+      ++record;
+    }
+  };
+  record_if_due(0);
+
+  for (int layer = 1; layer <= p.depth; ++layer) {
+    for (int h = 0; h < p.heads; ++h) {
+      keyed_weight_product(launch, job, layer, rng::slot_of(h, rng::Matrix::query), n, nk, 1.0f,
+                           xin, b.wq, q);
+      keyed_weight_product(launch, job, layer, rng::slot_of(h, rng::Matrix::key), n, nk, 1.0f, xin,
+                           b.wk, k);
+      keyed_weight_product(launch, job, layer, rng::slot_of(h, rng::Matrix::value), n, n, 1.0f, xin,
+                           b.w, xv);
+      launch.each(m, AttentionRows{q, k, attn, int(m), int(nk), p.logit_scale, p.shaped});
+      launch.each(mn, AccumulateHead{attn, xv, acc, int(m), int(n), h == 0});
+    }
+    // The next layer's pre-normalised input is fused into the last residual.
+    // Post-norm: the same fused kernel normalises x in place (xin = x).
+    float* next_xin = (p.pre_norm && !p.mlp) ? xin : p.post_norm ? x : nullptr;
+    launch.rows(m, ResidualNorm{x, acc, next_xin, int(n), float(p.lambda), float(p.attn_scale),
+                                p.layer_norm, p.norm_eps});
+    if (p.mlp) {
+      keyed_weight_product(launch, job, layer, rng::slot_of(0, rng::Matrix::mlp_pre), n, n,
+                           float(p.mlp_in_scale), x, b.w, xv);
+      launch.each(mn, ShapedReluInPlace{xv, float(p.s_plus), float(p.s_minus)});
+      keyed_weight_product(launch, job, layer, rng::slot_of(0, rng::Matrix::mlp_post), n, n, 1.0f,
+                           xv, b.w, acc);
+      float* normalised = p.pre_norm ? xin : (p.post_norm ? x : nullptr);
+      launch.rows(m, ResidualNorm{x, acc, normalised, int(n), float(p.lambda),
+                                  float(p.mlp_out_scale), p.layer_norm, p.norm_eps});
+    }
+    record_if_due(layer);
+  }
 }
 
 }  // namespace
@@ -298,6 +397,7 @@ void direct_weights_only(const ExecContext& cx, const kernels::ChunkJob& job) {
   float* wk = buffers.take<float>(fused ? 0 : count * n * nk);
   float* w = buffers.take<float>(fused ? 0 : count * n * n);
   // The draws of keyed_weight_product without its products.
+  const ChunkLaunch launch{cx, count};
   auto draw = [&](float* buf, Index rows, Index cols, int layer, std::uint32_t slot) {
 #if THRUST_DEVICE_SYSTEM != THRUST_DEVICE_SYSTEM_CUDA
     if (fused) {
@@ -309,7 +409,7 @@ void direct_weights_only(const ExecContext& cx, const kernels::ChunkJob& job) {
       return;
     }
 #endif
-    fill_gaussian(cx, buf, rows, cols, job, layer, slot);
+    fill_gaussian(launch, buf, rows, cols, job, layer, slot);
   };
   for (int layer = 1; layer <= p.depth; ++layer) {
     for (int h = 0; h < p.heads; ++h) {
@@ -331,7 +431,7 @@ void direct_chunk(const ExecContext& cx, const kernels::ChunkJob& job,
   const kernels::SingleThreadedBlas blas_scope;
   const ModelCoefficients& p = job.model;
   const Index count = Index(job.count), m = p.m, n = p.n, nk = p.head_dim;
-  const Index rows = count * m, mn = m * n;
+  const Index mn = m * n;
 
   // Buffers from the arena, in a fixed order (kept across chunks, never
   // zero-filled: every one is written before it is read).
@@ -351,51 +451,13 @@ void direct_chunk(const ExecContext& cx, const kernels::ChunkJob& job,
   float* out = buffers.take<float>(count * job.records * m * m);
 
   kernels::launch::copy_to_device(cx, x0, job.x0, std::size_t(mn));
-  for_each_index(cx, count * mn, BroadcastInput{x0, x, mn});
-  float* xin = p.pre_norm ? xin_buf : x;
-  if (p.pre_norm)
-    for_each_row(cx, rows,
-                 ResidualNorm{x, nullptr, xin, int(n), 1.0f, 0.0f, p.layer_norm, p.norm_eps});
-
-  int record = 0;
-  auto record_if_due = [&](int layer) {
-    if (record < job.records && job.record_layers[record] == layer) {
-      for_each_row(cx, count * m * m, GramEntries{x, out, int(m), int(n), job.records, record});
-      ++record;
-    }
-  };
-  record_if_due(0);
-
-  for (int layer = 1; layer <= p.depth; ++layer) {
-    for (int h = 0; h < p.heads; ++h) {
-      keyed_weight_product(cx, job, layer, rng::slot_of(h, rng::Matrix::query), n, nk, 1.0f, xin,
-                           wq, q);
-      keyed_weight_product(cx, job, layer, rng::slot_of(h, rng::Matrix::key), n, nk, 1.0f, xin, wk,
-                           k);
-      keyed_weight_product(cx, job, layer, rng::slot_of(h, rng::Matrix::value), n, n, 1.0f, xin, w,
-                           xv);
-      for_each_index(cx, rows, AttentionRows{q, k, attn, int(m), int(nk), p.logit_scale, p.shaped});
-      for_each_index(cx, count * mn, AccumulateHead{attn, xv, acc, int(m), int(n), h == 0});
-    }
-    // The next layer's pre-normalised input is fused into the last residual.
-    // Post-norm: the same fused kernel normalises x in place (xin = x).
-    float* next_xin = (p.pre_norm && !p.mlp) ? xin : p.post_norm ? x : nullptr;
-    for_each_row(cx, rows,
-                 ResidualNorm{x, acc, next_xin, int(n), float(p.lambda), float(p.attn_scale),
-                              p.layer_norm, p.norm_eps});
-    if (p.mlp) {
-      keyed_weight_product(cx, job, layer, rng::slot_of(0, rng::Matrix::mlp_pre), n, n,
-                           float(p.mlp_in_scale), x, w, xv);
-      for_each_index(cx, count * mn, ShapedReluInPlace{xv, float(p.s_plus), float(p.s_minus)});
-      keyed_weight_product(cx, job, layer, rng::slot_of(0, rng::Matrix::mlp_post), n, n, 1.0f, xv,
-                           w, acc);
-      float* normalised = p.pre_norm ? xin : (p.post_norm ? x : nullptr);
-      for_each_row(cx, rows,
-                   ResidualNorm{x, acc, normalised, int(n), float(p.lambda), float(p.mlp_out_scale),
-                                p.layer_norm, p.norm_eps});
-    }
-    record_if_due(layer);
-  }
+  const DirectBuffers b{x, acc, xv, p.pre_norm ? xin_buf : x, q, k, attn, wq, wk, w, out};
+#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
+  direct_networks(ChunkLaunch{cx, count}, job, x0, b);
+#else
+#pragma omp parallel for schedule(dynamic, 1)
+  for (Index c = 0; c < count; ++c) direct_networks(NetworkLaunch{cx, c}, job, x0, b);
+#endif
   deliver_grams(cx, buffers, output, out, nullptr, nullptr, job.count, int(p.m), job.records);
 }
 
