@@ -1,9 +1,13 @@
 // Direct sampler: every network of a chunk draws its n x n weights afresh at
-// every layer (keyed Philox, generated in place on the device), multiplies
-// them in with batched GEMMs, and applies the fused attention-row and fused
-// residual + RMS-normalisation kernels. One source, two backends: compiled by
-// nvcc (namespace attnmc::cuda) and by the host compiler for Thrust's OpenMP
-// device system (namespace attnmc::omp).
+// every layer (keyed Philox), multiplies them in, and applies the fused
+// attention-row and fused residual + RMS-normalisation kernels. One source,
+// two backends: compiled by nvcc (namespace attnmc::cuda) and by the host
+// compiler for Thrust's OpenMP device system (namespace attnmc::omp). The
+// layer sequence (direct_networks) is written once; on CUDA each kernel is
+// launched over the chunk and the weights are generated in place and
+// multiplied with batched GEMMs; on the CPU one thread runs a whole network
+// at a time and, for up to 16 tokens, multiplies each weight row segment in
+// as it is drawn (KeyedWeightProduct).
 //
 // Layout per network (row-major): X, Xin, acc, XV are m x n; Q, K are
 // m x n_k; A is m x m; W_Q, W_K are n x n_k; W_V (reused for the MLP's
