@@ -151,8 +151,12 @@ def sde(args):
     header(["numpy", "jax"])
     paths, steps = (10000, 50) if args.quick else (20000, 50)
     mine, numpy_rates = {}, {}
+    # attnmc is timed as a whole process (start-up, statistics and files
+    # included; NumPy's and JAX's timers exclude import and compilation), so
+    # it runs more paths, about a second's worth (the rate is per
+    # trajectory-step either way).
     for m in [2, 4, 8]:
-        big = paths * (10 if m == 2 else 4 if m == 4 else 1)  # attnmc: a run of seconds
+        big = paths * {2: 100, 4: 20, 8: 4}[m]
         mine[m] = attnmc(args.attnmc, "sde",
                          [f"model.tokens={m}", "sde.dynamics=attention", "sde.scheme=euler",
                           "sde.horizon=0.5", f"sde.steps={steps}", f"sde.record_every={steps}",
@@ -175,7 +179,8 @@ def sphere(args):
         for d in [3, 16]:
             for noise in ["matrix", "reduced"]:
                 paths = 500 if args.quick else 2000
-                big = paths * 10
+                # About a second of attnmc (see the SDE above).
+                big = paths * {(2, 3): 100, (2, 16): 30, (8, 3): 20, (8, 16): 10}[(n, d)]
                 mine = attnmc(args.attnmc, "sphere",
                               [f"model.tokens={n}", f"model.dim={d}", "model.beta=1",
                                "sphere.scheme=sde-geometric", f"sphere.noise={noise}",
