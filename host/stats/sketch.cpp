@@ -16,11 +16,22 @@ CountStore::CountStore(std::size_t size) : size_(size), pages_((size + kPage - 1
 
 CountStore::CountStore(const CountStore& o)
     : size_(o.size_), total_(o.total_), pages_(o.pages_.size()) {
+  std::size_t used = 0;
+  for (const std::int64_t* p : o.pages_) used += p ? 1 : 0;
+  if (used == 0) return;
+  blocks_.emplace_back(new std::int64_t[used * kPage]);  // every element is copied below
+  std::int64_t* next = blocks_.back().get();
   for (std::size_t p = 0; p < pages_.size(); ++p)
     if (o.pages_[p]) {
-      pages_[p] = std::make_unique<std::int64_t[]>(kPage);
-      std::copy_n(o.pages_[p].get(), kPage, pages_[p].get());
+      std::copy_n(o.pages_[p], kPage, next);
+      pages_[p] = next;
+      next += kPage;
     }
+}
+
+std::int64_t* CountStore::new_page() {
+  blocks_.emplace_back(new std::int64_t[kPage]());
+  return blocks_.back().get();
 }
 
 CountStore& CountStore::operator=(const CountStore& o) {
@@ -37,18 +48,28 @@ void CountStore::merge(const CountStore& o) {
   if (o.size_ != size_) throw Error("CountStore::merge: different sizes");
   for (std::size_t p = 0; p < pages_.size(); ++p) {
     if (!o.pages_[p]) continue;
-    if (!pages_[p]) pages_[p] = std::make_unique<std::int64_t[]>(kPage);
+    if (!pages_[p]) pages_[p] = new_page();
     for (std::size_t i = 0; i < kPage; ++i) pages_[p][i] += o.pages_[p][i];
   }
   total_ += o.total_;
 }
 
+// Counts are never negative, so a page whose sum leaves the running count at
+// or below `rank` cannot hold the bucket: whole pages are skipped by a sum the
+// compiler vectorises, and only the page that holds it is walked.
 std::size_t CountStore::bucket_of_rank(std::int64_t rank) const {
   std::int64_t seen = 0;
   for (std::size_t p = 0; p < pages_.size(); ++p) {
-    if (!pages_[p]) continue;
+    const std::int64_t* q = pages_[p];
+    if (q == nullptr) continue;
+    std::int64_t sum = 0;
+    for (std::size_t i = 0; i < kPage; ++i) sum += q[i];
+    if (seen + sum <= rank) {
+      seen += sum;
+      continue;
+    }
     for (std::size_t i = 0; i < kPage; ++i) {
-      seen += pages_[p][i];
+      seen += q[i];
       if (seen > rank) return p * kPage + i;
     }
   }
@@ -57,23 +78,37 @@ std::size_t CountStore::bucket_of_rank(std::int64_t rank) const {
 
 std::vector<std::pair<std::uint64_t, std::int64_t>> CountStore::nonzero() const {
   std::vector<std::pair<std::uint64_t, std::int64_t>> out;
-  for (std::size_t p = 0; p < pages_.size(); ++p)
-    if (pages_[p])
-      for (std::size_t i = 0; i < kPage; ++i)
-        if (pages_[p][i] != 0) out.emplace_back(p * kPage + i, pages_[p][i]);
+  for (std::size_t p = 0; p < pages_.size(); ++p) {
+    const std::int64_t* q = pages_[p];
+    if (q == nullptr) continue;
+    std::int64_t any = 0;  // a whole page of zeros (reserved, never reached) is skipped at once
+    for (std::size_t i = 0; i < kPage; ++i) any |= q[i];
+    if (any == 0) continue;
+    for (std::size_t i = 0; i < kPage; ++i)
+      if (q[i] != 0) out.emplace_back(p * kPage + i, q[i]);
+  }
   return out;
 }
 
 std::size_t CountStore::bytes() const {
-  std::size_t b = pages_.size() * sizeof(pages_[0]);
+  std::size_t b = (pages_.size() + blocks_.capacity()) * sizeof(pages_[0]);
   for (const auto& p : pages_)
     if (p) b += kPage * sizeof(std::int64_t);
   return b;
 }
 
 void CountStore::allocate_all() {
-  for (auto& p : pages_)
-    if (!p) p = std::make_unique<std::int64_t[]>(kPage);
+  std::size_t missing = 0;
+  for (const std::int64_t* p : pages_) missing += p ? 0 : 1;
+  if (missing == 0) return;
+  // Pages already allocated stay where they are; the block holds the rest.
+  blocks_.emplace_back(new std::int64_t[missing * kPage]());  // zeroed
+  std::int64_t* next = blocks_.back().get();
+  for (std::int64_t*& p : pages_)
+    if (!p) {
+      p = next;
+      next += kPage;
+    }
 }
 
 std::size_t CountStore::max_bytes(std::size_t size) {
