@@ -160,7 +160,9 @@ Index count_segment(Index seg, std::uint32_t* b, Index count, std::uint32_t* tab
   const std::uint64_t key0 = std::uint64_t(seg) << 32;
   const Index range = Index(hi - lo) + 1;
   Index n = 0;
-  if (range <= table_size && range <= 4 * valid + 64) {  // dense: linear in members and range
+  // Dense (a pass over the members and one over the range) unless the range
+  // is much wider than a sort of the members costs.
+  if (range <= table_size && range <= 16 * valid + 1024) {
     std::fill(table, table + range, 0u);
     for (Index i = 0; i < count; ++i)
       if (b[i] != kNoBucket) ++table[b[i] - lo];
@@ -182,12 +184,12 @@ Index count_segment(Index seg, std::uint32_t* b, Index count, std::uint32_t* tab
   return n;
 }
 
-// Counters per thread for the dense path: 64 KiB each, less with more than
-// 16 threads, so that all fit in the 1 MiB gram_statistics_fixed_bytes
+// Counters per thread for the dense path: 256 KiB each, less with more than
+// 4 threads, so that all fit in the 1 MiB gram_statistics_fixed_bytes
 // counted for the sort's scratch (a wider segment takes the sort).
 Index table_size(int threads) {
   return std::clamp<Index>((Index(1) << 20) / (Index(sizeof(std::uint32_t)) * threads), 256,
-                           Index(1) << 14);
+                           Index(1) << 16);
 }
 #endif
 

@@ -179,7 +179,7 @@ TEST(EngineSketches, WithinTheStatedBoundsOfExactQuantiles) {
   }
 }
 
-// bucket_of_rank skips whole pages by their sums and nonzero() skips pages of
+// bucket_of_rank skips whole pages by their totals and nonzero() skips pages of
 // zeros: both must agree with a plain bucket-by-bucket walk for every rank,
 // with pages reserved up front (allocate_all), pages allocated on demand,
 // counts on page boundaries and a copy (one block). Checked to fail when a

@@ -36,6 +36,7 @@ struct LogBuckets;
 class CountStore {
  public:
   static constexpr std::size_t kPage = 64;
+  static constexpr std::size_t kPageSpan = kPage + 1;  // a page's counts and their total
   CountStore() = default;
   explicit CountStore(std::size_t size);
   CountStore(const CountStore& o);
@@ -47,6 +48,7 @@ class CountStore {
     std::int64_t*& page = pages_[index / kPage];
     if (!page) page = new_page();
     page[index % kPage] += count;
+    page[kPage] += count;  // the page's total
     total_ += count;
   }
   std::int64_t at(std::size_t index) const;
@@ -68,7 +70,10 @@ class CountStore {
   std::int64_t* new_page();  // a zeroed page of its own
   std::size_t size_ = 0;
   std::int64_t total_ = 0;
-  std::vector<std::int64_t*> pages_;  // null page = all zero; each lies in one of blocks_
+  // kPage counts and, after them, their total (rank searches and nonzero()
+  // skip whole pages by it: most reserved pages stay zero). Null page = all
+  // zero; each lies in one of blocks_.
+  std::vector<std::int64_t*> pages_;
   // The storage: a page of its own, or many together (allocate_all, copies).
   std::vector<std::unique_ptr<std::int64_t[]>> blocks_;
 };
