@@ -194,19 +194,72 @@ Index table_size(int threads) {
 #endif
 
 // Pass 2: segment seg = idx % segments over block blk = idx / segments.
+// Two kinds of segment need no sums of their own (the same bits, cheaper):
+// rho_aa is 1 for every member, so its sums are the count times those of 1;
+// an entry below the diagonal whose every member has V_ab and V_ba equal to
+// the bit (Gram matrices are symmetric in practice) has the values, so the
+// partials, of its mirror above, which pass 3 reads instead (mirrored[idx]).
 struct SegmentBlock {
   int m, records;
   Index count, segments, block;
   const float* grams;
   const unsigned char* status;
   SegmentSums* partials;
+  unsigned char* mirrored;
   ATTNMC_HD void operator()(Index idx) const {
     const Index blk = idx / segments, seg = idx % segments, mm = Index(m) * m;
     const Index r = seg / (2 * mm), kind = (seg / mm) % 2, e = seg % mm;
     const int a = int(e / m), b = int(e % m);
-    SegmentSums acc;
+    const Index begin = blk * block;
     const Index end = (blk + 1) * block < count ? (blk + 1) * block : count;
-    for (Index i = blk * block; i < end; ++i) {
+    mirrored[idx] = 0;
+    if (a > b && symmetric(r, a, b, begin, end)) {
+      mirrored[idx] = 1;
+      return;
+    }
+    partials[idx] =
+        kind == 1 && a == b ? unit_sums(r, begin, end) : sums(r, kind, a, b, begin, end);
+  }
+  // V_ab and V_ba equal to the bit for every member whose value counts.
+  ATTNMC_HD bool symmetric(Index r, int a, int b, Index begin, Index end) const {
+    for (Index i = begin; i < end; ++i) {
+      const Index row = i * records + r;
+      const MemberStatus st = static_cast<MemberStatus>(status[row]);
+      if (st == MemberStatus::nonfinite || st == MemberStatus::blown) continue;
+      const float* g = grams + row * Index(m) * m;
+      std::uint32_t x, y;
+      memcpy(&x, &g[a * m + b], sizeof x);
+      memcpy(&y, &g[b * m + a], sizeof y);
+      if (x != y) return false;
+    }
+    return true;
+  }
+  // rho_aa: 1 for each member in the sketches, in the moments for ok ones.
+  ATTNMC_HD SegmentSums unit_sums(Index r, Index begin, Index end) const {
+    std::int64_t ok = 0;
+    bool sketched = false, blown = false;
+    for (Index i = begin; i < end; ++i) {
+      const MemberStatus st = static_cast<MemberStatus>(status[i * records + r]);
+      blown = blown || st == MemberStatus::blown;
+      sketched = sketched || st == MemberStatus::ok || st == MemberStatus::overflow;
+      ok += st == MemberStatus::ok ? 1 : 0;
+    }
+    SegmentSums acc, one;
+    kernels::exact_add(one.sum, 1.0);  // raw limbs: n adds of 1 are n times these
+    kernels::exact_add_square(one.sum_sq, 1.0);
+    acc.count = ok;
+    for (int k = 0; k < kernels::kExactLimbs; ++k) {
+      acc.sum[k] = one.sum[k] * ok;
+      acc.sum_sq[k] = one.sum_sq[k] * ok;
+    }
+    acc.min = sketched ? 1.0 : INFINITY;
+    acc.max = blown ? INFINITY : sketched ? 1.0 : -INFINITY;
+    return acc;
+  }
+  ATTNMC_HD SegmentSums sums(Index r, Index kind, int a, int b, Index begin, Index end) const {
+    const Index mm = Index(m) * m, e = Index(a) * m + b;
+    SegmentSums acc;
+    for (Index i = begin; i < end; ++i) {
       const Index row = i * records + r;
       const MemberStatus st = static_cast<MemberStatus>(status[row]);
       if (st == MemberStatus::nonfinite) continue;
@@ -225,19 +278,24 @@ struct SegmentBlock {
       if (!kernels::exact_add(acc.sum, x)) acc.sum_overflow = 1;
       if (!kernels::exact_add_square(acc.sum_sq, x)) acc.sum_sq_overflow = 1;
     }
-    partials[idx] = acc;
+    return acc;
   }
 };
 
-// Pass 3: segment seg's blocks added.
+// Pass 3: segment seg's blocks added (a mirrored block: its mirror's partials).
 struct SegmentTotal {
+  int m;
   Index segments, blocks;
   const SegmentSums* partials;
+  const unsigned char* mirrored;
   SegmentSums* totals;
   ATTNMC_HD void operator()(Index seg) const {
+    const Index mm = Index(m) * m, e = seg % mm;
+    const Index mirror = seg - e + (e % m) * m + e / m;  // (a, b) -> (b, a)
     SegmentSums t;
     for (Index blk = 0; blk < blocks; ++blk) {
-      const SegmentSums& p = partials[blk * segments + seg];
+      const Index at = blk * segments;
+      const SegmentSums& p = partials[at + (mirrored[at + seg] ? mirror : seg)];
       t.count += p.count;
       for (int k = 0; k < kernels::kExactLimbs; ++k) {
         t.sum[k] += p.sum[k];
@@ -268,7 +326,7 @@ std::size_t gram_statistics_bytes_per_member(int m, int records) {
 std::size_t gram_statistics_fixed_bytes(int m, int records) {
   const Index segments = segments_of(m, records);
   const Index partials = std::max(segments, kTargetPartials) + segments;
-  return std::size_t(partials) * sizeof(SegmentSums) + (1 << 20);  // + the sort's own scratch
+  return std::size_t(partials) * (sizeof(SegmentSums) + 1) + (1 << 20);  // + the sort's scratch
 }
 
 void reduce_grams(const kernels::ExecContext& cx, kernels::Arena::Frame& frame,
@@ -298,6 +356,7 @@ void reduce_grams(const kernels::ExecContext& cx, kernels::Arena::Frame& frame,
   Index* distinct = frame.take<Index>(std::size_t(job.records) * std::size_t(per));
 #endif
   SegmentSums* partials = frame.take<SegmentSums>(std::size_t(blocks * segments));
+  unsigned char* mirrored = frame.take<unsigned char>(std::size_t(blocks * segments));
   SegmentSums* totals = frame.take<SegmentSums>(std::size_t(segments));
 
 #if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
@@ -307,10 +366,10 @@ void reduce_grams(const kernels::ExecContext& cx, kernels::Arena::Frame& frame,
       cx, rows,
       MemberBuckets{job, grams, blowup_step, record_steps, status, buckets, Index(count)});
 #endif
-  for_each_index(
-      cx, blocks * segments,
-      SegmentBlock{job.m, job.records, Index(count), segments, block, grams, status, partials});
-  for_each_index(cx, segments, SegmentTotal{segments, blocks, partials, totals});
+  for_each_index(cx, blocks * segments,
+                 SegmentBlock{job.m, job.records, Index(count), segments, block, grams, status,
+                              partials, mirrored});
+  for_each_index(cx, segments, SegmentTotal{job.m, segments, blocks, partials, mirrored, totals});
 
 #if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
   kernels::launch::FrameAllocator scratch{&frame};
