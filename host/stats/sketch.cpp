@@ -83,7 +83,9 @@ std::vector<std::pair<std::uint64_t, std::int64_t>> CountStore::nonzero() const 
 }
 
 std::size_t CountStore::bytes() const {
-  std::size_t b = (pages_.size() + blocks_.capacity()) * sizeof(pages_[0]);
+  // Pages and their pointers only: the same figure however the pages came
+  // (one block or one by one), so that pieces, ranks and a whole run agree.
+  std::size_t b = pages_.size() * sizeof(pages_[0]);
   for (const auto& p : pages_)
     if (p) b += kPageSpan * sizeof(std::int64_t);
   return b;
