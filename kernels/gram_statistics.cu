@@ -397,7 +397,7 @@ void reduce_grams(const kernels::ExecContext& cx, kernels::Arena::Frame& frame,
   // Segment k's distinct keys go to unique/counts at k * count (it has at
   // most count), then in segment order to the host vectors.
   const Index n_segments = Index(job.records) * per, c = Index(count);
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (n_keys >= 4096)  // small chunks: one thread
   for (Index k = 0; k < n_segments; ++k)
     distinct[k] = count_segment(k, buckets + k * c, c, tables + Index(omp_get_thread_num()) * table,
                                 table, unique + k * c, counts + k * c);
