@@ -353,7 +353,8 @@ void reduce_grams(const kernels::ExecContext& cx, kernels::Arena::Frame& frame,
   const int threads = omp_get_max_threads();
   const Index table = table_size(threads);
   std::uint32_t* tables = frame.take<std::uint32_t>(std::size_t(threads) * std::size_t(table));
-  Index* distinct = frame.take<Index>(std::size_t(job.records) * std::size_t(per));
+  Index* run_begin = frame.take<Index>(std::size_t(threads));
+  Index* run_end = frame.take<Index>(std::size_t(threads));
 #endif
   SegmentSums* partials = frame.take<SegmentSums>(std::size_t(blocks * segments));
   unsigned char* mirrored = frame.take<unsigned char>(std::size_t(blocks * segments));
@@ -394,22 +395,37 @@ void reduce_grams(const kernels::ExecContext& cx, kernels::Arena::Frame& frame,
     out.counts.pop_back();
   }
 #else
-  // Segment k's distinct keys go to unique/counts at k * count (it has at
-  // most count), then in segment order to the host vectors.
+  // Thread t of the team counts the segments [lo, hi) of an even split, in
+  // order, and packs their (key, count) pairs from unique/counts[lo * count]
+  // on (those segments have at most (hi - lo) * count of them); the threads'
+  // runs, in thread order, are the list in segment order. Packed, the pairs
+  // touch only as much of the buffers as there are distinct keys.
   const Index n_segments = Index(job.records) * per, c = Index(count);
-#pragma omp parallel for schedule(dynamic, 1) if (n_keys >= 4096)  // small chunks: one thread
-  for (Index k = 0; k < n_segments; ++k)
-    distinct[k] = count_segment(k, buckets + k * c, c, tables + Index(omp_get_thread_num()) * table,
-                                table, unique + k * c, counts + k * c);
+  int team = 1;
+#pragma omp parallel if (n_keys >= 4096)  // small chunks: one thread
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    if (t == 0) team = nt;
+    const Index lo = n_segments * t / nt, hi = n_segments * (t + 1) / nt;
+    Index at = lo * c;
+    for (Index k = lo; k < hi; ++k)
+      at += count_segment(k, buckets + k * c, c, tables + Index(t) * table, table, unique + at,
+                          counts + at);
+    run_begin[t] = lo * c;
+    run_end[t] = at;
+  }
   Index n_unique = 0;
-  for (Index k = 0; k < n_segments; ++k) n_unique += distinct[k];
+  for (int t = 0; t < team; ++t) n_unique += run_end[t] - run_begin[t];
   out.keys.reserve(std::size_t(n_keys));  // as on CUDA: never reallocated by a later chunk
   out.counts.reserve(std::size_t(n_keys));
   out.keys.resize(std::size_t(n_unique));
   out.counts.resize(std::size_t(n_unique));
-  for (Index k = 0, at = 0; k < n_segments; at += distinct[k++]) {
-    std::copy_n(unique + k * c, distinct[k], out.keys.begin() + at);
-    std::copy_n(counts + k * c, distinct[k], out.counts.begin() + at);
+  Index at = 0;
+  for (int t = 0; t < team; ++t) {
+    const Index n = run_end[t] - run_begin[t];
+    std::copy_n(unique + run_begin[t], n, out.keys.begin() + at);
+    std::copy_n(counts + run_begin[t], n, out.counts.begin() + at);
+    at += n;
   }
 #endif
   out.segments.resize(std::size_t(segments));
