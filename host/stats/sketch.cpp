@@ -82,6 +82,14 @@ std::vector<std::pair<std::uint64_t, std::int64_t>> CountStore::nonzero() const 
   return out;
 }
 
+std::size_t CountStore::nonzero_count() const {
+  std::size_t n = 0;
+  for (const std::int64_t* q : pages_)
+    if (q != nullptr && q[kPage] != 0)
+      for (std::size_t i = 0; i < kPage; ++i) n += q[i] != 0 ? 1 : 0;
+  return n;
+}
+
 std::size_t CountStore::bytes() const {
   // Pages and their pointers only: the same figure however the pages came
   // (one block or one by one), so that pieces, ranks and a whole run agree.

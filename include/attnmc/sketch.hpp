@@ -59,7 +59,8 @@ class CountStore {
   std::size_t bucket_of_rank(std::int64_t rank) const;
   // Non-zero buckets in index order (the canonical serialised form).
   std::vector<std::pair<std::uint64_t, std::int64_t>> nonzero() const;
-  std::size_t bytes() const;  // allocated now
+  std::size_t nonzero_count() const;  // nonzero().size(), without the list
+  std::size_t bytes() const;          // allocated now
   // Allocates every page now (memory flat from here on, at max_bytes), as
   // one block: one allocation and one free instead of one per page.
   void allocate_all();
