@@ -318,7 +318,8 @@ Index blocks_for(Index count, Index segments) {
 }  // namespace
 
 std::size_t gram_statistics_bytes_per_member(int m, int records) {
-  // Status, keys, unique keys and counts, and the sort's temporary keys.
+  // Status, keys, unique keys and counts, and the sort's temporary keys (the
+  // CPU's count takes less: 4-byte buckets and no sort; the rule is kept).
   const std::size_t keys = std::size_t(records) * std::size_t(GramSlots(m).per_record());
   return std::size_t(records) + keys * 4 * sizeof(std::uint64_t) + 64;
 }
