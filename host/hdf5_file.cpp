@@ -12,17 +12,38 @@ void check(herr_t status, const std::string& what) {
   if (status < 0) throw Error("HDF5: " + what + " failed");
 }
 
-void write(hid_t loc, const char* name, hid_t mem_type, hid_t file_type,
-           const std::vector<hsize_t>& dims, const void* data) {
-  Id space(H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose, name);
+namespace {
+hid_t create_dataset(hid_t loc, const char* name, hid_t file_type, hid_t space) {
   // No modification times in object headers: the same run gives the same bytes.
   Id dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, name);
   check(H5Pset_obj_track_times(dcpl.id, false), name);
-  Id set(H5Dcreate2(loc, name, file_type, space.id, H5P_DEFAULT, dcpl.id, H5P_DEFAULT), H5Dclose,
-         name);
+  return H5Dcreate2(loc, name, file_type, space, H5P_DEFAULT, dcpl.id, H5P_DEFAULT);
+}
+}  // namespace
+
+void write(hid_t loc, const char* name, hid_t mem_type, hid_t file_type,
+           const std::vector<hsize_t>& dims, const void* data) {
+  Id space(H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose, name);
+  Id set(create_dataset(loc, name, file_type, space.id), H5Dclose, name);
   hsize_t n = 1;
   for (hsize_t d : dims) n *= d;
   if (n > 0) check(H5Dwrite(set.id, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), name);
+}
+
+Slices::Slices(hid_t loc, const char* name, hid_t mem_type, hid_t file_type, hsize_t n)
+    : name_(name),
+      mem_type_(mem_type),
+      n_(n),
+      space_(H5Screate_simple(1, &n, nullptr), H5Sclose, name),
+      set_(create_dataset(loc, name, file_type, space_.id), H5Dclose, name) {}
+
+void Slices::append(const void* data, hsize_t count) {
+  if (count == 0) return;
+  if (count > n_ - next_) throw Error("HDF5: " + name_ + ": more elements than the dataset has");
+  check(H5Sselect_hyperslab(space_.id, H5S_SELECT_SET, &next_, nullptr, &count, nullptr), name_);
+  Id memory(H5Screate_simple(1, &count, nullptr), H5Sclose, name_);
+  check(H5Dwrite(set_.id, mem_type_, memory.id, space_.id, H5P_DEFAULT, data), name_);
+  next_ += count;
 }
 
 void write_doubles(hid_t loc, const char* name, const std::vector<hsize_t>& dims,

@@ -31,6 +31,21 @@ void write_int64s(hid_t loc, const char* name, const std::vector<hsize_t>& dims,
                   const std::vector<std::int64_t>& v);
 void write_uint64s(hid_t loc, const char* name, const std::vector<std::uint64_t>& v);
 
+// A 1-d dataset of n elements written in consecutive slices, first to last
+// (the same file bytes as one write of the whole): a writer that produces
+// its data piece by piece holds one piece, not the whole.
+class Slices {
+ public:
+  Slices(hid_t loc, const char* name, hid_t mem_type, hid_t file_type, hsize_t n);
+  void append(const void* data, hsize_t count);  // throws Error beyond n
+
+ private:
+  std::string name_;
+  hid_t mem_type_;
+  hsize_t n_, next_ = 0;
+  Id space_, set_;
+};
+
 // A group without timestamps.
 hid_t create_group(hid_t loc, const char* name);
 

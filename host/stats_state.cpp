@@ -13,6 +13,35 @@ namespace {
 constexpr const char* kFormat = "attnmc-statistics-state-1";
 constexpr int kCounters = 4;  // members, nonfinite, overflow, blowup
 
+// The non-zero buckets of one kind of sketch, every record: flat index
+// (record, entry, bucket), canonical whatever the paging, and count, as two
+// datasets written sketch by sketch. Gathered whole, these lists grew with
+// the buckets the data reached, which made the peak memory of a large run
+// grow with its size at the moment stats.h5 was written.
+template <typename SketchesOf>
+void write_buckets(hid_t g, const char* index_name, const char* count_name,
+                   const std::vector<LayerStatistics>& L, SketchesOf sketches_of) {
+  hsize_t total = 0;
+  for (const LayerStatistics& s : L)
+    for (const auto& k : sketches_of(s)) total += k.store().nonzero_count();
+  for (int pass = 0; pass < 2; ++pass) {  // the indices, then the counts
+    h5::Slices out(g, pass == 0 ? index_name : count_name,
+                   pass == 0 ? H5T_NATIVE_UINT64 : H5T_NATIVE_INT64,
+                   pass == 0 ? H5T_STD_U64LE : H5T_STD_I64LE, total);
+    std::vector<std::uint64_t> slice;  // one sketch's (int64 counts as their bits)
+    for (std::size_t r = 0; r < L.size(); ++r) {
+      const auto& sketches = sketches_of(L[r]);
+      for (std::size_t u = 0; u < sketches.size(); ++u) {
+        const std::uint64_t base = (r * sketches.size() + u) * sketches[u].store().size();
+        slice.clear();
+        for (const auto& [b, c] : sketches[u].store().nonzero())
+          slice.push_back(pass == 0 ? base + b : std::uint64_t(c));
+        out.append(slice.data(), slice.size());
+      }
+    }
+  }
+}
+
 }  // namespace
 
 static_assert(sizeof(hid_t) == sizeof(std::int64_t), "hid_t is a 64-bit id");
@@ -43,8 +72,7 @@ void write_statistics_state(std::int64_t file, const StatsIdentity& id,
   std::vector<int> layers(st.layers().begin(), st.layers().end());
   h5::write(g.id, "layers", H5T_NATIVE_INT, H5T_STD_I32LE, {R}, layers.data());
   std::vector<std::int64_t> counters, mcount, mlimbs, mover;
-  std::vector<std::uint64_t> gidx, ridx, soff{0};
-  std::vector<std::int64_t> gcnt, rcnt;
+  std::vector<std::uint64_t> soff{0};
   std::vector<float> samples;
   std::vector<double> grange, rrange;  // exact min and max of every sketch
   for (hsize_t r = 0; r < R; ++r) {
@@ -59,21 +87,6 @@ void write_statistics_state(std::int64_t file, const StatsIdentity& id,
           mover.push_back(e->overflowed() ? 1 : 0);
         }
       }
-    // Non-zero buckets, flat index (record, entry, bucket): canonical whatever the paging.
-    for (std::size_t u = 0; u < s.gram_sketch.size(); ++u) {
-      const std::uint64_t base = (r * s.gram_sketch.size() + u) * s.gram_sketch[u].store().size();
-      for (const auto& [b, c] : s.gram_sketch[u].store().nonzero()) {
-        gidx.push_back(base + b);
-        gcnt.push_back(c);
-      }
-    }
-    for (std::size_t p = 0; p < s.rho_sketch.size(); ++p) {
-      const std::uint64_t base = (r * s.rho_sketch.size() + p) * s.rho_sketch[p].store().size();
-      for (const auto& [b, c] : s.rho_sketch[p].store().nonzero()) {
-        ridx.push_back(base + b);
-        rcnt.push_back(c);
-      }
-    }
     for (const LogSketch& k : s.gram_sketch) grange.insert(grange.end(), {k.min(), k.max()});
     for (const GridSketch& k : s.rho_sketch) rrange.insert(rrange.end(), {k.min(), k.max()});
     samples.insert(samples.end(), s.samples.begin(), s.samples.end());
@@ -83,12 +96,14 @@ void write_statistics_state(std::int64_t file, const StatsIdentity& id,
   h5::write_int64s(g.id, "moment_count", {R, 2, mm}, mcount);
   h5::write_int64s(g.id, "moment_limbs", {R, 2, mm, 2, limbs}, mlimbs);
   h5::write_int64s(g.id, "moment_overflow", {R, 2, mm, 2}, mover);
-  h5::write_uint64s(g.id, "gram_sketch_index", gidx);
-  h5::write_int64s(g.id, "gram_sketch_count", {hsize_t(gcnt.size())}, gcnt);
+  write_buckets(
+      g.id, "gram_sketch_index", "gram_sketch_count", L,
+      [](const LayerStatistics& s) -> const auto& { return s.gram_sketch; });
   h5::write_doubles(g.id, "gram_sketch_range", {hsize_t(grange.size())}, grange);
   h5::write_doubles(g.id, "rho_sketch_range", {hsize_t(rrange.size())}, rrange);
-  h5::write_uint64s(g.id, "rho_sketch_index", ridx);
-  h5::write_int64s(g.id, "rho_sketch_count", {hsize_t(rcnt.size())}, rcnt);
+  write_buckets(
+      g.id, "rho_sketch_index", "rho_sketch_count", L,
+      [](const LayerStatistics& s) -> const auto& { return s.rho_sketch; });
   std::vector<std::int64_t> hist;
   for (const LayerStatistics& s : L)
     hist.insert(hist.end(), s.rho_histogram.begin(), s.rho_histogram.end());

@@ -27,6 +27,8 @@ PY_PACKAGES=(numpy matplotlib h5py scipy
 DEB_PACKAGES+=(libeigen3-dev)
 # LBFGS++ (header-only): the attention-paths saddle point's L-BFGS (host/paths/theory/).
 DEB_PACKAGES+=(liblbfgspp-dev)
+# Serial OpenBLAS: no worker threads spinning at start-up (CMakeLists.txt prefers it).
+DEB_PACKAGES+=(libopenblas-serial-dev)
 
 install_deps() {
   local missing=()

@@ -178,3 +178,40 @@ TEST(EngineSketches, WithinTheStatedBoundsOfExactQuantiles) {
     if (std::string(preset) == "softmax") EXPECT_GT(max_rho, 0.999);  // near +1 was exercised
   }
 }
+
+// bucket_of_rank skips whole pages by their totals and nonzero() skips pages of
+// zeros: both must agree with a plain bucket-by-bucket walk for every rank,
+// with pages reserved up front (allocate_all), pages allocated on demand,
+// counts on page boundaries and a copy (one block). Checked to fail when a
+// page is skipped at `seen + sum <= rank + 1` (its last count holds the rank).
+TEST(CountStore, PageSkippingAgreesWithAPlainWalk) {
+  const std::size_t size = 20 * CountStore::kPage + 5;
+  std::mt19937_64 rng(7);
+  for (int variant = 0; variant < 3; ++variant) {
+    CountStore s(size);
+    if (variant != 1) s.allocate_all();
+    std::vector<std::int64_t> plain(size, 0);
+    for (std::size_t i : {std::size_t(0), CountStore::kPage - 1, CountStore::kPage,
+                          3 * CountStore::kPage - 1, size - 1}) {
+      s.add(i, 2);
+      plain[i] += 2;
+    }
+    for (int k = 0; k < 40; ++k) {
+      const std::size_t i = std::size_t(rng() % size);
+      const std::int64_t c = std::int64_t(rng() % 3 + 1);
+      s.add(i, c);
+      plain[i] += c;
+    }
+    const CountStore t = variant == 2 ? CountStore(s) : s;
+    std::vector<std::pair<std::uint64_t, std::int64_t>> nz;
+    std::int64_t seen = 0;
+    for (std::size_t i = 0; i < size; ++i) {
+      if (plain[i] != 0) nz.emplace_back(i, plain[i]);
+      for (std::int64_t r = seen; r < seen + plain[i]; ++r) ASSERT_EQ(t.bucket_of_rank(r), i);
+      seen += plain[i];
+    }
+    EXPECT_EQ(seen, t.total());
+    EXPECT_EQ(t.nonzero(), nz);
+    EXPECT_THROW(t.bucket_of_rank(seen), std::exception);
+  }
+}

@@ -22,6 +22,7 @@
 #include "host/cli/common_options.hpp"
 #include "host/cli/execute.hpp"
 #include "host/cli/merge_command.hpp"
+#include "host/cli/openmp_wait_policy.hpp"
 #include "host/cli/phase_command.hpp"
 #include "host/cli/sweep_command.hpp"
 #include "host/config.hpp"
@@ -189,6 +190,7 @@ int error_of_one_rank(const mpi::World& world, const std::string& message, int c
 int main(int argc, char** argv) {
   using namespace attnmc;
   using namespace attnmc::cli;
+  exec_with_passive_openmp_wait(argc, argv);  // first: before MPI or any thread starts
   // MPI only under a launcher (host/mpi/world.hpp); one GPU per rank before any CUDA call.
   mpi::World world(argc, argv);
   mpi::assign_gpu(world);

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <iomanip>
 #include <sstream>
+#include <utility>
 
 #include "attnmc/sde.hpp"
 #include "attnmc/sphere.hpp"
@@ -57,8 +58,10 @@ std::string sde_table(const SdeResult& r, bool timing) {
 
 // The SDE's statistics in the shape of a finite ensemble, for stats.h5 and
 // `attnmc merge`: records are labelled by step and the "width" is 1 / dt,
-// so the file's t = layer / width is the SDE time (t is also stored).
-EnsembleResult as_ensemble(const SdeResult& r) {
+// so the file's t = layer / width is the SDE time (t is also stored). The
+// statistics come separately so that a caller can move them in (a copy
+// would duplicate every reserved sketch page, the largest thing a run holds).
+EnsembleResult as_ensemble(const SdeResult& r, EnsembleStatistics stats) {
   EnsembleResult e;
   e.spec.model = r.spec.model;
   e.spec.model.width = int(std::llround(1.0 / r.spec.dt));
@@ -82,7 +85,7 @@ EnsembleResult as_ensemble(const SdeResult& r) {
   e.sampler = std::string("sde-") + sde_scheme_name(r.spec.scheme);
   e.chunk = r.chunk;
   e.threads = r.threads;
-  e.stats = r.stats;
+  e.stats = std::move(stats);
   e.seconds_simulate = r.seconds;
   return e;
 }
@@ -91,7 +94,7 @@ EnsembleResult as_ensemble(const SdeResult& r) {
 // model (no width, depth or head_dim: the step and horizon say it), input,
 // time stepping, ensemble, run.
 nlohmann::json sde_config_json(const SdeSpec& s) {
-  const nlohmann::json run = run_spec_json(as_ensemble(SdeResult{s}).spec);
+  const nlohmann::json run = run_spec_json(as_ensemble(SdeResult{s}, {}).spec);
   nlohmann::json j;
   j["model"] = run["model"];
   for (const char* k : {"width", "depth", "head_dim", "T", "kind", "attention", "pre_norm"})
@@ -121,8 +124,7 @@ nlohmann::json sde_config_json(const SdeSpec& s) {
 
 CommandResult sde_one(const ConfigSource& src, StagedDirectory& dir, const RunContext& cx) {
   const SdeSpec spec = resolve_sde(load_sde_spec(src));
-  const SdeResult r = mpi::run_sde(cx.world, spec, cx.progress, cx.scale_out);
-  const EnsembleResult e = as_ensemble(r);
+  SdeResult r = mpi::run_sde(cx.world, spec, cx.progress, cx.scale_out);
   CommandResult out;
   out.table = sde_table(r, cx.timing);
   out.members = spec.end_member() - spec.member_begin;
@@ -133,8 +135,11 @@ CommandResult sde_one(const ConfigSource& src, StagedDirectory& dir, const RunCo
                                    {"steps", s.steps},
                                    {"record_steps", s.record_steps},
                                    {"blowup_threshold", s.blowup_threshold}};
+  // The statistics are lent to the file's shape and taken back.
+  EnsembleResult e = as_ensemble(r, std::move(r.stats));
   write_stats_h5(dir.file("stats.h5"), e, identity);
   nlohmann::json j = run_summary_json(e);
+  r.stats = std::move(e.stats);
   j["config"] = sde_config_json(s);
   std::vector<std::int64_t> per;
   for (const LayerStatistics& l : r.stats.per_layer()) per.push_back(l.blowup);

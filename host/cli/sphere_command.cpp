@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "attnmc/sphere.hpp"
 #include "attnmc/version.hpp"
@@ -139,8 +140,10 @@ nlohmann::json result_json(const SphereResult& r) {
 }
 
 // The inner products as the statistics of a finite ensemble, for stats.h5:
-// records are steps, t = step * dt, "gram" entries are <x_i, x_j>.
-EnsembleResult as_ensemble(const SphereResult& r) {
+// records are steps, t = step * dt, "gram" entries are <x_i, x_j>. The
+// statistics come separately so that the caller can move them in (a copy
+// would duplicate every reserved sketch page).
+EnsembleResult as_ensemble(const SphereResult& r, EnsembleStatistics stats) {
   const SphereSpec& s = r.spec;
   EnsembleResult e;
   e.spec.model.tokens = s.tokens;
@@ -160,7 +163,7 @@ EnsembleResult as_ensemble(const SphereResult& r) {
   e.sampler = std::string("sphere-") + scheme_name(s.scheme);
   e.chunk = r.chunk;
   e.threads = r.threads;
-  e.stats = r.stats;
+  e.stats = std::move(stats);
   e.seconds_simulate = r.seconds;
   return e;
 }
@@ -182,7 +185,7 @@ std::vector<Headline> sphere_headlines(const SphereResult& r) {
 
 CommandResult sphere_one(const ConfigSource& src, StagedDirectory& dir, const RunContext& cx) {
   const SphereRun run = load_sphere_run(src);
-  const SphereResult r = mpi::run_sphere(cx.world, run.spec, cx.progress, cx.scale_out);
+  SphereResult r = mpi::run_sphere(cx.world, run.spec, cx.progress, cx.scale_out);
   nlohmann::json j = result_json(r);
   CommandResult out;
   if (run.flow) {
@@ -209,7 +212,9 @@ CommandResult sphere_one(const ConfigSource& src, StagedDirectory& dir, const Ru
                                    {"sigma", r.spec.sigma},
                                    {"horizon", r.spec.horizon},
                                    {"steps", r.spec.steps}};
-  write_stats_h5(dir.file("stats.h5"), as_ensemble(r), identity);
+  EnsembleResult e = as_ensemble(r, std::move(r.stats));  // lent and taken back
+  write_stats_h5(dir.file("stats.h5"), e, identity);
+  r.stats = std::move(e.stats);
   write_summary(dir, j, cx);
   dir.write_text("table.txt", out.table);
   for (const char* k : {"collapse", "antipodal", "other"}) {

@@ -368,7 +368,7 @@ OversmoothingResult run_oversmoothing(const OversmoothingSpec& in, const Progres
   // The metric sketches: at most one count page per member each.
   const std::size_t sketch_bytes =
       std::min(LogSketch::max_bytes(s.quantile_accuracy),
-               std::size_t(members) * CountStore::kPage * sizeof(std::int64_t) + 4096);
+               std::size_t(members) * CountStore::kPageSpan * sizeof(std::int64_t) + 4096);
   fixed.push_back(
       {(R * kMetricCount + 2) * sketch_bytes, "metric quantile sketches", "ensemble.record_every"});
   r.has_gram = s.gram_statistics == 1;

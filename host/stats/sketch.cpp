@@ -16,11 +16,22 @@ CountStore::CountStore(std::size_t size) : size_(size), pages_((size + kPage - 1
 
 CountStore::CountStore(const CountStore& o)
     : size_(o.size_), total_(o.total_), pages_(o.pages_.size()) {
+  std::size_t used = 0;
+  for (const std::int64_t* p : o.pages_) used += p ? 1 : 0;
+  if (used == 0) return;
+  blocks_.emplace_back(new std::int64_t[used * kPageSpan]);  // every element is copied below
+  std::int64_t* next = blocks_.back().get();
   for (std::size_t p = 0; p < pages_.size(); ++p)
     if (o.pages_[p]) {
-      pages_[p] = std::make_unique<std::int64_t[]>(kPage);
-      std::copy_n(o.pages_[p].get(), kPage, pages_[p].get());
+      std::copy_n(o.pages_[p], kPageSpan, next);
+      pages_[p] = next;
+      next += kPageSpan;
     }
+}
+
+std::int64_t* CountStore::new_page() {
+  blocks_.emplace_back(new std::int64_t[kPageSpan]());
+  return blocks_.back().get();
 }
 
 CountStore& CountStore::operator=(const CountStore& o) {
@@ -37,16 +48,22 @@ void CountStore::merge(const CountStore& o) {
   if (o.size_ != size_) throw Error("CountStore::merge: different sizes");
   for (std::size_t p = 0; p < pages_.size(); ++p) {
     if (!o.pages_[p]) continue;
-    if (!pages_[p]) pages_[p] = std::make_unique<std::int64_t[]>(kPage);
-    for (std::size_t i = 0; i < kPage; ++i) pages_[p][i] += o.pages_[p][i];
+    if (!pages_[p]) pages_[p] = new_page();
+    for (std::size_t i = 0; i < kPageSpan; ++i) pages_[p][i] += o.pages_[p][i];  // and the total
   }
   total_ += o.total_;
 }
 
+// Counts are never negative: a page whose total leaves the running count at
+// or below `rank` cannot hold the bucket, and a page of total 0 is all zeros.
 std::size_t CountStore::bucket_of_rank(std::int64_t rank) const {
   std::int64_t seen = 0;
   for (std::size_t p = 0; p < pages_.size(); ++p) {
-    if (!pages_[p]) continue;
+    const std::int64_t total = pages_[p] ? pages_[p][kPage] : 0;
+    if (seen + total <= rank) {
+      seen += total;
+      continue;
+    }
     for (std::size_t i = 0; i < kPage; ++i) {
       seen += pages_[p][i];
       if (seen > rank) return p * kPage + i;
@@ -57,28 +74,51 @@ std::size_t CountStore::bucket_of_rank(std::int64_t rank) const {
 
 std::vector<std::pair<std::uint64_t, std::int64_t>> CountStore::nonzero() const {
   std::vector<std::pair<std::uint64_t, std::int64_t>> out;
-  for (std::size_t p = 0; p < pages_.size(); ++p)
-    if (pages_[p])
-      for (std::size_t i = 0; i < kPage; ++i)
-        if (pages_[p][i] != 0) out.emplace_back(p * kPage + i, pages_[p][i]);
+  for (std::size_t p = 0; p < pages_.size(); ++p) {
+    if (pages_[p] == nullptr || pages_[p][kPage] == 0) continue;
+    for (std::size_t i = 0; i < kPage; ++i)
+      if (pages_[p][i] != 0) out.emplace_back(p * kPage + i, pages_[p][i]);
+  }
   return out;
 }
 
+std::size_t CountStore::nonzero_count() const {
+  std::size_t n = 0;
+  for (const std::int64_t* q : pages_)
+    if (q != nullptr && q[kPage] != 0)
+      for (std::size_t i = 0; i < kPage; ++i) n += q[i] != 0 ? 1 : 0;
+  return n;
+}
+
 std::size_t CountStore::bytes() const {
+  // Pages and their pointers only: the same figure however the pages came
+  // (one block or one by one), so that pieces, ranks and a whole run agree.
   std::size_t b = pages_.size() * sizeof(pages_[0]);
   for (const auto& p : pages_)
-    if (p) b += kPage * sizeof(std::int64_t);
+    if (p) b += kPageSpan * sizeof(std::int64_t);
   return b;
 }
 
 void CountStore::allocate_all() {
-  for (auto& p : pages_)
-    if (!p) p = std::make_unique<std::int64_t[]>(kPage);
+  std::size_t missing = 0;
+  for (const std::int64_t* p : pages_) missing += p ? 0 : 1;
+  if (missing == 0) return;
+  // Pages already allocated stay where they are; the block holds the rest.
+  blocks_.emplace_back(new std::int64_t[missing * kPageSpan]());  // zeroed
+  std::int64_t* next = blocks_.back().get();
+  for (std::int64_t*& p : pages_)
+    if (!p) {
+      p = next;
+      next += kPageSpan;
+    }
 }
 
 std::size_t CountStore::max_bytes(std::size_t size) {
   const std::size_t pages = (size + kPage - 1) / kPage;
-  return pages * (kPage * sizeof(std::int64_t) + sizeof(std::unique_ptr<std::int64_t[]>) + 16);
+  // Per page: its counts and total, its pointer, and up to two slots of
+  // blocks_ when pages come one at a time.
+  return pages * (kPageSpan * sizeof(std::int64_t) + sizeof(std::int64_t*) +
+                  2 * sizeof(std::unique_ptr<std::int64_t[]>));
 }
 
 bool CountStore::operator==(const CountStore& o) const {

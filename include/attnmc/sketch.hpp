@@ -36,6 +36,7 @@ struct LogBuckets;
 class CountStore {
  public:
   static constexpr std::size_t kPage = 64;
+  static constexpr std::size_t kPageSpan = kPage + 1;  // a page's counts and their total
   CountStore() = default;
   explicit CountStore(std::size_t size);
   CountStore(const CountStore& o);
@@ -44,9 +45,10 @@ class CountStore {
   CountStore& operator=(CountStore&&) noexcept = default;
 
   void add(std::size_t index, std::int64_t count = 1) {
-    std::unique_ptr<std::int64_t[]>& page = pages_[index / kPage];
-    if (!page) page = std::make_unique<std::int64_t[]>(kPage);  // zeroed
+    std::int64_t*& page = pages_[index / kPage];
+    if (!page) page = new_page();
     page[index % kPage] += count;
+    page[kPage] += count;  // the page's total
     total_ += count;
   }
   std::int64_t at(std::size_t index) const;
@@ -57,16 +59,24 @@ class CountStore {
   std::size_t bucket_of_rank(std::int64_t rank) const;
   // Non-zero buckets in index order (the canonical serialised form).
   std::vector<std::pair<std::uint64_t, std::int64_t>> nonzero() const;
-  std::size_t bytes() const;  // allocated now
-  // Allocates every page now (memory flat from here on, at max_bytes).
+  std::size_t nonzero_count() const;  // nonzero().size(), without the list
+  std::size_t bytes() const;          // allocated now
+  // Allocates every page now (memory flat from here on, at max_bytes), as
+  // one block: one allocation and one free instead of one per page.
   void allocate_all();
   static std::size_t max_bytes(std::size_t size);
   bool operator==(const CountStore& o) const;
 
  private:
+  std::int64_t* new_page();  // a zeroed page of its own
   std::size_t size_ = 0;
   std::int64_t total_ = 0;
-  std::vector<std::unique_ptr<std::int64_t[]>> pages_;  // null page = all zero
+  // kPage counts and, after them, their total (rank searches and nonzero()
+  // skip whole pages by it: most reserved pages stay zero). Null page = all
+  // zero; each lies in one of blocks_.
+  std::vector<std::int64_t*> pages_;
+  // The storage: a page of its own, or many together (allocate_all, copies).
+  std::vector<std::unique_ptr<std::int64_t[]>> blocks_;
 };
 
 class GridSketch {
