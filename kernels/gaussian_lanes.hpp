@@ -32,27 +32,6 @@ namespace attnmc::kernels {
 // Lanes per group on the CPU: a multiple of every vector width above.
 constexpr int kGaussLanes = 16;
 
-// z[q][l] = normal q of the block with counter (block[l], member[l], layer,
-// purpose << 20 | slot) under the key's seed: lane l of four planes.
-template <int L>
-ATTNMC_HD inline void gaussian_lanes_f(const rng::StreamKey& key, const std::uint32_t* block,
-                                       const std::uint32_t* member, float (*z)[L]) {
-  const std::uint32_t k0 = std::uint32_t(key.seed), k1 = std::uint32_t(key.seed >> 32);
-  const std::uint32_t c3 = (key.purpose << 20) | key.slot;
-  ATTNMC_SIMD
-  for (int l = 0; l < L; ++l) {
-    std::uint32_t x0 = block[l], x1 = member[l], x2 = key.layer, x3 = c3;
-    rng::philox4x32_10(x0, x1, x2, x3, k0, k1);
-    float a, b, e, f;
-    rng::detail::box_muller_f(x0, x1, &a, &b);
-    rng::detail::box_muller_f(x2, x3, &e, &f);
-    z[0][l] = a;
-    z[1][l] = b;
-    z[2][l] = e;
-    z[3][l] = f;
-  }
-}
-
 #if !defined(__CUDACC__) && defined(__AVX512F__)
 // Philox4x32-10 on 16 lanes with AVX-512 intrinsics. The compiler vectorises
 // the plain loop with 64-bit lanes and vpmullq (3 uops, slow); here the
@@ -80,6 +59,47 @@ inline void philox16_avx512(__m512i& x0, __m512i& x1, __m512i& x2, __m512i& x3, 
   }
 }
 #endif
+
+// z[q][l] = normal q of the block with counter (block[l], member[l], layer,
+// purpose << 20 | slot) under the key's seed: lane l of four planes.
+template <int L>
+ATTNMC_HD inline void gaussian_lanes_f(const rng::StreamKey& key, const std::uint32_t* block,
+                                       const std::uint32_t* member, float (*z)[L]) {
+  const std::uint32_t k0 = std::uint32_t(key.seed), k1 = std::uint32_t(key.seed >> 32);
+  const std::uint32_t c3 = (key.purpose << 20) | key.slot;
+#if !defined(__CUDACC__) && defined(__AVX512F__)
+  if constexpr (L == 16) {
+    // The same Philox products as gaussian_run_f's (vpmuludq, not GCC's
+    // vpmullq), then the transform straight into the planes.
+    __m512i x0 = _mm512_loadu_si512(block), x1 = _mm512_loadu_si512(member);
+    __m512i x2 = _mm512_set1_epi32(int(key.layer)), x3 = _mm512_set1_epi32(int(c3));
+    philox16_avx512(x0, x1, x2, x3, k0, k1);
+    alignas(64) std::uint32_t w[4][16];
+    _mm512_store_si512(w[0], x0);
+    _mm512_store_si512(w[1], x1);
+    _mm512_store_si512(w[2], x2);
+    _mm512_store_si512(w[3], x3);
+    ATTNMC_SIMD
+    for (int l = 0; l < 16; ++l) {
+      rng::detail::box_muller_f(w[0][l], w[1][l], &z[0][l], &z[1][l]);
+      rng::detail::box_muller_f(w[2][l], w[3][l], &z[2][l], &z[3][l]);
+    }
+    return;
+  }
+#endif
+  ATTNMC_SIMD
+  for (int l = 0; l < L; ++l) {
+    std::uint32_t x0 = block[l], x1 = member[l], x2 = key.layer, x3 = c3;
+    rng::philox4x32_10(x0, x1, x2, x3, k0, k1);
+    float a, b, e, f;
+    rng::detail::box_muller_f(x0, x1, &a, &b);
+    rng::detail::box_muller_f(x2, x3, &e, &f);
+    z[0][l] = a;
+    z[1][l] = b;
+    z[2][l] = e;
+    z[3][l] = f;
+  }
+}
 
 // Elements 4 first_block .. 4 (first_block + L) - 1 of one stream, in order,
 // into out (4 L floats): lanes over consecutive blocks, written in place

@@ -168,7 +168,7 @@ TEST(Gaussian, LanesGiveTheScalarBits) {
   for (std::uint32_t base = 0; base < 20000; base += L) {
     std::uint32_t block[L], member[L];
     for (int l = 0; l < L; ++l) {
-      block[l] = base / 7;
+      block[l] = base / 7 + std::uint32_t(l % 3);  // lanes differ in block and member
       member[l] = base * 31u + std::uint32_t(l);
     }
     float z[4][L];
