@@ -184,6 +184,33 @@ TEST(Gaussian, LanesGiveTheScalarBits) {
   }
 }
 
+// The per-step draw of one lane per trajectory (SDE, sphere): element e of
+// lane l's stream into out[e][l], float and double, for every length of the
+// last block (1 to 4 normals: the second Box-Muller pair is skipped when
+// unused), the scalar path's bits.
+TEST(Gaussian, MemberPlanesGiveTheScalarBits) {
+  constexpr int L = kernels::kGaussLanes;
+  const rng::StreamKey key = rng::make_key(0xfeedbeef12345ull, rng::Purpose::sde_noise, 0, 17, 2);
+  std::uint32_t member[L];
+  for (int l = 0; l < L; ++l) member[l] = 1000003u * std::uint32_t(l) + 5u;
+  for (int n = 1; n <= 13; ++n) {
+    float zf[16][L];
+    double zd[16][L];
+    kernels::gaussian_member_planes<L>(key, member, n, zf);
+    kernels::gaussian_member_planes<L>(key, member, n, zd);
+    for (int l = 0; l < L; ++l) {
+      rng::StreamKey k = key;
+      k.member = member[l];
+      for (int e = 0; e < n; ++e) {
+        const float g = rng::gaussian_f(k, std::uint64_t(e));
+        ASSERT_EQ(rng::detail::float_bits(g), rng::detail::float_bits(zf[e][l]))
+            << "n " << n << " lane " << l << " element " << e;
+        ASSERT_EQ(double(g), zd[e][l]) << "n " << n << " lane " << l << " element " << e;
+      }
+    }
+  }
+}
+
 // ln u of the float transform keeps full relative precision over the whole
 // range, in particular for u near 1 (words near 2^32), where u itself is not
 // representable in float: the Goldberg correction is what makes this hold
