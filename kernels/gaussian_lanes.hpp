@@ -16,15 +16,10 @@
 
 #include "attnmc/hd.hpp"
 #include "attnmc/rng.hpp"
+#include "kernels/simd.hpp"
 
 #if !defined(__CUDACC__) && defined(__AVX512F__)
 #include <immintrin.h>
-#endif
-
-#if defined(__CUDACC__) || !defined(_OPENMP)
-#define ATTNMC_SIMD
-#else
-#define ATTNMC_SIMD _Pragma("omp simd")
 #endif
 
 namespace attnmc::kernels {
