@@ -106,5 +106,20 @@ int main(int argc, char** argv) {
     }
   }
   report("  16 lanes over members (gaussian_lanes_f)", cpu_seconds() - t, double(sum));
+
+  // The sphere's d = 16 matrix draw: 256 normals per lane and step, doubles.
+  t = cpu_seconds();
+  double dsum = 0;
+  {
+    std::uint32_t member[L];
+    static double zd[256][L];
+    for (int l = 0; l < L; ++l) member[l] = std::uint32_t(l);
+    for (std::uint32_t b = 0; b < blocks; b += 64 * L) {
+      kernels::gaussian_member_planes<L>(key, member, 256, zd);
+      dsum += zd[0][0] + zd[255][L - 1];
+      for (int l = 0; l < L; ++l) member[l] += L;
+    }
+  }
+  report("  16 lanes x 256 normals (gaussian_member_planes)", cpu_seconds() - t, dsum);
   return 0;
 }
