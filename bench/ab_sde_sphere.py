@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Two attnmc binaries back to back on the SDE and sphere configurations of
-bench/peers/run_peers.py (--quick sizes): CPU seconds (user + sys) of each
+bench/peers/run_peers.py (larger ensembles: runs of 0.2-2 s, so that start-up
+weighs less): CPU seconds (user + sys) of each
 whole process, interleaved A B A B, and a byte comparison of their stats.h5
 (a speed change must not change the bits).
 
@@ -19,7 +20,7 @@ STEPS_SDE, STEPS_SPHERE = 50, 200
 def configs(only):
     out = []
     if "sde" in only:
-        for m, paths in [(2, 100000), (4, 40000), (8, 10000)]:
+        for m, paths in [(2, 400000), (4, 100000), (8, 20000)]:
             out.append((f"sde m={m}", "sde",
                         [f"model.tokens={m}", "sde.dynamics=attention", "sde.scheme=euler",
                          "sde.horizon=0.5", f"sde.steps={STEPS_SDE}",
@@ -33,7 +34,8 @@ def configs(only):
                                 [f"model.tokens={n}", f"model.dim={d}", "model.beta=1",
                                  "sphere.scheme=sde-geometric", f"sphere.noise={noise}",
                                  "sphere.horizon=1", f"sphere.steps={STEPS_SPHERE}",
-                                 "input.init=uniform", "ensemble.members=5000"]))
+                                 "input.init=uniform",
+                                 f"ensemble.members={50000 if (n, d) == (2, 3) else 5000}"]))
     return out
 
 
