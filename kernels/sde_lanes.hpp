@@ -197,8 +197,9 @@ ATTNMC_HD inline void sde_euler_step_lanes(double (*V)[L], double (*Lf)[L], int 
   // sde_noise. With triangular factors the products L dS, (L dS) L^T, L dB2
   // and (L dB2) L^T skip their zero terms: their other operand is finite in
   // a live lane (the increments; L dS of a finite L), and parked lanes hold
-  // V0's factor.
-  const bool lower = sde_lower_lanes<M, CAP, L>(Lf, m);
+  // V0's factor. CPU lanes only (L > 1): on CUDA (one trajectory per thread)
+  // the fixed-length loops stay as they were (register allocation untested).
+  const bool lower = L > 1 && sde_lower_lanes<M, CAP, L>(Lf, m);
   sde_mul_lanes<M, CAP, L>(Lf, S, m, T, lower);
   sde_mul_bt_lanes<M, CAP, L>(T, Lf, m, N, lower);
   const double k1 = sqrt(0.5 * c.kappa);
