@@ -232,10 +232,37 @@ ATTNMC_HD inline void sphere_attention_lanes(const SphereLanes<L>& sl,
   double(*W)[L] = sl.w;
   // Attention: a_i = sum_j softmax_j(beta <x_i, x_j>) x_j. (X, A and W share
   // one buffer: ATTNMC_SIMD tells the compiler the lane loops are independent.)
+  //
+  // <x_i, x_j> and <x_j, x_i> are the same sum of the same (commuted, hence
+  // equal) products in the same order, so on the CPU lanes, for N <= 16, the
+  // Gram matrix is computed once per pair (n(n+1)/2 dot products, not n^2).
+  constexpr int kGramTokens = 16;
+  const bool gram = L > 1 && n <= kGramTokens;
+  double G[L > 1 ? kGramTokens * kGramTokens : 1][L];
+  if (gram)
+    for (int i = 0; i < n; ++i)
+      for (int j = i; j < n; ++j) {
+        double dt[L];
+        for (int l = 0; l < L; ++l) dt[l] = 0.0;
+        for (int p = 0; p < d; ++p) {
+          ATTNMC_SIMD
+          for (int l = 0; l < L; ++l) dt[l] += X[i * d + p][l] * X[j * d + p][l];
+        }
+        ATTNMC_SIMD
+        for (int l = 0; l < L; ++l) G[i * n + j][l] = G[j * n + i][l] = c.beta * dt[l];
+      }
   for (int i = 0; i < n; ++i) {
     double mx[L], s[L];
     for (int l = 0; l < L; ++l) mx[l] = -HUGE_VAL;
     for (int j = 0; j < n; ++j) {
+      if (gram) {
+        ATTNMC_SIMD
+        for (int l = 0; l < L; ++l) {
+          W[j][l] = G[i * n + j][l];
+          mx[l] = max_num(mx[l], W[j][l]);
+        }
+        continue;
+      }
       double dt[L];
       for (int l = 0; l < L; ++l) dt[l] = 0.0;
       for (int p = 0; p < d; ++p) {
