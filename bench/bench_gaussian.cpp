@@ -89,5 +89,37 @@ int main(int argc, char** argv) {
     sum += buf[0] + buf[4 * L - 1];
   }
   report("  the same, 16 lanes (gaussian_run_f)", cpu_seconds() - t, double(sum));
+
+  // One lane per trajectory (the SDE's and the sphere's draws): lanes differ
+  // in the member, a few blocks per call, planes out.
+  t = cpu_seconds();
+  sum = 0;
+  {
+    std::uint32_t block[L], member[L];
+    float z[4][L];
+    for (int l = 0; l < L; ++l) member[l] = std::uint32_t(l);
+    for (std::uint32_t b = 0; b < blocks; b += L) {
+      for (int l = 0; l < L; ++l) block[l] = (b / L) & 7u;
+      kernels::gaussian_lanes_f<L>(key, block, member, z);
+      sum += z[0][0] + z[3][L - 1];
+      for (int l = 0; l < L; ++l) member[l] += L;
+    }
+  }
+  report("  16 lanes over members (gaussian_lanes_f)", cpu_seconds() - t, double(sum));
+
+  // The sphere's d = 16 matrix draw: 256 normals per lane and step, doubles.
+  t = cpu_seconds();
+  double dsum = 0;
+  {
+    std::uint32_t member[L];
+    static double zd[256][L];
+    for (int l = 0; l < L; ++l) member[l] = std::uint32_t(l);
+    for (std::uint32_t b = 0; b < blocks; b += 64 * L) {
+      kernels::gaussian_member_planes<L>(key, member, 256, zd);
+      dsum += zd[0][0] + zd[255][L - 1];
+      for (int l = 0; l < L; ++l) member[l] += L;
+    }
+  }
+  report("  16 lanes x 256 normals (gaussian_member_planes)", cpu_seconds() - t, dsum);
   return 0;
 }

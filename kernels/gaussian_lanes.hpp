@@ -16,21 +16,48 @@
 
 #include "attnmc/hd.hpp"
 #include "attnmc/rng.hpp"
+#include "kernels/simd.hpp"
 
 #if !defined(__CUDACC__) && defined(__AVX512F__)
 #include <immintrin.h>
-#endif
-
-#if defined(__CUDACC__) || !defined(_OPENMP)
-#define ATTNMC_SIMD
-#else
-#define ATTNMC_SIMD _Pragma("omp simd")
 #endif
 
 namespace attnmc::kernels {
 
 // Lanes per group on the CPU: a multiple of every vector width above.
 constexpr int kGaussLanes = 16;
+
+#if !defined(__CUDACC__) && defined(__AVX512F__)
+// Philox4x32-10 on 16 lanes with AVX-512 intrinsics. The compiler vectorises
+// the plain loop with 64-bit lanes and vpmullq (3 uops, slow); here the
+// 32 x 32 -> 64-bit products come from vpmuludq on the even and the odd
+// lanes, the same integers, so the same bits (tests/test_rng.cpp).
+inline void philox16_avx512(__m512i& x0, __m512i& x1, __m512i& x2, __m512i& x3, std::uint32_t k0,
+                            std::uint32_t k1) {
+  const __m512i m0 = _mm512_set1_epi32(int(0xD2511F53u)), m1 = _mm512_set1_epi32(int(0xCD9E8D57u));
+  constexpr __mmask16 odd = 0xAAAA, even = 0x5555;
+  for (int round = 0; round < 10; ++round) {
+    // e: 64-bit products of the even lanes, o: of the odd lanes (moved down).
+    const __m512i e0 = _mm512_mul_epu32(x0, m0),
+                  o0 = _mm512_mul_epu32(_mm512_srli_epi64(x0, 32), m0);
+    const __m512i e1 = _mm512_mul_epu32(x2, m1),
+                  o1 = _mm512_mul_epu32(_mm512_srli_epi64(x2, 32), m1);
+    // Low halves: e's own on even lanes, o's low dword swapped up on odd ones;
+    // high halves: e's high dword swapped down on even lanes, o's own on odd
+    // ones (one masked vpshufd each instead of a shift and a blend).
+    const __m512i lo0 = _mm512_mask_shuffle_epi32(e0, odd, o0, _MM_PERM_CDAB);
+    const __m512i hi0 = _mm512_mask_shuffle_epi32(o0, even, e0, _MM_PERM_CDAB);
+    const __m512i lo1 = _mm512_mask_shuffle_epi32(e1, odd, o1, _MM_PERM_CDAB);
+    const __m512i hi1 = _mm512_mask_shuffle_epi32(o1, even, e1, _MM_PERM_CDAB);
+    x0 = _mm512_xor_si512(_mm512_xor_si512(hi1, x1), _mm512_set1_epi32(int(k0)));
+    x1 = lo1;
+    x2 = _mm512_xor_si512(_mm512_xor_si512(hi0, x3), _mm512_set1_epi32(int(k1)));
+    x3 = lo0;
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+}
+#endif
 
 // z[q][l] = normal q of the block with counter (block[l], member[l], layer,
 // purpose << 20 | slot) under the key's seed: lane l of four planes.
@@ -39,6 +66,26 @@ ATTNMC_HD inline void gaussian_lanes_f(const rng::StreamKey& key, const std::uin
                                        const std::uint32_t* member, float (*z)[L]) {
   const std::uint32_t k0 = std::uint32_t(key.seed), k1 = std::uint32_t(key.seed >> 32);
   const std::uint32_t c3 = (key.purpose << 20) | key.slot;
+#if !defined(__CUDACC__) && defined(__AVX512F__)
+  if constexpr (L == 16) {
+    // The same Philox products as gaussian_run_f's (vpmuludq, not GCC's
+    // vpmullq), then the transform straight into the planes.
+    __m512i x0 = _mm512_loadu_si512(block), x1 = _mm512_loadu_si512(member);
+    __m512i x2 = _mm512_set1_epi32(int(key.layer)), x3 = _mm512_set1_epi32(int(c3));
+    philox16_avx512(x0, x1, x2, x3, k0, k1);
+    alignas(64) std::uint32_t w[4][16];
+    _mm512_store_si512(w[0], x0);
+    _mm512_store_si512(w[1], x1);
+    _mm512_store_si512(w[2], x2);
+    _mm512_store_si512(w[3], x3);
+    ATTNMC_SIMD
+    for (int l = 0; l < 16; ++l) {
+      rng::detail::box_muller_f(w[0][l], w[1][l], &z[0][l], &z[1][l]);
+      rng::detail::box_muller_f(w[2][l], w[3][l], &z[2][l], &z[3][l]);
+    }
+    return;
+  }
+#endif
   ATTNMC_SIMD
   for (int l = 0; l < L; ++l) {
     std::uint32_t x0 = block[l], x1 = member[l], x2 = key.layer, x3 = c3;
@@ -53,33 +100,67 @@ ATTNMC_HD inline void gaussian_lanes_f(const rng::StreamKey& key, const std::uin
   }
 }
 
+// Elements 0 .. n - 1 of lane l's stream (the key with member[l]) into
+// out[e][l], float or double: one lane per trajectory, every lane at the same
+// element (the SDE's and the sphere's per-step draws). The same bits as
+// gaussian_lanes_f block by block; on AVX-512 the member words are loaded
+// once, and the second Box-Muller pair of a last block that needs at most two
+// normals is not computed.
+template <int L, typename T>
+ATTNMC_HD inline void gaussian_member_planes(const rng::StreamKey& key, const std::uint32_t* member,
+                                             int n, T (*out)[L]) {
 #if !defined(__CUDACC__) && defined(__AVX512F__)
-// Philox4x32-10 on 16 lanes with AVX-512 intrinsics. The compiler vectorises
-// the plain loop with 64-bit lanes and vpmullq (3 uops, slow); here the
-// 32 x 32 -> 64-bit products come from vpmuludq on the even and the odd
-// lanes, the same integers, so the same bits (tests/test_rng.cpp).
-inline void philox16_avx512(__m512i& x0, __m512i& x1, __m512i& x2, __m512i& x3, std::uint32_t k0,
-                            std::uint32_t k1) {
-  const __m512i m0 = _mm512_set1_epi32(int(0xD2511F53u)), m1 = _mm512_set1_epi32(int(0xCD9E8D57u));
-  constexpr __mmask16 odd = 0xAAAA;
-  for (int round = 0; round < 10; ++round) {
-    const __m512i e0 = _mm512_mul_epu32(x0, m0),
-                  o0 = _mm512_mul_epu32(_mm512_srli_epi64(x0, 32), m0);
-    const __m512i e1 = _mm512_mul_epu32(x2, m1),
-                  o1 = _mm512_mul_epu32(_mm512_srli_epi64(x2, 32), m1);
-    const __m512i lo0 = _mm512_mask_blend_epi32(odd, e0, _mm512_slli_epi64(o0, 32));
-    const __m512i hi0 = _mm512_mask_blend_epi32(odd, _mm512_srli_epi64(e0, 32), o0);
-    const __m512i lo1 = _mm512_mask_blend_epi32(odd, e1, _mm512_slli_epi64(o1, 32));
-    const __m512i hi1 = _mm512_mask_blend_epi32(odd, _mm512_srli_epi64(e1, 32), o1);
-    x0 = _mm512_xor_si512(_mm512_xor_si512(hi1, x1), _mm512_set1_epi32(int(k0)));
-    x1 = lo1;
-    x2 = _mm512_xor_si512(_mm512_xor_si512(hi0, x3), _mm512_set1_epi32(int(k1)));
-    x3 = lo0;
-    k0 += 0x9E3779B9u;
-    k1 += 0xBB67AE85u;
+  if constexpr (L == 16) {
+    const std::uint32_t k0 = std::uint32_t(key.seed), k1 = std::uint32_t(key.seed >> 32);
+    const __m512i xm = _mm512_loadu_si512(member), xl = _mm512_set1_epi32(int(key.layer));
+    const __m512i xc = _mm512_set1_epi32(int((key.purpose << 20) | key.slot));
+    for (int b = 0; 4 * b < n; ++b) {
+      __m512i x0 = _mm512_set1_epi32(b), x1 = xm, x2 = xl, x3 = xc;
+      philox16_avx512(x0, x1, x2, x3, k0, k1);
+      alignas(64) std::uint32_t w[4][16];
+      _mm512_store_si512(w[0], x0);
+      _mm512_store_si512(w[1], x1);
+      _mm512_store_si512(w[2], x2);
+      _mm512_store_si512(w[3], x3);
+      T(*o)[L] = out + 4 * b;
+      const int left = n - 4 * b;
+      if (left >= 4) {
+        ATTNMC_SIMD
+        for (int l = 0; l < 16; ++l) {
+          float z0, z1, z2, z3;
+          rng::detail::box_muller_f(w[0][l], w[1][l], &z0, &z1);
+          rng::detail::box_muller_f(w[2][l], w[3][l], &z2, &z3);
+          o[0][l] = T(z0);
+          o[1][l] = T(z1);
+          o[2][l] = T(z2);
+          o[3][l] = T(z3);
+        }
+      } else {
+        float z[4][16];
+        ATTNMC_SIMD
+        for (int l = 0; l < 16; ++l)
+          rng::detail::box_muller_f(w[0][l], w[1][l], &z[0][l], &z[1][l]);
+        if (left > 2) {
+          ATTNMC_SIMD
+          for (int l = 0; l < 16; ++l)
+            rng::detail::box_muller_f(w[2][l], w[3][l], &z[2][l], &z[3][l]);
+        }
+        for (int q = 0; q < left; ++q)
+          for (int l = 0; l < 16; ++l) o[q][l] = T(z[q][l]);
+      }
+    }
+    return;
+  }
+#endif
+  for (int b = 0; 4 * b < n; ++b) {
+    std::uint32_t block[L];
+    for (int l = 0; l < L; ++l) block[l] = std::uint32_t(b);
+    float z[4][L];
+    gaussian_lanes_f<L>(key, block, member, z);
+    for (int q = 0; q < 4 && 4 * b + q < n; ++q)
+      for (int l = 0; l < L; ++l) out[4 * b + q][l] = T(z[q][l]);
   }
 }
-#endif
 
 // Elements 4 first_block .. 4 (first_block + L) - 1 of one stream, in order,
 // into out (4 L floats): lanes over consecutive blocks, written in place

@@ -14,37 +14,58 @@
 
 #include "attnmc/hd.hpp"
 #include "kernels/sde_math.hpp"
+#include "kernels/simd.hpp"
 
 namespace attnmc::kernels {
 
 // C = A B per lane, in the scalar sde_mul's order (k ascending from 0.0).
+// lower_a: A is lower triangular with exact zeros above the diagonal in
+// every lane (a Cholesky factor) and B is finite, so the terms k > i are
+// +-0 and leave the sum's bits as they are (it starts at +0 and can never
+// become -0): they are skipped.
 template <int M, int CAP, int L>
 ATTNMC_HD inline void sde_mul_lanes(const double (*A)[L], const double (*B)[L], int m_rt,
-                                    double (*C)[L]) {
+                                    double (*C)[L], bool lower_a = false) {
   const int m = M > 0 ? M : m_rt;
-  for (int i = 0; i < m; ++i)
+  for (int i = 0; i < m; ++i) {
+    const int k_end = lower_a ? i + 1 : m;
     for (int j = 0; j < m; ++j) {
       double s[L];
       for (int l = 0; l < L; ++l) s[l] = 0.0;
-      for (int k = 0; k < m; ++k)
+      for (int k = 0; k < k_end; ++k)
         for (int l = 0; l < L; ++l) s[l] += A[i * m + k][l] * B[k * m + j][l];
+      for (int l = 0; l < L; ++l) C[i * m + j][l] = s[l];
+    }
+  }
+}
+
+// C = A B^T per lane (sde_mul_bt: the same sums as sde_mul against B^T);
+// lower_b: B lower triangular and A finite (terms k > j skipped, as above).
+template <int M, int CAP, int L>
+ATTNMC_HD inline void sde_mul_bt_lanes(const double (*A)[L], const double (*B)[L], int m_rt,
+                                       double (*C)[L], bool lower_b = false) {
+  const int m = M > 0 ? M : m_rt;
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < m; ++j) {
+      const int k_end = lower_b ? j + 1 : m;
+      double s[L];
+      for (int l = 0; l < L; ++l) s[l] = 0.0;
+      for (int k = 0; k < k_end; ++k)
+        for (int l = 0; l < L; ++l) s[l] += A[i * m + k][l] * B[j * m + k][l];
       for (int l = 0; l < L; ++l) C[i * m + j][l] = s[l];
     }
 }
 
-// C = A B^T per lane (sde_mul_bt: the same sums as sde_mul against B^T).
+// True when every lane's Lf has exact zeros above the diagonal (the lanes'
+// Cholesky factors; a lane projected by sde_restore has a full square root).
 template <int M, int CAP, int L>
-ATTNMC_HD inline void sde_mul_bt_lanes(const double (*A)[L], const double (*B)[L], int m_rt,
-                                       double (*C)[L]) {
+ATTNMC_HD inline bool sde_lower_lanes(const double (*Lf)[L], int m_rt) {
   const int m = M > 0 ? M : m_rt;
+  double nonzero = 0.0;
   for (int i = 0; i < m; ++i)
-    for (int j = 0; j < m; ++j) {
-      double s[L];
-      for (int l = 0; l < L; ++l) s[l] = 0.0;
-      for (int k = 0; k < m; ++k)
-        for (int l = 0; l < L; ++l) s[l] += A[i * m + k][l] * B[j * m + k][l];
-      for (int l = 0; l < L; ++l) C[i * m + j][l] = s[l];
-    }
+    for (int j = i + 1; j < m; ++j)
+      for (int l = 0; l < L; ++l) nonzero = Lf[i * m + j][l] != 0.0 ? 1.0 : nonzero;
+  return nonzero == 0.0;
 }
 
 // sde_drift per lane.
@@ -118,25 +139,33 @@ template <int M, int CAP, int L>
 ATTNMC_HD inline void sde_cholesky_lanes(const double (*A)[L], int m_rt, double (*Lf)[L],
                                          bool* fail) {
   const int m = M > 0 ? M : m_rt;
-  for (int l = 0; l < L; ++l) fail[l] = false;
+  // Failure as a double flag (0 or 1): GCC leaves bool flags and the sqrt
+  // behind them scalar.
+  double failed[L];
+  for (int l = 0; l < L; ++l) failed[l] = 0.0;
   for (int j = 0; j < m; ++j) {
     double ljj[L];
+    ATTNMC_SIMD
     for (int l = 0; l < L; ++l) {
       double d = A[j * m + j][l];
       for (int k = 0; k < j; ++k) d -= Lf[j * m + k][l] * Lf[j * m + k][l];
-      fail[l] = fail[l] | !(d > 0.0);
-      ljj[l] = sqrt(d > 0.0 ? d : 1.0);  // a failed lane divides by 1, harmlessly
+      const bool pos = d > 0.0;
+      failed[l] = pos ? failed[l] : 1.0;
+      ljj[l] = sqrt(pos ? d : 1.0);  // a failed lane divides by 1, harmlessly
       Lf[j * m + j][l] = ljj[l];
     }
-    for (int i = j + 1; i < m; ++i)
+    for (int i = j + 1; i < m; ++i) {
+      ATTNMC_SIMD
       for (int l = 0; l < L; ++l) {
         double s = A[i * m + j][l];
         for (int k = 0; k < j; ++k) s -= Lf[i * m + k][l] * Lf[j * m + k][l];
         Lf[i * m + j][l] = s / ljj[l];
       }
+    }
     for (int i = 0; i < j; ++i)
       for (int l = 0; l < L; ++l) Lf[i * m + j][l] = 0.0;
   }
+  for (int l = 0; l < L; ++l) fail[l] = failed[l] != 0.0;
 }
 
 // sde_euler_step_drawn for the lanes with live[l]: zs[e][l] and za[e][l] are
@@ -165,9 +194,14 @@ ATTNMC_HD inline void sde_euler_step_lanes(double (*V)[L], double (*Lf)[L], int 
         }
       }
   }
-  // sde_noise.
-  sde_mul_lanes<M, CAP, L>(Lf, S, m, T);
-  sde_mul_bt_lanes<M, CAP, L>(T, Lf, m, N);
+  // sde_noise. With triangular factors the products L dS, (L dS) L^T, L dB2
+  // and (L dB2) L^T skip their zero terms: their other operand is finite in
+  // a live lane (the increments; L dS of a finite L), and parked lanes hold
+  // V0's factor. CPU lanes only (L > 1): on CUDA (one trajectory per thread)
+  // the fixed-length loops stay as they were (register allocation untested).
+  const bool lower = L > 1 && sde_lower_lanes<M, CAP, L>(Lf, m);
+  sde_mul_lanes<M, CAP, L>(Lf, S, m, T, lower);
+  sde_mul_bt_lanes<M, CAP, L>(T, Lf, m, N, lower);
   const double k1 = sqrt(0.5 * c.kappa);
   for (int e = 0; e < m * m; ++e)
     for (int l = 0; l < L; ++l) N[e][l] *= k1;
@@ -175,8 +209,8 @@ ATTNMC_HD inline void sde_euler_step_lanes(double (*V)[L], double (*Lf)[L], int 
     double Z[CAP * CAP][L], PV[CAP * CAP][L], col[CAP][L];
     for (int e = 0; e < m * m; ++e)
       for (int l = 0; l < L; ++l) S[e][l] = za[e][l] * sdt;  // dB2 (S is free again)
-    sde_mul_lanes<M, CAP, L>(Lf, S, m, T);
-    sde_mul_bt_lanes<M, CAP, L>(T, Lf, m, Z);
+    sde_mul_lanes<M, CAP, L>(Lf, S, m, T, lower);
+    sde_mul_bt_lanes<M, CAP, L>(T, Lf, m, Z, lower);
     for (int j = 0; j < m; ++j)
       for (int l = 0; l < L; ++l) col[j][l] = 0.0;
     for (int k = 0; k < m; ++k)
@@ -196,9 +230,13 @@ ATTNMC_HD inline void sde_euler_step_lanes(double (*V)[L], double (*Lf)[L], int 
       for (int l = 0; l < L; ++l)
         V[i * m + j][l] += c.dt * b[i * m + j][l] + 0.5 * (N[i * m + j][l] + N[j * m + i][l]);
   // sde_blown_up.
-  for (int l = 0; l < L; ++l) ok[l] = true;
-  for (int e = 0; e < m * m; ++e)
-    for (int l = 0; l < L; ++l) ok[l] = ok[l] & (fabs(V[e][l]) <= c.blowup);
+  double within[L];  // 1 while every |V_e| <= blowup (a NaN fails), as a double flag
+  for (int l = 0; l < L; ++l) within[l] = 1.0;
+  for (int e = 0; e < m * m; ++e) {
+    ATTNMC_SIMD
+    for (int l = 0; l < L; ++l) within[l] = fabs(V[e][l]) <= c.blowup ? within[l] : 0.0;
+  }
+  for (int l = 0; l < L; ++l) ok[l] = within[l] != 0.0;
   // sde_restore: Cholesky across lanes; a lane where it fails takes the
   // scalar path (projection), which redoes the same Cholesky first.
   bool fail[L];

@@ -73,15 +73,7 @@ struct RunSdeGroup {
       const rng::StreamKey key =
           rng::make_key(seed, rng::Purpose::sde_noise, 0, step,
                         pass == 0 ? kernels::kSdeSlotSymmetric : kernels::kSdeSlotAttention);
-      double(*out)[L] = pass == 0 ? zs : za;
-      for (int b = 0; 4 * b < n; ++b) {
-        std::uint32_t block[L];
-        for (int l = 0; l < L; ++l) block[l] = std::uint32_t(b);
-        float z[4][L];
-        kernels::gaussian_lanes_f<L>(key, block, member, z);
-        for (int q = 0; q < 4 && 4 * b + q < n; ++q)
-          for (int l = 0; l < L; ++l) out[4 * b + q][l] = z[q][l];
-      }
+      kernels::gaussian_member_planes<L>(key, member, n, pass == 0 ? zs : za);
     }
   }
 

@@ -92,14 +92,7 @@ struct RunTrajectories {
       if (noisy) {
         if (c.reduced) kernels::sphere_reduce_lanes<L>(sl, c, rank);
         const rng::StreamKey key = kernels::sphere_noise_key(seed, 0, std::uint32_t(step));
-        for (int b = 0; 4 * b < draw; ++b) {
-          std::uint32_t block[L];
-          for (int l = 0; l < L; ++l) block[l] = std::uint32_t(b);
-          float z[4][L];
-          kernels::gaussian_lanes_f<L>(key, block, member, z);
-          for (int q = 0; q < 4 && 4 * b + q < draw; ++q)
-            for (int l = 0; l < L; ++l) sl.z[4 * b + q][l] = z[q][l];
-        }
+        kernels::gaussian_member_planes<L>(key, member, draw, sl.z);
       }
       kernels::sphere_step_drawn_lanes<L>(sl, c, rank);
       for (int l = 0; l < lanes; ++l)

@@ -168,7 +168,7 @@ TEST(Gaussian, LanesGiveTheScalarBits) {
   for (std::uint32_t base = 0; base < 20000; base += L) {
     std::uint32_t block[L], member[L];
     for (int l = 0; l < L; ++l) {
-      block[l] = base / 7;
+      block[l] = base / 7 + std::uint32_t(l % 3);  // lanes differ in block and member
       member[l] = base * 31u + std::uint32_t(l);
     }
     float z[4][L];
@@ -180,6 +180,33 @@ TEST(Gaussian, LanesGiveTheScalarBits) {
       for (int q = 0; q < 4; ++q)
         ASSERT_EQ(rng::detail::float_bits(g.z[q]), rng::detail::float_bits(z[q][l]))
             << "member " << member[l] << " normal " << q;
+    }
+  }
+}
+
+// The per-step draw of one lane per trajectory (SDE, sphere): element e of
+// lane l's stream into out[e][l], float and double, for every length of the
+// last block (1 to 4 normals: the second Box-Muller pair is skipped when
+// unused), the scalar path's bits.
+TEST(Gaussian, MemberPlanesGiveTheScalarBits) {
+  constexpr int L = kernels::kGaussLanes;
+  const rng::StreamKey key = rng::make_key(0xfeedbeef12345ull, rng::Purpose::sde_noise, 0, 17, 2);
+  std::uint32_t member[L];
+  for (int l = 0; l < L; ++l) member[l] = 1000003u * std::uint32_t(l) + 5u;
+  for (int n = 1; n <= 13; ++n) {
+    float zf[16][L];
+    double zd[16][L];
+    kernels::gaussian_member_planes<L>(key, member, n, zf);
+    kernels::gaussian_member_planes<L>(key, member, n, zd);
+    for (int l = 0; l < L; ++l) {
+      rng::StreamKey k = key;
+      k.member = member[l];
+      for (int e = 0; e < n; ++e) {
+        const float g = rng::gaussian_f(k, std::uint64_t(e));
+        ASSERT_EQ(rng::detail::float_bits(g), rng::detail::float_bits(zf[e][l]))
+            << "n " << n << " lane " << l << " element " << e;
+        ASSERT_EQ(double(g), zd[e][l]) << "n " << n << " lane " << l << " element " << e;
+      }
     }
   }
 }

@@ -105,6 +105,9 @@ TEST(SphereLanes, StepEqualsTheOneTrajectoryStep) {
           check<16>(scheme, reduced, n, d, seed);  // the sampler's group
           check<8>(scheme, reduced, n, d, seed++);
         }
+  // N = 17 takes the attention's path without the shared Gram matrix (N <= 16).
+  for (int scheme : {kernels::kSphereGeometric, kernels::kSphereFlow})
+    check<16>(scheme, true, 17, 3, seed++);
   // Lane 2's coinciding tokens give it rank 1: the lanes' ranks differed.
   EXPECT_TRUE(ranks_differ);
 }
