@@ -7,9 +7,11 @@
 #include "attnmc/error.hpp"
 #include "host/cli/command.hpp"
 #include "host/cli/oversmooth_command.hpp"
+#include "host/cli/sphere_command.hpp"
 #include "host/config.hpp"
 #include "host/output.hpp"
 #include "host/oversmoothing/oversmoothing_state.hpp"
+#include "host/sphere_outcomes.hpp"
 #include "host/stats_state.hpp"
 
 namespace attnmc::cli {
@@ -41,6 +43,16 @@ std::string merge_pieces(const std::vector<std::string>& inputs, const std::stri
       throw InputError("merge", "'" + other + "' and '" + oversmoothing +
                                     "' are different families (only the latter is oversmoothing)");
     return merge_oversmoothing_outputs(inputs, output, force);
+  }
+  // Sphere pieces carry their outcome counts (/sphere_outcomes): the family
+  // merges them with the statistics and writes its own summary and table.
+  std::string sphere, not_sphere;
+  for (const std::string& in : inputs) (has_sphere_outcomes(in) ? sphere : not_sphere) = in;
+  if (!sphere.empty()) {
+    if (!not_sphere.empty())
+      throw InputError("merge", "'" + not_sphere + "' has no sphere outcomes but '" + sphere +
+                                    "' has (pieces of different families or versions)");
+    return merge_sphere_outputs(inputs, output, force);
   }
   check_output_dir(output, force);
   std::vector<StatisticsState> pieces;

@@ -15,7 +15,10 @@
 #include "host/cli/command.hpp"
 #include "host/config/family_config.hpp"
 #include "host/mpi/split_ensemble.hpp"
+#include "host/output.hpp"
+#include "host/sphere_outcomes.hpp"
 #include "host/sphere_sweep.hpp"
+#include "host/stats_state.hpp"
 
 namespace attnmc::cli {
 namespace {
@@ -183,6 +186,34 @@ std::vector<Headline> sphere_headlines(const SphereResult& r) {
   return h;
 }
 
+SphereOutcomes outcomes_of(const SphereResult& r, const nlohmann::json& spec) {
+  SphereOutcomes o;
+  o.spec = spec;
+  o.collapse = r.collapse, o.antipodal = r.antipodal, o.other = r.other;
+  o.nonfinite = r.nonfinite;
+  o.clusters = r.clusters;
+  o.max_norm_error = r.max_norm_error;
+  return o;
+}
+
+nlohmann::json stats_identity(const SphereResult& r) {
+  return {{"scheme", scheme_name(r.spec.scheme)},
+          {"noise", r.spec.noise == SphereNoise::matrix ? "matrix" : "reduced"},
+          {"beta", r.spec.beta},
+          {"sigma", r.spec.sigma},
+          {"horizon", r.spec.horizon},
+          {"steps", r.spec.steps}};
+}
+
+// stats.h5 of a sphere ensemble: the inner products' statistics (lent to
+// the writer and taken back) and the outcome counts.
+void write_sphere_stats(const std::string& path, SphereResult& r, const nlohmann::json& spec) {
+  EnsembleResult e = as_ensemble(r, std::move(r.stats));
+  write_stats_h5(path, e, stats_identity(r));
+  r.stats = std::move(e.stats);
+  append_sphere_outcomes(path, outcomes_of(r, spec));
+}
+
 CommandResult sphere_one(const ConfigSource& src, StagedDirectory& dir, const RunContext& cx) {
   const SphereRun run = load_sphere_run(src);
   SphereResult r = mpi::run_sphere(cx.world, run.spec, cx.progress, cx.scale_out);
@@ -206,15 +237,7 @@ CommandResult sphere_one(const ConfigSource& src, StagedDirectory& dir, const Ru
     out.scalars["step_bias_detected"] = j["step_check"]["bias_detected"];
   }
   out.members = r.spec.end_member() - r.spec.member_begin;
-  const nlohmann::json identity = {{"scheme", scheme_name(r.spec.scheme)},
-                                   {"noise", j["spec"]["noise"]},
-                                   {"beta", r.spec.beta},
-                                   {"sigma", r.spec.sigma},
-                                   {"horizon", r.spec.horizon},
-                                   {"steps", r.spec.steps}};
-  EnsembleResult e = as_ensemble(r, std::move(r.stats));  // lent and taken back
-  write_stats_h5(dir.file("stats.h5"), e, identity);
-  r.stats = std::move(e.stats);
+  write_sphere_stats(dir.file("stats.h5"), r, j["spec"]);
   write_summary(dir, j, cx);
   dir.write_text("table.txt", out.table);
   for (const char* k : {"collapse", "antipodal", "other"}) {
@@ -237,6 +260,46 @@ CommandResult sphere_one(const ConfigSource& src, StagedDirectory& dir, const Ru
 }
 
 }  // namespace
+
+std::string merge_sphere_outputs(const std::vector<std::string>& inputs, const std::string& output,
+                                 bool force) {
+  check_output_dir(output, force);
+  std::vector<StatisticsState> states;
+  std::vector<SphereOutcomes> pieces;
+  for (const std::string& in : inputs) {
+    states.push_back(read_statistics_state(in));
+    pieces.push_back(read_sphere_outcomes(in));
+  }
+  StatisticsState merged = merge_states(states, inputs);
+  const SphereOutcomes o =
+      merge_sphere_outcomes(pieces, merged.id.member_begin, merged.id.member_end);
+  SphereResult r;
+  r.spec = sphere_spec_from_summary(o.spec);
+  r.spec.record_steps.assign(merged.stats.layers().begin(), merged.stats.layers().end());
+  r.spec.histogram_bins = merged.stats.histogram_bins();
+  r.device = merged.id.device;
+  r.collapse = o.collapse, r.antipodal = o.antipodal, r.other = o.other;
+  r.nonfinite = o.nonfinite;
+  r.clusters = o.clusters;
+  r.max_norm_error = o.max_norm_error;
+  r.stats = std::move(merged.stats);
+  nlohmann::json j = result_json(r);
+  j["merged_from"] = inputs;
+  j.erase("seconds");
+  j.erase("threads");
+  const std::string table = sphere_table(r, false);
+  StagedDirectory stage(output, force);
+  write_sphere_stats(stage.file("stats.h5"), r, j["spec"]);
+  stage.write_text("summary.json", j.dump(2) + "\n");
+  stage.write_text("table.txt", table);
+  stage.commit();
+  return table + format(
+                     "merged %zu sphere pieces: trajectories [%llu, %llu) of %llu (written to "
+                     "%s)\n",
+                     inputs.size(), (unsigned long long)merged.id.member_begin,
+                     (unsigned long long)merged.id.member_end,
+                     (unsigned long long)merged.id.members, output.c_str());
+}
 
 std::vector<FlagAlias> sphere_aliases() {
   using K = FlagAlias::Kind;
