@@ -113,3 +113,19 @@ TEST_F(MergeCli, RefusesPiecesThatAreNotOneEnsemble) {
   EXPECT_NE(range.err.find("ensemble.member"), std::string::npos) << range.err;
   EXPECT_FALSE(fs::exists(path("bad")));
 }
+
+// The SDE and sphere families merge too: their pieces' stats.h5 carry the
+// family's configuration (for the sphere, a network model whose lambda and
+// gamma are never resolved: stored as "not given", -1, which merge must read
+// back as such).
+TEST_F(MergeCli, SdeAndSpherePiecesMergeIntoTheBytesOfOneRun) {
+  for (const std::string family : {"sde", "sphere"}) {
+    const std::string m = family + " -B 300 --seed 3 --set " + family + ".steps=12 -q ";
+    RUNS(m + "-o " + path(family + "_whole"));
+    RUNS(m + "--range 0:120 -o " + path(family + "_a"));
+    RUNS(m + "--range 120:300 --threads 1 -o " + path(family + "_b"));
+    RUNS("merge " + path(family + "_b") + " " + path(family + "_a") + " -q -o " +
+         path(family + "_ab"));
+    EXPECT_EQ(bytes(family + "_ab"), bytes(family + "_whole")) << family;
+  }
+}
