@@ -5,6 +5,7 @@
 // error, no output).
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -128,4 +129,30 @@ TEST_F(MergeCli, SdeAndSpherePiecesMergeIntoTheBytesOfOneRun) {
          path(family + "_ab"));
     EXPECT_EQ(bytes(family + "_ab"), bytes(family + "_whole")) << family;
   }
+}
+
+// Sphere pieces also give the whole run's outcome counts: summary.json's
+// collapse / antipodal / other / clusters and table.txt's P(...) lines, which
+// come from /sphere_outcomes, not from the inner-product statistics.
+TEST_F(MergeCli, SpherePiecesMergeTheOutcomeCounts) {
+  // Horizon 5: all three outcomes occur (212 / 49 / 139 of 400).
+  const std::string m = "sphere -B 400 --seed 9 --set sphere.horizon=5 --set sphere.steps=100 -q ";
+  RUNS(m + "-o " + path("whole"));
+  RUNS(m + "--range 0:150 -o " + path("a"));
+  RUNS(m + "--range 150:400 -o " + path("b"));
+  RUNS("merge " + path("b") + " " + path("a") + " -q -o " + path("ab"));
+  EXPECT_EQ(bytes("ab"), bytes("whole"));
+  const auto whole = nlohmann::json::parse(slurp(dir_ / "whole" / "summary.json"));
+  const auto merged = nlohmann::json::parse(slurp(dir_ / "ab" / "summary.json"));
+  for (const char* k : {"collapse", "antipodal", "other", "clusters", "nonfinite", "spec",
+                        "records", "terminal_histogram_x12", "max_norm_error"})
+    EXPECT_EQ(merged[k], whole[k]) << k;
+  EXPECT_EQ(whole["collapse"]["of"], 400);
+  // The pieces' own counts are not the whole's (the test would pass on a
+  // merge that copied the first piece's otherwise).
+  const auto a = nlohmann::json::parse(slurp(dir_ / "a" / "summary.json"));
+  EXPECT_EQ(a["collapse"]["of"], 150);
+  const std::string table = slurp(dir_ / "ab" / "table.txt");
+  EXPECT_NE(table.find("P(collapse )"), std::string::npos);
+  EXPECT_NE(table.find("/ 400)"), std::string::npos);
 }
