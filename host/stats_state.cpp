@@ -119,6 +119,17 @@ std::string stats_file_path(const std::string& where) {
   return std::filesystem::is_directory(where, ec) ? where + "/stats.h5" : where;
 }
 
+bool stats_file_has_group(const std::string& where, const char* name) {
+  const std::string path = stats_file_path(where);
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return false;
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  const hid_t fid = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (fid < 0) return false;
+  h5::Id file(fid, H5Fclose, path);
+  return h5::exists(file.id, name);
+}
+
 h5::Id open_stats_file(const std::string& where, std::string* path) {
   *path = stats_file_path(where);
   std::error_code ec;

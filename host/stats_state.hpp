@@ -22,6 +22,9 @@ std::string stats_file_path(const std::string& where);
 // That file opened read-only (its path in *path). Throws
 // InputError("merge", ...) naming `where` when it is missing or not HDF5.
 h5::Id open_stats_file(const std::string& where, std::string* path);
+// Whether `where` has a stats.h5 with the group `name` (false, no error,
+// when there is no readable file: the caller decides what that means).
+bool stats_file_has_group(const std::string& where, const char* name);
 
 struct StatsIdentity {
   std::string family = "run";  // "run" (finite networks) or "sde"

@@ -57,6 +57,17 @@ inline void philox16_avx512(__m512i& x0, __m512i& x1, __m512i& x2, __m512i& x3, 
     k1 += 0xBB67AE85u;
   }
 }
+
+// The rounds above, then the four output words of each lane as planes
+// w[word][lane] for the scalar transform.
+inline void philox16_words(__m512i x0, __m512i x1, __m512i x2, __m512i x3, std::uint32_t k0,
+                           std::uint32_t k1, std::uint32_t (*w)[16]) {
+  philox16_avx512(x0, x1, x2, x3, k0, k1);
+  _mm512_store_si512(w[0], x0);
+  _mm512_store_si512(w[1], x1);
+  _mm512_store_si512(w[2], x2);
+  _mm512_store_si512(w[3], x3);
+}
 #endif
 
 // z[q][l] = normal q of the block with counter (block[l], member[l], layer,
@@ -72,12 +83,8 @@ ATTNMC_HD inline void gaussian_lanes_f(const rng::StreamKey& key, const std::uin
     // vpmullq), then the transform straight into the planes.
     __m512i x0 = _mm512_loadu_si512(block), x1 = _mm512_loadu_si512(member);
     __m512i x2 = _mm512_set1_epi32(int(key.layer)), x3 = _mm512_set1_epi32(int(c3));
-    philox16_avx512(x0, x1, x2, x3, k0, k1);
     alignas(64) std::uint32_t w[4][16];
-    _mm512_store_si512(w[0], x0);
-    _mm512_store_si512(w[1], x1);
-    _mm512_store_si512(w[2], x2);
-    _mm512_store_si512(w[3], x3);
+    philox16_words(x0, x1, x2, x3, k0, k1, w);
     ATTNMC_SIMD
     for (int l = 0; l < 16; ++l) {
       rng::detail::box_muller_f(w[0][l], w[1][l], &z[0][l], &z[1][l]);
@@ -116,12 +123,8 @@ ATTNMC_HD inline void gaussian_member_planes(const rng::StreamKey& key, const st
     const __m512i xc = _mm512_set1_epi32(int((key.purpose << 20) | key.slot));
     for (int b = 0; 4 * b < n; ++b) {
       __m512i x0 = _mm512_set1_epi32(b), x1 = xm, x2 = xl, x3 = xc;
-      philox16_avx512(x0, x1, x2, x3, k0, k1);
       alignas(64) std::uint32_t w[4][16];
-      _mm512_store_si512(w[0], x0);
-      _mm512_store_si512(w[1], x1);
-      _mm512_store_si512(w[2], x2);
-      _mm512_store_si512(w[3], x3);
+      philox16_words(x0, x1, x2, x3, k0, k1, w);
       T(*o)[L] = out + 4 * b;
       const int left = n - 4 * b;
       if (left >= 4) {
@@ -177,12 +180,8 @@ ATTNMC_HD inline void gaussian_run_f(const rng::StreamKey& key, std::uint32_t fi
                          _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
     __m512i x1 = _mm512_set1_epi32(int(key.member)), x2 = _mm512_set1_epi32(int(key.layer));
     __m512i x3 = _mm512_set1_epi32(int(c3));
-    philox16_avx512(x0, x1, x2, x3, k0, k1);
     alignas(64) std::uint32_t w[4][16];
-    _mm512_store_si512(w[0], x0);
-    _mm512_store_si512(w[1], x1);
-    _mm512_store_si512(w[2], x2);
-    _mm512_store_si512(w[3], x3);
+    philox16_words(x0, x1, x2, x3, k0, k1, w);
     ATTNMC_SIMD
     for (int l = 0; l < 16; ++l) {
       rng::detail::box_muller_f(w[0][l], w[1][l], &out[4 * l], &out[4 * l + 1]);

@@ -222,6 +222,16 @@ ATTNMC_HD inline void sphere_exp_lanes(double (*x)[L], const double (*t)[L], int
     }
 }
 
+// dt[l] = <x_i, x_j> of lane l, summed over the d coordinates in order.
+template <int L>
+ATTNMC_HD inline void token_dot_lanes(double (*X)[L], int i, int j, int d, double* dt) {
+  for (int l = 0; l < L; ++l) dt[l] = 0.0;
+  for (int p = 0; p < d; ++p) {
+    ATTNMC_SIMD
+    for (int l = 0; l < L; ++l) dt[l] += X[i * d + p][l] * X[j * d + p][l];
+  }
+}
+
 // sphere_attention for every lane (a_i into a, softmax weights in w).
 template <int L>
 ATTNMC_HD inline void sphere_attention_lanes(const SphereLanes<L>& sl,
@@ -243,11 +253,7 @@ ATTNMC_HD inline void sphere_attention_lanes(const SphereLanes<L>& sl,
     for (int i = 0; i < n; ++i)
       for (int j = i; j < n; ++j) {
         double dt[L];
-        for (int l = 0; l < L; ++l) dt[l] = 0.0;
-        for (int p = 0; p < d; ++p) {
-          ATTNMC_SIMD
-          for (int l = 0; l < L; ++l) dt[l] += X[i * d + p][l] * X[j * d + p][l];
-        }
+        token_dot_lanes<L>(X, i, j, d, dt);
         ATTNMC_SIMD
         for (int l = 0; l < L; ++l) G[i * n + j][l] = G[j * n + i][l] = c.beta * dt[l];
       }
@@ -264,11 +270,7 @@ ATTNMC_HD inline void sphere_attention_lanes(const SphereLanes<L>& sl,
         continue;
       }
       double dt[L];
-      for (int l = 0; l < L; ++l) dt[l] = 0.0;
-      for (int p = 0; p < d; ++p) {
-        ATTNMC_SIMD
-        for (int l = 0; l < L; ++l) dt[l] += X[i * d + p][l] * X[j * d + p][l];
-      }
+      token_dot_lanes<L>(X, i, j, d, dt);
       ATTNMC_SIMD
       for (int l = 0; l < L; ++l) {
         W[j][l] = c.beta * dt[l];

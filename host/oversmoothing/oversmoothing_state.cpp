@@ -107,14 +107,7 @@ void append_oversmoothing_state(const std::string& path, const OversmoothingResu
 }
 
 bool has_oversmoothing_state(const std::string& where) {
-  const std::string path = stats_file_path(where);
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) return false;
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  const hid_t fid = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (fid < 0) return false;
-  h5::Id file(fid, H5Fclose, path);
-  return h5::exists(file.id, kGroup);
+  return stats_file_has_group(where, kGroup);
 }
 
 OversmoothingPiece read_oversmoothing_state(const std::string& where) {
