@@ -414,3 +414,22 @@ TEST_F(Cli, SeedsFollowOneRuleEverywhere) {
       run("run " + cfg.string() + " --seed 18446744073709551616 -q -o " + (dir_ / "c").string());
   EXPECT_EQ(big.code, 2) << big.text();
 }
+
+// With OMP_WAIT_POLICY unset, attnmc sets it to passive and executes itself
+// again (host/cli/openmp_wait_policy.cpp): the second process must see the
+// same arguments (a path with a space, quoted values) and give the same
+// files as a run that needed no re-execution.
+TEST_F(Cli, ReexecutionKeepsTheArguments) {
+  const fs::path cfg = write("tiny config.toml", kTiny);
+  const std::string args =
+      "run '" + cfg.string() + "' --set 'ensemble.quantiles=[0.25, 0.75]' --threads 2 --output ";
+  const Result unset = attnmc::test::run_attnmc(args + "'" + (dir_ / "re exec").string() + "'",
+                                                dir_, {}, "-u OMP_WAIT_POLICY");
+  ASSERT_EQ(unset.code, 0) << unset.err;
+  const Result passive = attnmc::test::run_attnmc(args + "'" + (dir_ / "passive").string() + "'",
+                                                  dir_, {}, "OMP_WAIT_POLICY=passive");
+  ASSERT_EQ(passive.code, 0) << passive.err;
+  EXPECT_EQ(slurp(dir_ / "re exec" / "stats.h5"), slurp(dir_ / "passive" / "stats.h5"));
+  const nlohmann::json s = nlohmann::json::parse(slurp(dir_ / "re exec" / "summary.json"));
+  EXPECT_EQ(s["config"]["ensemble"]["quantiles"], nlohmann::json::array({0.25, 0.75}));
+}
