@@ -100,7 +100,9 @@ struct KeyedWeightProduct {
     const rng::StreamKey key =
         rng::make_key(seed, rng::Purpose::weights, std::uint32_t(first_member + c), layer, slot);
     const float* xc = xin + c * m * rows;
-    float acc[kFusedTokens][kSegment] = {};
+    float acc[kFusedTokens][kSegment];  // the m rows in use are zeroed: not all 16 KB
+    for (int a = 0; a < m; ++a)
+      for (int t = 0; t < width; ++t) acc[a][t] = 0.0f;
     // The segment's elements start at offset e0 % 4 of their first block and
     // span at most kSegment + 3 elements: whole runs of kRun cover them.
     alignas(64) float z[kSegment + kRun];
