@@ -62,11 +62,7 @@ cli::CommandResult run_direct(const ModeInput& in, StagedDirectory& dir,
                               const cli::RunContext& cx) {
   const PathsDirectOptions o = direct_options(in.root);
   const PathsDirectResult r = run_paths_direct(in.spec, in.task, o, cx.progress);
-  nlohmann::json j;
-  j["version"] = kVersion;
-  j["family"] = "paths";
-  j["mode"] = "direct";
-  j["config"] = paths_spec_json(in.spec);
+  nlohmann::json j = mode_summary("direct", in.spec);
   j["config"]["direct"] = {{"burn_in", o.burn_in},
                            {"steps", o.steps},
                            {"leapfrog", o.leapfrog},

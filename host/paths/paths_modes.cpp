@@ -2,6 +2,9 @@
 // line here and its own files.
 #include "host/paths/paths_modes.hpp"
 
+#include "attnmc/version.hpp"
+#include "host/paths/paths_config.hpp"
+
 namespace attnmc::paths {
 
 const std::vector<Mode>& modes() {
@@ -18,6 +21,15 @@ const Mode* find_mode(const std::string& name) {
   for (const Mode& m : modes())
     if (m.name == name) return &m;
   return nullptr;
+}
+
+nlohmann::json mode_summary(const std::string& mode, const PathsSpec& resolved) {
+  nlohmann::json j;
+  j["version"] = kVersion;
+  j["family"] = "paths";
+  j["mode"] = mode;
+  j["config"] = paths_spec_json(resolved);
+  return j;
 }
 
 std::vector<std::string> mode_sections() {

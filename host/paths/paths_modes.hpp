@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,10 @@ const std::vector<Mode>& modes();
 const Mode* find_mode(const std::string& name);  // nullptr if none
 // Every section some mode reads itself.
 std::vector<std::string> mode_sections();
+
+// summary.json's common part of every mode: version, family, mode and the
+// resolved configuration.
+nlohmann::json mode_summary(const std::string& mode, const PathsSpec& resolved);
 
 // The entries (one per file).
 Mode prior_mode();      // host/paths/prior_mode.cpp: the prior Monte Carlo and K_GP

@@ -48,11 +48,7 @@ nlohmann::json estimate_json(const ScalarEstimate& e, double expected) {
 cli::CommandResult run_prior(const ModeInput& in, StagedDirectory& dir, const cli::RunContext& cx) {
   const PathsPriorResult r = run_paths_prior(in.spec, in.task, cx.progress);
   const double tol = in.spec.z_tolerance;
-  nlohmann::json j;
-  j["version"] = kVersion;
-  j["family"] = "paths";
-  j["mode"] = "prior";
-  j["config"] = paths_spec_json(in.spec);
+  nlohmann::json j = mode_summary("prior", in.spec);
   j["sequences"] = {{"train", in.task.train},
                     {"test", in.task.test},
                     {"n_in", in.task.n_in},

@@ -37,4 +37,12 @@ struct H5Table {
 };
 void write_h5(const std::string& path, const H5Table& t, const std::string& mode);
 
+// The end of a theory or posterior run: summary.json (with the GP's test
+// accuracy and any failure), table.txt, and the command's headline numbers
+// (defined in theory_mode.cpp).
+cli::CommandResult finish_theory_run(nlohmann::json summary, const std::string& table,
+                                     const std::string& failure, double test_accuracy,
+                                     double gp_test_accuracy, StagedDirectory& dir,
+                                     const cli::RunContext& cx);
+
 }  // namespace attnmc::paths

@@ -182,11 +182,7 @@ cli::CommandResult run_posterior(const ModeInput& in, StagedDirectory& dir,
   h5.add("u1_saddle", D{nw, np, np}, u1_theory);
   write_h5(dir.file("posterior.h5"), h5, "posterior");
 
-  nlohmann::json j;
-  j["version"] = kVersion;
-  j["family"] = "paths";
-  j["mode"] = "posterior";
-  j["config"] = paths_spec_json(in.spec);
+  nlohmann::json j = mode_summary("posterior", in.spec);
   if (o.importance)
     j["sampler"] = {{"method",
                      "importance sampling: exact draws from the Wishart chain weighted by the "
@@ -204,18 +200,12 @@ cli::CommandResult run_posterior(const ModeInput& in, StagedDirectory& dir,
         {"steps", o.chain.steps},
         {"thin", o.chain.thin},
         {"seed", std::to_string(o.chain.seed)}};
-  j["gp"] = {{"test_accuracy", gp.test_accuracy}};
   j["runs"] = runs;
-  if (!failure.empty()) j["failure"] = failure;
   j["warnings"] = warnings;
-  cli::write_summary(dir, j, cx);
-  cli::CommandResult out;
-  out.table = table;
-  out.failure = failure;
+  cli::CommandResult out =
+      finish_theory_run(j, table, failure, acc.back(), gp.test_accuracy, dir, cx);
   out.members =
       (o.importance ? std::uint64_t(o.is.samples) : std::uint64_t(o.chain.chains)) * scan.size();
-  out.scalars = {{"test_accuracy", acc.back()}, {"gp_test_accuracy", gp.test_accuracy}};
-  dir.write_text("table.txt", out.table);
   return out;
 }
 
