@@ -345,8 +345,9 @@ RunSpec run_spec_from_json(const nlohmann::json& config) {
     text += std::string("[") + section + "]\n";
     for (const auto& [key, value] : config[section].items()) {
       if (std::string(section) == "model" && (key == "kind" || key == "T")) continue;  // derived
-      // lambda, gamma < 0: not given (derived from the other), as a family
-      // that never resolves a network model (sde, sphere) stores them.
+      // lambda, gamma < 0: ModelSpec's "not given" (derived from the other),
+      // read back as such: the inverse of writing the spec as it is (the
+      // sphere's stats.h5 holds an unresolved network model).
       if (std::string(section) == "model" && (key == "lambda" || key == "gamma") &&
           value.is_number() && value.get<double>() < 0)
         continue;
